@@ -1,0 +1,114 @@
+using System.Text.Json;
+
+namespace TokenSieve.Checkpoints;
+
+/// <summary>All tensors of a model folder: <c>model.safetensors</c>, or the shards named by
+/// <c>model.safetensors.index.json</c>. Names are served in the canonical spelling
+/// (<see cref="TensorNames.Canonical"/>) whichever spelling the files use.</summary>
+public sealed class CheckpointReader : ITensorSource
+{
+    public const string SingleFile = "model.safetensors";
+    public const string IndexFile = "model.safetensors.index.json";
+
+    public string Directory { get; }
+    public IReadOnlyList<SafetensorsFile> Files => _files;
+
+    readonly List<SafetensorsFile> _files = new();
+    readonly Dictionary<string, (SafetensorsFile File, string StoredName)> _byName = new(StringComparer.Ordinal);
+
+    public IReadOnlyCollection<string> Names => _byName.Keys;
+
+    CheckpointReader(string directory) => Directory = directory;
+
+    /// <summary>Opens a folder, or a single .safetensors file given directly.</summary>
+    public static CheckpointReader Open(string path, string? weightsFile = null)
+    {
+        var reader = new CheckpointReader(System.IO.Directory.Exists(path) ? path : System.IO.Path.GetDirectoryName(path) ?? ".");
+        try
+        {
+            if (File.Exists(path) && path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+                reader.Add(SafetensorsFile.Open(path));
+            else if (!System.IO.Directory.Exists(path))
+                throw new CheckpointException(path, null, "model folder not found");
+            else if (weightsFile is not null)
+                reader.Add(SafetensorsFile.Open(System.IO.Path.Combine(path, weightsFile)));
+            else if (File.Exists(System.IO.Path.Combine(path, IndexFile)))
+                reader.OpenShards(System.IO.Path.Combine(path, IndexFile));
+            else if (File.Exists(System.IO.Path.Combine(path, SingleFile)))
+                reader.Add(SafetensorsFile.Open(System.IO.Path.Combine(path, SingleFile)));
+            else
+                throw new CheckpointException(path, null, $"no {SingleFile} or {IndexFile} in the folder");
+            return reader;
+        }
+        catch
+        {
+            reader.Dispose();
+            throw;
+        }
+    }
+
+    void OpenShards(string indexPath)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointException(indexPath, null, $"index is not valid JSON ({e.Message})", e);
+        }
+        using (doc)
+        {
+            if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+                throw new CheckpointException(indexPath, null, "index has no weight_map object");
+            var shards = new Dictionary<string, SafetensorsFile>(StringComparer.Ordinal);
+            var dir = System.IO.Path.GetDirectoryName(indexPath)!;
+            foreach (var entry in map.EnumerateObject())
+            {
+                string shardName = entry.Value.GetString() ?? throw new CheckpointException(indexPath, entry.Name, "weight_map value is not a file name");
+                if (!shards.TryGetValue(shardName, out var shard))
+                {
+                    var shardPath = System.IO.Path.Combine(dir, shardName);
+                    if (!File.Exists(shardPath)) throw new CheckpointException(indexPath, entry.Name, $"shard '{shardName}' named by the index is missing");
+                    shard = SafetensorsFile.Open(shardPath);
+                    shards[shardName] = shard;
+                    _files.Add(shard);
+                }
+                if (!shard.Contains(entry.Name)) throw new CheckpointException(shard.Path, entry.Name, "the index names this tensor but the shard does not hold it");
+            }
+            foreach (var shard in _files) Register(shard);
+        }
+    }
+
+    void Add(SafetensorsFile file)
+    {
+        _files.Add(file);
+        Register(file);
+    }
+
+    void Register(SafetensorsFile file)
+    {
+        foreach (var stored in file.Names)
+        {
+            if (TensorNames.IsIgnoredBuffer(stored)) continue;
+            var canonical = TensorNames.Canonical(stored);
+            if (_byName.TryGetValue(canonical, out var previous))
+                throw new CheckpointException(file.Path, stored, $"duplicate tensor: also stored as '{previous.StoredName}' in {previous.File.Path}");
+            _byName[canonical] = (file, stored);
+        }
+    }
+
+    public bool Contains(string name) => _byName.ContainsKey(name);
+
+    public TensorData Get(string name) =>
+        _byName.TryGetValue(name, out var e)
+            ? e.File.Get(e.StoredName)
+            : throw new CheckpointException(Directory, name, "tensor missing from the checkpoint");
+
+    public void Dispose()
+    {
+        foreach (var f in _files) f.Dispose();
+        _files.Clear();
+    }
+}

@@ -1,0 +1,270 @@
+using System.Text.Json;
+
+namespace TokenSieve.Checkpoints;
+
+/// <summary>CLIPVisionConfig with Hugging Face's class defaults for missing keys.</summary>
+public sealed record ClipVisionConfig(
+    int HiddenSize, int IntermediateSize, int NumHiddenLayers, int NumAttentionHeads, int NumChannels,
+    int ImageSize, int PatchSize, string HiddenAct, float LayerNormEps)
+{
+    public int HeadDim => HiddenSize / NumAttentionHeads;
+    public int GridSize => ImageSize / PatchSize;
+    public int NumPatches => GridSize * GridSize;
+    /// <summary>Patches plus [CLS].</summary>
+    public int SequenceLength => NumPatches + 1;
+}
+
+/// <summary>LlamaConfig with Hugging Face's class defaults for missing keys.</summary>
+public sealed record LlamaConfig(
+    int VocabSize, int HiddenSize, int IntermediateSize, int NumHiddenLayers, int NumAttentionHeads, int NumKeyValueHeads,
+    string HiddenAct, int MaxPositionEmbeddings, float RmsNormEps, float RopeTheta, int BosTokenId, int EosTokenId, bool TieWordEmbeddings)
+{
+    public int HeadDim => HiddenSize / NumAttentionHeads;
+    public int KvDim => NumKeyValueHeads * HeadDim;
+}
+
+/// <summary>A llava-hf config.json resolved against the class defaults. <see cref="Defaulted"/> lists
+/// the keys (as "vision_config.hidden_act" etc.) whose value came from a default, for `inspect`.</summary>
+public sealed record LlavaConfig(
+    ClipVisionConfig Vision, LlamaConfig Text, int ImageTokenIndex, int? PadTokenId, string ProjectorHiddenAct,
+    int VisionFeatureLayer, string VisionFeatureSelectStrategy, bool ProjectorBias, IReadOnlyList<string> Defaulted,
+    IReadOnlyList<string> IgnoredKeys, string? File)
+{
+    /// <summary>0-based index into hidden_states (0 = embeddings after pre_layrnorm, i = output of layer i−1).</summary>
+    public int FeatureHiddenStateIndex => VisionFeatureLayer < 0 ? Vision.NumHiddenLayers + 1 + VisionFeatureLayer : VisionFeatureLayer;
+
+    /// <summary>How many encoder layers must run to produce the feature layer.</summary>
+    public int VisionLayersToRun => FeatureHiddenStateIndex;
+
+    /// <summary>"default" drops [CLS]; "full" keeps it.</summary>
+    public bool KeepClsFeature => VisionFeatureSelectStrategy == "full";
+
+    public int ImageTokensPerImage => Vision.NumPatches + (KeepClsFeature ? 1 : 0);
+
+    public static readonly string[] SupportedVisionActs = ["quick_gelu", "gelu"];
+    public static readonly string[] SupportedTextActs = ["silu"];
+    public static readonly string[] SupportedProjectorActs = ["gelu"];
+
+    /// <summary>Keys every transformers PretrainedConfig writes and that do not change inference here.</summary>
+    static readonly HashSet<string> GenericKeys = new(StringComparer.Ordinal)
+    {
+        "_name_or_path", "add_cross_attention", "architectures", "bad_words_ids", "begin_suppress_tokens", "bos_token_id",
+        "chunk_size_feed_forward", "cross_attention_hidden_size", "decoder_start_token_id", "diversity_penalty", "do_sample",
+        "early_stopping", "encoder_no_repeat_ngram_size", "eos_token_id", "exponential_decay_length_penalty", "finetuning_task",
+        "forced_bos_token_id", "forced_eos_token_id", "id2label", "is_decoder", "is_encoder_decoder", "label2id", "length_penalty",
+        "max_length", "min_length", "no_repeat_ngram_size", "num_beam_groups", "num_beams", "num_return_sequences",
+        "output_attentions", "output_hidden_states", "output_scores", "pad_token_id", "prefix", "problem_type", "pruned_heads",
+        "remove_invalid_values", "repetition_penalty", "return_dict", "return_dict_in_generate", "sep_token_id", "suppress_tokens",
+        "task_specific_params", "temperature", "tf_legacy_loss", "tie_encoder_decoder", "tie_word_embeddings", "tokenizer_class",
+        "top_k", "top_p", "torch_dtype", "dtype", "torchscript", "typical_p", "use_bfloat16", "transformers_version", "model_type",
+        "initializer_range", "initializer_factor", "attention_dropout", "use_cache", "pretraining_tp", "_attn_implementation_autoset",
+    };
+
+    static readonly HashSet<string> TopKeys = new(StringComparer.Ordinal)
+    {
+        "text_config", "vision_config", "ignore_index", "image_token_index", "projector_hidden_act", "vision_feature_layer",
+        "vision_feature_select_strategy", "multimodal_projector_bias", "image_seq_length", "vocab_size",
+    };
+
+    static readonly HashSet<string> VisionKeys = new(StringComparer.Ordinal)
+    {
+        "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_channels", "image_size", "patch_size",
+        "hidden_act", "layer_norm_eps", "projection_dim", "vocab_size", "dropout",
+    };
+
+    static readonly HashSet<string> TextKeys = new(StringComparer.Ordinal)
+    {
+        "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+        "hidden_act", "max_position_embeddings", "rms_norm_eps", "rope_theta", "rope_scaling", "attention_bias", "mlp_bias", "head_dim",
+    };
+
+    /// <summary>Reads config.json. Unknown keys are an error unless <paramref name="allowUnknownKeys"/>
+    /// (then they are listed in <see cref="IgnoredKeys"/>): a key we do not know may change the
+    /// computation, and silently ignoring it would give wrong answers.</summary>
+    public static LlavaConfig Load(string path, bool allowUnknownKeys = false)
+    {
+        if (System.IO.Directory.Exists(path)) path = Path.Combine(path, "config.json");
+        if (!System.IO.File.Exists(path)) throw new ConfigException(path, null, "file not found");
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(System.IO.File.ReadAllBytes(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip });
+        }
+        catch (JsonException e)
+        {
+            throw new ConfigException(path, null, $"not valid JSON ({e.Message})");
+        }
+        using (doc) return Parse(doc.RootElement, path, allowUnknownKeys);
+    }
+
+    public static LlavaConfig Parse(JsonElement root, string? file, bool allowUnknownKeys = false)
+    {
+        var r = new Reader(file, allowUnknownKeys);
+        if (root.ValueKind != JsonValueKind.Object) throw new ConfigException(file, null, "config is not a JSON object");
+        string modelType = r.Str(root, "", "model_type", "llava");
+        if (modelType != "llava") throw new ConfigException(file, "model_type", $"'{modelType}' is not supported (only 'llava')");
+        r.CheckKeys(root, "", TopKeys);
+
+        var v = root.TryGetProperty("vision_config", out var ve) ? ve : default;
+        var t = root.TryGetProperty("text_config", out var te) ? te : default;
+        if (v.ValueKind == JsonValueKind.Object)
+        {
+            r.CheckKeys(v, "vision_config.", VisionKeys);
+            string vt = r.Str(v, "vision_config.", "model_type", "clip_vision_model");
+            if (vt != "clip_vision_model") throw new ConfigException(file, "vision_config.model_type", $"'{vt}' is not supported (only 'clip_vision_model')");
+        }
+        if (t.ValueKind == JsonValueKind.Object)
+        {
+            r.CheckKeys(t, "text_config.", TextKeys);
+            string tt = r.Str(t, "text_config.", "model_type", "llama");
+            if (tt != "llama") throw new ConfigException(file, "text_config.model_type", $"'{tt}' is not supported (only 'llama')");
+        }
+
+        var vision = new ClipVisionConfig(
+            HiddenSize: r.Int(v, "vision_config.", "hidden_size", 768),
+            IntermediateSize: r.Int(v, "vision_config.", "intermediate_size", 3072),
+            NumHiddenLayers: r.Int(v, "vision_config.", "num_hidden_layers", 12),
+            NumAttentionHeads: r.Int(v, "vision_config.", "num_attention_heads", 12),
+            NumChannels: r.Int(v, "vision_config.", "num_channels", 3),
+            ImageSize: r.Int(v, "vision_config.", "image_size", 224),
+            PatchSize: r.Int(v, "vision_config.", "patch_size", 32),
+            HiddenAct: r.Str(v, "vision_config.", "hidden_act", "quick_gelu"),
+            LayerNormEps: r.Float(v, "vision_config.", "layer_norm_eps", 1e-5f));
+        int heads = r.Int(t, "text_config.", "num_attention_heads", 32);
+        int hidden = r.Int(t, "text_config.", "hidden_size", 4096);
+        var text = new LlamaConfig(
+            VocabSize: r.Int(t, "text_config.", "vocab_size", 32000),
+            HiddenSize: hidden,
+            IntermediateSize: r.Int(t, "text_config.", "intermediate_size", 11008),
+            NumHiddenLayers: r.Int(t, "text_config.", "num_hidden_layers", 32),
+            NumAttentionHeads: heads,
+            NumKeyValueHeads: r.Int(t, "text_config.", "num_key_value_heads", heads),
+            HiddenAct: r.Str(t, "text_config.", "hidden_act", "silu"),
+            MaxPositionEmbeddings: r.Int(t, "text_config.", "max_position_embeddings", 2048),
+            RmsNormEps: r.Float(t, "text_config.", "rms_norm_eps", 1e-6f),
+            RopeTheta: r.Float(t, "text_config.", "rope_theta", 10000f),
+            BosTokenId: r.Int(t, "text_config.", "bos_token_id", 1),
+            EosTokenId: r.Int(t, "text_config.", "eos_token_id", 2),
+            TieWordEmbeddings: r.Bool(t, "text_config.", "tie_word_embeddings", r.Bool(root, "", "tie_word_embeddings", false)));
+
+        if (t.ValueKind == JsonValueKind.Object)
+        {
+            if (t.TryGetProperty("rope_scaling", out var rs) && rs.ValueKind != JsonValueKind.Null)
+                throw new ConfigException(file, "text_config.rope_scaling", "RoPE scaling is not supported");
+            if (r.Bool(t, "text_config.", "attention_bias", false)) throw new ConfigException(file, "text_config.attention_bias", "attention biases in the LLaMA decoder are not supported");
+            if (r.Bool(t, "text_config.", "mlp_bias", false)) throw new ConfigException(file, "text_config.mlp_bias", "MLP biases in the LLaMA decoder are not supported");
+            if (t.TryGetProperty("head_dim", out var hd) && hd.ValueKind == JsonValueKind.Number && hd.GetInt32() != hidden / heads)
+                throw new ConfigException(file, "text_config.head_dim", $"head_dim {hd.GetInt32()} != hidden_size/num_attention_heads; not supported");
+        }
+
+        var featureLayerElement = root.TryGetProperty("vision_feature_layer", out var fl) ? fl : default;
+        if (featureLayerElement.ValueKind == JsonValueKind.Array)
+            throw new ConfigException(file, "vision_feature_layer", "a list of feature layers (multi-layer features) is not supported");
+        var config = new LlavaConfig(
+            vision, text,
+            ImageTokenIndex: r.Int(root, "", "image_token_index", 32000),
+            PadTokenId: root.TryGetProperty("pad_token_id", out var pad) && pad.ValueKind == JsonValueKind.Number ? pad.GetInt32() : null,
+            ProjectorHiddenAct: r.Str(root, "", "projector_hidden_act", "gelu"),
+            VisionFeatureLayer: r.Int(root, "", "vision_feature_layer", -2),
+            VisionFeatureSelectStrategy: r.Str(root, "", "vision_feature_select_strategy", "default"),
+            ProjectorBias: r.Bool(root, "", "multimodal_projector_bias", true),
+            Defaulted: r.Defaulted, IgnoredKeys: r.Ignored, File: file);
+        config.Validate();
+        return config;
+    }
+
+    void Validate()
+    {
+        void Positive(string key, int value)
+        {
+            if (value <= 0) throw new ConfigException(File, key, $"must be positive, got {value}");
+        }
+        Positive("vision_config.hidden_size", Vision.HiddenSize);
+        Positive("vision_config.intermediate_size", Vision.IntermediateSize);
+        Positive("vision_config.num_hidden_layers", Vision.NumHiddenLayers);
+        Positive("vision_config.num_attention_heads", Vision.NumAttentionHeads);
+        Positive("vision_config.image_size", Vision.ImageSize);
+        Positive("vision_config.patch_size", Vision.PatchSize);
+        Positive("vision_config.num_channels", Vision.NumChannels);
+        Positive("text_config.hidden_size", Text.HiddenSize);
+        Positive("text_config.intermediate_size", Text.IntermediateSize);
+        Positive("text_config.num_hidden_layers", Text.NumHiddenLayers);
+        Positive("text_config.num_attention_heads", Text.NumAttentionHeads);
+        Positive("text_config.num_key_value_heads", Text.NumKeyValueHeads);
+        Positive("text_config.vocab_size", Text.VocabSize);
+        Positive("text_config.max_position_embeddings", Text.MaxPositionEmbeddings);
+        if (Vision.HiddenSize % Vision.NumAttentionHeads != 0)
+            throw new ConfigException(File, "vision_config.num_attention_heads", $"hidden_size {Vision.HiddenSize} is not divisible by {Vision.NumAttentionHeads} heads");
+        if (Vision.ImageSize % Vision.PatchSize != 0)
+            throw new ConfigException(File, "vision_config.patch_size", $"image_size {Vision.ImageSize} is not a multiple of patch_size {Vision.PatchSize}");
+        if (Text.HiddenSize % Text.NumAttentionHeads != 0)
+            throw new ConfigException(File, "text_config.num_attention_heads", $"hidden_size {Text.HiddenSize} is not divisible by {Text.NumAttentionHeads} heads");
+        if (Text.NumAttentionHeads % Text.NumKeyValueHeads != 0)
+            throw new ConfigException(File, "text_config.num_key_value_heads", $"{Text.NumAttentionHeads} query heads are not a multiple of {Text.NumKeyValueHeads} kv heads");
+        if (Text.HeadDim % 2 != 0) throw new ConfigException(File, "text_config.hidden_size", $"head dim {Text.HeadDim} must be even for RoPE");
+        if (!SupportedVisionActs.Contains(Vision.HiddenAct))
+            throw new ConfigException(File, "vision_config.hidden_act", $"activation '{Vision.HiddenAct}' is not supported ({string.Join(", ", SupportedVisionActs)})");
+        if (!SupportedTextActs.Contains(Text.HiddenAct))
+            throw new ConfigException(File, "text_config.hidden_act", $"activation '{Text.HiddenAct}' is not supported ({string.Join(", ", SupportedTextActs)})");
+        if (!SupportedProjectorActs.Contains(ProjectorHiddenAct))
+            throw new ConfigException(File, "projector_hidden_act", $"activation '{ProjectorHiddenAct}' is not supported ({string.Join(", ", SupportedProjectorActs)})");
+        if (VisionFeatureSelectStrategy is not ("default" or "full"))
+            throw new ConfigException(File, "vision_feature_select_strategy", $"'{VisionFeatureSelectStrategy}' is not supported (default, full)");
+        int idx = FeatureHiddenStateIndex;
+        if (idx < 1 || idx > Vision.NumHiddenLayers)
+            throw new ConfigException(File, "vision_feature_layer", $"{VisionFeatureLayer} selects hidden state {idx}, outside 1..{Vision.NumHiddenLayers}");
+        if (ImageTokenIndex < 0 || ImageTokenIndex >= Text.VocabSize)
+            throw new ConfigException(File, "image_token_index", $"{ImageTokenIndex} is outside the vocabulary 0..{Text.VocabSize - 1}");
+    }
+
+    sealed class Reader(string? file, bool allowUnknown)
+    {
+        public readonly List<string> Defaulted = new();
+        public readonly List<string> Ignored = new();
+
+        public void CheckKeys(JsonElement e, string prefix, HashSet<string> known)
+        {
+            foreach (var p in e.EnumerateObject())
+            {
+                if (known.Contains(p.Name) || GenericKeys.Contains(p.Name)) continue;
+                if (!allowUnknown)
+                    throw new ConfigException(file, prefix + p.Name, "unknown config key; it may change the computation. Pass --allow-unknown-config-keys to ignore it");
+                Ignored.Add(prefix + p.Name);
+            }
+        }
+
+        bool TryGet(JsonElement e, string key, out JsonElement value)
+        {
+            value = default;
+            return e.ValueKind == JsonValueKind.Object && e.TryGetProperty(key, out value) && value.ValueKind != JsonValueKind.Null;
+        }
+
+        public int Int(JsonElement e, string prefix, string key, int fallback)
+        {
+            if (!TryGet(e, key, out var v)) { Defaulted.Add(prefix + key); return fallback; }
+            if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int i)) throw new ConfigException(file, prefix + key, $"expected an integer, got {v}");
+            return i;
+        }
+
+        public float Float(JsonElement e, string prefix, string key, float fallback)
+        {
+            if (!TryGet(e, key, out var v)) { Defaulted.Add(prefix + key); return fallback; }
+            if (v.ValueKind != JsonValueKind.Number) throw new ConfigException(file, prefix + key, $"expected a number, got {v}");
+            return (float)v.GetDouble();
+        }
+
+        public string Str(JsonElement e, string prefix, string key, string fallback)
+        {
+            if (!TryGet(e, key, out var v)) { Defaulted.Add(prefix + key); return fallback; }
+            if (v.ValueKind != JsonValueKind.String) throw new ConfigException(file, prefix + key, $"expected a string, got {v}");
+            return v.GetString()!;
+        }
+
+        public bool Bool(JsonElement e, string prefix, string key, bool fallback)
+        {
+            if (!TryGet(e, key, out var v)) { Defaulted.Add(prefix + key); return fallback; }
+            if (v.ValueKind is not (JsonValueKind.True or JsonValueKind.False)) throw new ConfigException(file, prefix + key, $"expected true/false, got {v}");
+            return v.GetBoolean();
+        }
+    }
+}

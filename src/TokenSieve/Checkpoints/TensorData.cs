@@ -1,0 +1,97 @@
+using System.Runtime.InteropServices;
+using TokenSieve.Numerics;
+
+namespace TokenSieve.Checkpoints;
+
+/// <summary>One stored tensor: its bytes in the stored dtype, row-major little-endian, kept alive by
+/// <see cref="Owner"/> (a memory-mapped file or a pinned array).</summary>
+public sealed unsafe class TensorData
+{
+    public string Name { get; }
+    public DType DType { get; }
+    public int[] Shape { get; }
+    public nint Pointer { get; }
+    public long ByteLength { get; }
+    /// <summary>The file it came from, for error messages; null for in-memory tensors.</summary>
+    public string? File { get; }
+    public object? Owner { get; }
+
+    public TensorData(string name, DType dtype, int[] shape, nint pointer, long byteLength, string? file, object? owner)
+    {
+        Name = name;
+        DType = dtype;
+        Shape = shape;
+        Pointer = pointer;
+        ByteLength = byteLength;
+        File = file;
+        Owner = owner;
+    }
+
+    public long ElementCount
+    {
+        get
+        {
+            long n = 1;
+            foreach (int d in Shape) n *= d;
+            return n;
+        }
+    }
+
+    public string ShapeText => "[" + string.Join(",", Shape) + "]";
+
+    /// <summary>A float32 tensor held in a pinned managed array (tests, writers, small derived tensors).</summary>
+    public static TensorData FromFloats(string name, float[] values, params int[] shape)
+    {
+        long n = 1;
+        foreach (int d in shape) n *= d;
+        if (n != values.Length) throw new ArgumentException($"tensor '{name}': {values.Length} values for shape [{string.Join(",", shape)}]");
+        byte[] bytes = GC.AllocateUninitializedArray<byte>(values.Length * 4, pinned: true);
+        MemoryMarshal.AsBytes(values.AsSpan()).CopyTo(bytes);
+        fixed (byte* p = bytes) return new TensorData(name, DType.F32, shape, (nint)p, bytes.Length, null, bytes);
+    }
+
+    /// <summary>Throws a <see cref="CheckpointException"/> unless the shape equals <paramref name="expected"/>.</summary>
+    public TensorData ExpectShape(params int[] expected)
+    {
+        if (!Shape.AsSpan().SequenceEqual(expected))
+            throw new CheckpointException(File, Name, $"shape {ShapeText} does not match the config, expected [{string.Join(",", expected)}]");
+        return this;
+    }
+
+    /// <summary>All values as float32 (small tensors: norms, biases, embeddings of tiny models).</summary>
+    public float[] ToFloats()
+    {
+        long n = ElementCount;
+        var result = new float[n];
+        switch (DType)
+        {
+            case DType.F32:
+                new ReadOnlySpan<float>((void*)Pointer, checked((int)n)).CopyTo(result);
+                break;
+            case DType.F16:
+                System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((void*)Pointer, checked((int)n)), result);
+                break;
+            case DType.BF16:
+                BFloat16.ToSingle(new ReadOnlySpan<ushort>((void*)Pointer, checked((int)n)), result);
+                break;
+        }
+        return result;
+    }
+
+    /// <summary>A 2-D view [Shape[0], product of the rest] without copying (conv kernels flatten to [out, in·kh·kw]).</summary>
+    public WeightMatrix AsMatrix()
+    {
+        if (Shape.Length < 2) throw new CheckpointException(File, Name, $"expected a matrix, got shape {ShapeText}");
+        long cols = ElementCount / Shape[0];
+        return new WeightMatrix(Name, DType, Shape[0], checked((int)cols), Pointer, Owner ?? this);
+    }
+}
+
+/// <summary>Where named tensors come from: one safetensors file, a sharded checkpoint, or memory.</summary>
+public interface ITensorSource : IDisposable
+{
+    IReadOnlyCollection<string> Names { get; }
+    bool Contains(string name);
+    /// <summary>The tensor, or a <see cref="CheckpointException"/> naming the file and the missing tensor.</summary>
+    TensorData Get(string name);
+}

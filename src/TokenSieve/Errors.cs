@@ -1,0 +1,82 @@
+namespace TokenSieve;
+
+/// <summary>Base of every error TokenSieve reports to a user: the message names the file, tensor,
+/// option or input at fault and says why. The CLI prints <see cref="Exception.Message"/> and exits
+/// non-zero; it never shows a stack trace for these.</summary>
+public class TokenSieveException : Exception
+{
+    public TokenSieveException(string message, Exception? inner = null) : base(message, inner) { }
+}
+
+/// <summary>A checkpoint file (safetensors, index, config) is missing, malformed or disagrees with
+/// the config. <see cref="File"/> and <see cref="Tensor"/> say where.</summary>
+public sealed class CheckpointException : TokenSieveException
+{
+    public string? File { get; }
+    public string? Tensor { get; }
+
+    public CheckpointException(string? file, string? tensor, string reason, Exception? inner = null)
+        : base(Format(file, tensor, reason), inner)
+    {
+        File = file;
+        Tensor = tensor;
+    }
+
+    static string Format(string? file, string? tensor, string reason)
+    {
+        var where = (file, tensor) switch
+        {
+            (not null, not null) => $"{file}: tensor '{tensor}': ",
+            (not null, null) => $"{file}: ",
+            (null, not null) => $"tensor '{tensor}': ",
+            _ => "",
+        };
+        return where + reason;
+    }
+}
+
+/// <summary>config.json (or preprocessor_config.json) has a value we cannot run: unknown
+/// architecture, activation, inconsistent sizes.</summary>
+public sealed class ConfigException : TokenSieveException
+{
+    public string? File { get; }
+    public string? Key { get; }
+
+    public ConfigException(string? file, string? key, string reason)
+        : base($"{file ?? "config"}{(key is null ? "" : $": '{key}'")}: {reason}")
+    {
+        File = file;
+        Key = key;
+    }
+}
+
+/// <summary>An image file could not be decoded or is unusable (zero size).</summary>
+public sealed class ImageDecodeException : TokenSieveException
+{
+    public string? File { get; }
+
+    public ImageDecodeException(string? file, string reason, Exception? inner = null)
+        : base($"{file ?? "image"}: {reason}", inner) => File = file;
+}
+
+/// <summary>A tokenizer model could not be loaded or used.</summary>
+public sealed class TokenizerException : TokenSieveException
+{
+    public TokenizerException(string message, Exception? inner = null) : base(message, inner) { }
+}
+
+/// <summary>A reduction or pruning spec string is invalid: unknown method or option, budget out of
+/// range or not a number. <see cref="Spec"/> is the text the user gave.</summary>
+public sealed class ReductionSpecException : TokenSieveException
+{
+    public string Spec { get; }
+
+    public ReductionSpecException(string spec, string reason) : base($"reduction spec '{spec}': {reason}") => Spec = spec;
+}
+
+/// <summary>Inputs to a model or method are inconsistent: wrong shapes, NaN/Inf, a prompt longer
+/// than the context, input ids without exactly one image token.</summary>
+public sealed class InvalidInputException : TokenSieveException
+{
+    public InvalidInputException(string message) : base(message) { }
+}

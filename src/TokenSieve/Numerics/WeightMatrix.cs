@@ -1,0 +1,86 @@
+using System.Runtime.InteropServices;
+
+namespace TokenSieve.Numerics;
+
+/// <summary>A 2-D weight in its stored dtype, row-major [Rows, Cols]. For a PyTorch Linear this is
+/// [out_features, in_features] and y = x·Wᵀ. The bytes live either in a memory-mapped checkpoint
+/// (owned by the reader) or in a pinned managed array; they are never widened to float32 as a
+/// whole — kernels convert tiles on the fly.</summary>
+public sealed unsafe class WeightMatrix
+{
+    public int Rows { get; }
+    public int Cols { get; }
+    public DType DType { get; }
+    public string Name { get; }
+
+    /// <summary>Address of element [0,0]. Valid while <see cref="Owner"/> is alive.</summary>
+    public nint Pointer { get; }
+
+    /// <summary>Keeps the memory behind <see cref="Pointer"/> alive (a mapped file or a pinned array).</summary>
+    public object? Owner { get; }
+
+    public long ByteLength => (long)Rows * Cols * DTypes.SizeOf(DType);
+
+    public WeightMatrix(string name, DType dtype, int rows, int cols, nint pointer, object? owner)
+    {
+        if (rows <= 0 || cols <= 0) throw new ArgumentOutOfRangeException(nameof(rows), $"weight '{name}' has shape [{rows},{cols}]");
+        Name = name;
+        DType = dtype;
+        Rows = rows;
+        Cols = cols;
+        Pointer = pointer;
+        Owner = owner;
+    }
+
+    /// <summary>Copies <paramref name="data"/> ([rows, cols] float32) into pinned memory and stores it as <paramref name="dtype"/>.</summary>
+    public static WeightMatrix FromFloats(string name, ReadOnlySpan<float> data, int rows, int cols, DType dtype = DType.F32)
+    {
+        if (data.Length != (long)rows * cols)
+            throw new ArgumentException($"weight '{name}': {data.Length} values for shape [{rows},{cols}]", nameof(data));
+        int size = DTypes.SizeOf(dtype);
+        byte[] buffer = GC.AllocateUninitializedArray<byte>(checked(data.Length * size), pinned: true);
+        switch (dtype)
+        {
+            case DType.F32:
+                data.CopyTo(MemoryMarshal.Cast<byte, float>(buffer.AsSpan()));
+                break;
+            case DType.F16:
+                System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(data, MemoryMarshal.Cast<byte, Half>(buffer.AsSpan()));
+                break;
+            case DType.BF16:
+                var dst = MemoryMarshal.Cast<byte, ushort>(buffer.AsSpan());
+                for (int i = 0; i < data.Length; i++) dst[i] = BFloat16.FromSingle(data[i]);
+                break;
+        }
+        fixed (byte* p = buffer)
+            return new WeightMatrix(name, dtype, rows, cols, (nint)p, buffer);
+    }
+
+    /// <summary>Row r converted to float32.</summary>
+    public void ReadRow(int r, Span<float> destination)
+    {
+        if ((uint)r >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(r), $"row {r} of weight '{Name}' with {Rows} rows");
+        if (destination.Length < Cols) throw new ArgumentException("destination too short", nameof(destination));
+        byte* row = (byte*)Pointer + (long)r * Cols * DTypes.SizeOf(DType);
+        switch (DType)
+        {
+            case DType.F32:
+                new ReadOnlySpan<float>(row, Cols).CopyTo(destination);
+                break;
+            case DType.F16:
+                System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(row, Cols), destination);
+                break;
+            case DType.BF16:
+                BFloat16.ToSingle(new ReadOnlySpan<ushort>(row, Cols), destination);
+                break;
+        }
+    }
+
+    /// <summary>The whole matrix as a new float32 array. For small weights and tests only.</summary>
+    public float[] ToFloats()
+    {
+        var result = new float[(long)Rows * Cols];
+        for (int r = 0; r < Rows; r++) ReadRow(r, result.AsSpan(r * Cols, Cols));
+        return result;
+    }
+}
