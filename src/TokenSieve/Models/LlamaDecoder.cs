@@ -1,0 +1,161 @@
+using TokenSieve.Checkpoints;
+using TokenSieve.Numerics;
+
+namespace TokenSieve.Models;
+
+/// <summary>What a layer exposes to a tap while it runs: its post-RoPE queries for the rows being
+/// processed and the layer's whole cache (keys post-RoPE), so exact attention rows can be
+/// recomputed for any query without materialising an attention matrix.</summary>
+public readonly ref struct LayerAttentionView
+{
+    public int Layer { get; init; }
+    /// <summary>Queries of the rows processed in this call, [Rows, Heads·HeadDim], post-RoPE.</summary>
+    public ReadOnlySpan<float> Queries { get; init; }
+    public int Rows { get; init; }
+    /// <summary>All keys in the layer's cache including this call's rows, [KeyCount, KvDim], post-RoPE.</summary>
+    public ReadOnlySpan<float> Keys { get; init; }
+    public int KeyCount { get; init; }
+    public AttentionShape Shape { get; init; }
+    /// <summary>The layer's input (residual stream before the layer), [Rows, Hidden].</summary>
+    public ReadOnlySpan<float> Input { get; init; }
+}
+
+public delegate void LayerTap(in LayerAttentionView view);
+
+/// <summary>LLaMA decoder (LlamaForCausalLM as LLaVA uses it): token embeddings, pre-RMSNorm layers
+/// with RoPE attention (GQA) and a SiLU-gated MLP, final RMSNorm, lm_head. The sequence is
+/// processed layer by layer so that pruners can shorten it between layers.</summary>
+public sealed class LlamaDecoder
+{
+    sealed record Layer(NormWeights InputNorm, Linear Q, Linear K, Linear V, Linear O, NormWeights PostNorm, Linear Gate, Linear Up, Linear Down);
+
+    public LlamaConfig Config { get; }
+    public WeightMatrix EmbedTokens { get; }
+    public WeightMatrix LmHead { get; }
+    public Rope Rope { get; }
+    public int LayerCount => _layers.Length;
+
+    readonly Layer[] _layers;
+    readonly NormWeights _finalNorm;
+
+    float[] _xn = [], _q = [], _att = [], _gate = [], _up = [];
+
+    public LlamaDecoder(ITensorSource source, LlamaConfig config)
+    {
+        Config = config;
+        int d = config.HiddenSize, kv = config.KvDim, m = config.IntermediateSize;
+        EmbedTokens = source.Get(TensorNames.EmbedTokens).ExpectShape(config.VocabSize, d).AsMatrix();
+        LmHead = config.TieWordEmbeddings && !source.Contains(TensorNames.LmHead)
+            ? EmbedTokens
+            : source.Get(TensorNames.LmHead).ExpectShape(config.VocabSize, d).AsMatrix();
+        _finalNorm = NormWeights.LoadRmsNorm(source, TensorNames.FinalNorm, d, config.RmsNormEps);
+        _layers = new Layer[config.NumHiddenLayers];
+        for (int i = 0; i < _layers.Length; i++)
+        {
+            string pre = TensorNames.LlmLayer(i);
+            _layers[i] = new Layer(
+                NormWeights.LoadRmsNorm(source, pre + "input_layernorm.weight", d, config.RmsNormEps),
+                Linear.Load(source, pre + "self_attn.q_proj.", d, d, false),
+                Linear.Load(source, pre + "self_attn.k_proj.", kv, d, false),
+                Linear.Load(source, pre + "self_attn.v_proj.", kv, d, false),
+                Linear.Load(source, pre + "self_attn.o_proj.", d, d, false),
+                NormWeights.LoadRmsNorm(source, pre + "post_attention_layernorm.weight", d, config.RmsNormEps),
+                Linear.Load(source, pre + "mlp.gate_proj.", m, d, false),
+                Linear.Load(source, pre + "mlp.up_proj.", m, d, false),
+                Linear.Load(source, pre + "mlp.down_proj.", d, m, false));
+        }
+        Rope = new Rope(config.HeadDim, config.RopeTheta);
+    }
+
+    public static IEnumerable<string> TensorNamesFor(LlamaConfig config)
+    {
+        yield return TensorNames.EmbedTokens;
+        yield return TensorNames.FinalNorm;
+        yield return TensorNames.LmHead;
+        for (int i = 0; i < config.NumHiddenLayers; i++)
+        {
+            string pre = TensorNames.LlmLayer(i);
+            foreach (var m in new[] { "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj", "input_layernorm", "post_attention_layernorm" })
+                yield return pre + m + ".weight";
+        }
+    }
+
+    public KvCache CreateCache(int capacity) => new(_layers.Length, Config.KvDim, capacity);
+
+    /// <summary>Writes the embedding rows of <paramref name="ids"/> into <paramref name="destination"/> [ids, Hidden].</summary>
+    public void Embed(ReadOnlySpan<int> ids, Span<float> destination)
+    {
+        int d = Config.HiddenSize;
+        for (int i = 0; i < ids.Length; i++)
+        {
+            if ((uint)ids[i] >= (uint)Config.VocabSize)
+                throw new InvalidInputException($"token id {ids[i]} at position {i} is outside the vocabulary 0..{Config.VocabSize - 1}");
+            EmbedTokens.ReadRow(ids[i], destination.Slice(i * d, d));
+        }
+    }
+
+    void EnsureWorkspace(int rows)
+    {
+        int d = Config.HiddenSize, m = Config.IntermediateSize;
+        if (_xn.Length >= rows * d) return;
+        _xn = new float[rows * d];
+        _q = new float[rows * d];
+        _att = new float[rows * d];
+        _gate = new float[rows * m];
+        _up = new float[rows * m];
+    }
+
+    /// <summary>Runs layer <paramref name="l"/> in place on x [rows, Hidden] whose rows have the given
+    /// position ids; appends the rows' keys/values to the layer's cache and attends causally over
+    /// the whole cache. <paramref name="tap"/> sees queries and keys after RoPE.</summary>
+    public void RunLayer(ComputeContext ctx, int l, Span<float> x, int rows, ReadOnlySpan<int> positions, KvCache cache, LayerTap? tap = null)
+    {
+        var cfg = Config;
+        int d = cfg.HiddenSize, kvDim = cfg.KvDim, hd = cfg.HeadDim, m = cfg.IntermediateSize;
+        if (positions.Length != rows) throw new ArgumentException($"{positions.Length} position ids for {rows} rows");
+        EnsureWorkspace(rows);
+        var layer = _layers[l];
+        var xs = x.Slice(0, rows * d);
+        var xn = _xn.AsSpan(0, rows * d);
+        layer.InputNorm.RmsNorm(xs, rows, xn);
+        var q = _q.AsSpan(0, rows * d);
+        layer.Q.Forward(ctx, xn, rows, q);
+        int start = cache.Append(l, rows);
+        var newK = cache.KeyRows(l, start, rows);
+        var newV = cache.ValueRows(l, start, rows);
+        layer.K.Forward(ctx, xn, rows, newK);
+        layer.V.Forward(ctx, xn, rows, newV);
+        Rope.Apply(q, rows, d, cfg.NumAttentionHeads, positions);
+        Rope.Apply(newK, rows, kvDim, cfg.NumKeyValueHeads, positions);
+
+        int keyCount = cache.Length(l);
+        var shape = new AttentionShape(rows, keyCount, cfg.NumAttentionHeads, cfg.NumKeyValueHeads, hd, 1f / MathF.Sqrt(hd), Causal: true);
+        if (tap is not null)
+            tap(new LayerAttentionView { Layer = l, Queries = q, Rows = rows, Keys = cache.Keys(l), KeyCount = keyCount, Shape = shape, Input = xs });
+        var att = _att.AsSpan(0, rows * d);
+        Attention.Forward(ctx, q, d, cache.Keys(l), cache.Values(l), kvDim, att, d, shape);
+        layer.O.Forward(ctx, att, rows, xn);
+        System.Numerics.Tensors.TensorPrimitives.Add(xs, xn, xs);
+
+        layer.PostNorm.RmsNorm(xs, rows, xn);
+        var gate = _gate.AsSpan(0, rows * m);
+        var up = _up.AsSpan(0, rows * m);
+        layer.Gate.Forward(ctx, xn, rows, gate);
+        layer.Up.Forward(ctx, xn, rows, up);
+        Activations.SwiGlu(gate, up);
+        layer.Down.Forward(ctx, gate, rows, xn);
+        System.Numerics.Tensors.TensorPrimitives.Add(xs, xn, xs);
+    }
+
+    /// <summary>Final RMSNorm of rows of x into <paramref name="normed"/>.</summary>
+    public void FinalNorm(ReadOnlySpan<float> x, int rows, Span<float> normed) => _finalNorm.RmsNorm(x, rows, normed);
+
+    public NormWeights FinalNormWeights => _finalNorm;
+
+    /// <summary>logits[rows, Vocab] from final-normed hidden rows.</summary>
+    public void Logits(ComputeContext ctx, ReadOnlySpan<float> normed, int rows, Span<float> logits) =>
+        Gemm.Linear(ctx, normed, rows, LmHead, default, logits);
+
+    /// <summary>Layer weights for pruners that recompute q/k with another layer's projections (PyramidDrop).</summary>
+    public (NormWeights InputNorm, Linear Q, Linear K) AttentionProjections(int l) => (_layers[l].InputNorm, _layers[l].Q, _layers[l].K);
+}

@@ -1,0 +1,79 @@
+using TokenSieve.Checkpoints;
+using TokenSieve.Numerics;
+
+namespace TokenSieve.Models;
+
+public sealed record ModelLoadOptions
+{
+    /// <summary>Load this file from the folder instead of model.safetensors / the shard index.</summary>
+    public string? WeightsFile { get; init; }
+    public bool AllowUnknownConfigKeys { get; init; }
+    /// <summary>Tensors in the checkpoint that no model part uses are an error unless this is set.</summary>
+    public bool AllowUnexpectedTensors { get; init; }
+}
+
+/// <summary>A llava-hf model folder loaded for inference: config with defaults, memory-mapped
+/// weights, the three parts. Weights stay in their stored dtype.</summary>
+public sealed class LlavaModel : IDisposable
+{
+    public string Directory { get; }
+    public LlavaConfig Config { get; }
+    public CheckpointReader Weights { get; }
+    public ClipVisionTower Vision { get; }
+    public Projector Projector { get; }
+    public LlamaDecoder Decoder { get; }
+
+    LlavaModel(string directory, LlavaConfig config, CheckpointReader weights)
+    {
+        Directory = directory;
+        Config = config;
+        Weights = weights;
+        Vision = new ClipVisionTower(weights, config.Vision, config.FeatureHiddenStateIndex);
+        Projector = new Projector(weights, config.Vision.HiddenSize, config.Text.HiddenSize, config.ProjectorBias);
+        Decoder = new LlamaDecoder(weights, config.Text);
+    }
+
+    public static LlavaModel Load(string directory, ModelLoadOptions? options = null)
+    {
+        options ??= new ModelLoadOptions();
+        if (!System.IO.Directory.Exists(directory)) throw new CheckpointException(directory, null, "model folder not found");
+        var config = LlavaConfig.Load(Path.Combine(directory, "config.json"), options.AllowUnknownConfigKeys);
+        var weights = CheckpointReader.Open(directory, options.WeightsFile);
+        try
+        {
+            if (!options.AllowUnexpectedTensors) CheckUnexpected(weights, config);
+            return new LlavaModel(directory, config, weights);
+        }
+        catch
+        {
+            weights.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>All tensor names a model with this config reads.</summary>
+    public static HashSet<string> ExpectedTensorNames(LlavaConfig config)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        names.UnionWith(ClipVisionTower.TensorNamesFor(config.Vision));
+        names.UnionWith(Projector.TensorNamesFor(config.ProjectorBias));
+        names.UnionWith(LlamaDecoder.TensorNamesFor(config.Text));
+        return names;
+    }
+
+    static void CheckUnexpected(CheckpointReader weights, LlavaConfig config)
+    {
+        var expected = ExpectedTensorNames(config);
+        var unexpected = weights.Names.Where(n => !expected.Contains(n)).OrderBy(n => n, StringComparer.Ordinal).ToList();
+        if (unexpected.Count > 0)
+            throw new CheckpointException(weights.Directory, unexpected[0],
+                $"{unexpected.Count} tensor(s) in the checkpoint are not used by a LLaVA model with this config (first: '{unexpected[0]}'); wrong config, or a different architecture");
+    }
+
+    /// <summary>Bytes of all weights as stored.</summary>
+    public long WeightBytes => Weights.Names.Sum(n => Weights.Get(n).ByteLength);
+
+    public long ParameterCount => Weights.Names.Sum(n => Weights.Get(n).ElementCount);
+
+    public void Dispose() => Weights.Dispose();
+}
