@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using TokenSieve.Numerics;
+using TokenSieve.Pruning;
 
 namespace TokenSieve.Models;
 
@@ -44,6 +45,29 @@ public sealed class GenerationResult
     public long KvCacheBytes { get; init; }
     /// <summary>Tokens entering each decoder layer during prefill.</summary>
     public int[] TokensPerLayer { get; init; } = [];
+    public IReadOnlyList<string> PrefillNotes { get; init; } = [];
+    /// <summary>Original sequence index of every row that reached the last layer (−1: merged token).</summary>
+    public int[] KeptOriginalIndices { get; init; } = [];
+}
+
+public sealed record PrefillOptions
+{
+    public static readonly PrefillOptions Default = new();
+    /// <summary>Collect hidden_states 0..L as transformers reports them (the last after the final norm).</summary>
+    public bool HiddenStates { get; init; }
+    /// <summary>Logits of every remaining position, [FinalLength, Vocab].</summary>
+    public bool AllLogits { get; init; }
+}
+
+public sealed class PrefillResult
+{
+    public required float[] LastLogits { get; init; }
+    public float[]? AllLogits { get; init; }
+    public List<float[]>? HiddenStates { get; init; }
+    public required int[] KeptOriginalIndices { get; init; }
+    public required int FinalLength { get; init; }
+    public required int[] TokensPerLayer { get; init; }
+    public required IReadOnlyList<string> Notes { get; init; }
 }
 
 /// <summary>Runs a <see cref="LlavaModel"/>: vision encoding, splice, prefill with a KV cache,
@@ -111,49 +135,147 @@ public sealed class InferenceSession
     }
 
     /// <summary>Prefills the sequence into a fresh cache sized for it plus <paramref name="extraCapacity"/>
-    /// decode tokens. Returns the last position's logits. <paramref name="hiddenStates"/> (when given)
-    /// receives hidden_states 0..L as transformers reports them (the last one after the final norm);
-    /// <paramref name="allLogits"/> (when given, [Length, Vocab]) receives every position's logits.</summary>
-    public float[] Prefill(SplicedSequence seq, int extraCapacity, List<float[]>? hiddenStates = null, float[]? allLogits = null, CancellationToken cancel = default)
+    /// decode tokens, running <paramref name="pruner"/> at its boundaries. Returns the last position's logits.</summary>
+    public PrefillResult Prefill(SplicedSequence seq, int extraCapacity, PrefillOptions? options = null, IDecoderPruner? pruner = null, CancellationToken cancel = default)
     {
+        options ??= PrefillOptions.Default;
         var dec = Model.Decoder;
-        int d = dec.Config.HiddenSize, n = seq.Length, v = dec.Config.VocabSize;
+        int d = dec.Config.HiddenSize, v = dec.Config.VocabSize, layers = dec.LayerCount;
+        int n = seq.Length;
         int capacity = n + extraCapacity;
         if (_cache is null) _cache = dec.CreateCache(capacity);
         else { _cache.Clear(); _cache.EnsureCapacity(capacity); }
         EnsureBuffers(n);
-        var x = _hidden.AsSpan(0, n * d);
-        seq.Embeddings.AsSpan(0, n * d).CopyTo(x);
-        hiddenStates?.Add(x.ToArray());
-        for (int l = 0; l < dec.LayerCount; l++)
+        var positions = (int[])seq.Positions.Clone();
+        var original = Enumerable.Range(0, n).ToArray();
+        int imageStart = seq.ImageStart, imageCount = seq.ImageTokens;
+        seq.Embeddings.AsSpan(0, n * d).CopyTo(_hidden);
+        var hiddenStates = options.HiddenStates ? new List<float[]> { _hidden.AsSpan(0, n * d).ToArray() } : null;
+        var tokensPerLayer = new int[layers];
+        var notes = new List<string>();
+        pruner?.Begin(seq, dec, Compute);
+        var boundaries = pruner?.Boundaries ?? [];
+        foreach (int k in boundaries)
+            if (k < 1 || k >= layers) throw new InvalidInputException($"pruner '{pruner!.Spec}': layer {k} is outside 1..{layers - 1}");
+
+        for (int l = 0; l < layers; l++)
         {
             cancel.ThrowIfCancellationRequested();
-            dec.RunLayer(Compute, l, x, n, seq.Positions, _cache);
-            if (hiddenStates is not null && l < dec.LayerCount - 1) hiddenStates.Add(x.ToArray());
+            tokensPerLayer[l] = n;
+            bool pruneAfter = pruner is not null && boundaries.Contains(l + 1);
+            AttentionRequest? request = pruneAfter ? pruner!.Request(l + 1, n, imageStart, imageCount) : null;
+            float[]? rows = null, keys = null;
+            LayerTap? tap = null;
+            if (request is not null && (request.QueryRows.Length > 0 || request.Keys))
+            {
+                var req = request;
+                int heads = dec.Config.NumAttentionHeads;
+                tap = (in LayerAttentionView view) =>
+                {
+                    if (req.QueryRows.Length > 0)
+                    {
+                        rows = new float[req.QueryRows.Length * heads * view.KeyCount];
+                        Attention.RowProbabilities(Compute, view.Queries, d, view.Keys, dec.Config.KvDim, req.QueryRows, view.Shape, rows);
+                    }
+                    if (req.Keys) keys = view.Keys.ToArray();
+                };
+            }
+            dec.RunLayer(Compute, l, _hidden.AsSpan(0, n * d), n, positions, _cache, tap);
+            if (hiddenStates is not null && l < layers - 1) hiddenStates.Add(_hidden.AsSpan(0, n * d).ToArray());
+            if (!pruneAfter) continue;
+
+            var state = new PruneState
+            {
+                Layer = l + 1, Length = n, Hidden = _hidden.AsSpan(0, n * d).ToArray(), Positions = positions, OriginalIndices = original,
+                ImageStart = imageStart, ImageCount = imageCount, Request = request!, AttentionRows = rows, Keys = keys, Decoder = dec, Compute = Compute,
+            };
+            var decision = pruner!.Prune(state);
+            if (decision.Note is not null) notes.Add($"layer {l + 1}: {decision.Note}");
+            (n, imageCount, positions, original) = ApplyDecision(state, decision, pruner.Positions, pruner.Spec);
         }
+
+        var x = _hidden.AsSpan(0, n * d);
         var normed = _normed.AsSpan(0, n * d);
-        if (hiddenStates is not null || allLogits is not null)
+        float[]? allLogits = null;
+        if (hiddenStates is not null || options.AllLogits)
         {
             dec.FinalNorm(x, n, normed);
             hiddenStates?.Add(normed.ToArray());
-            if (allLogits is not null) dec.Logits(Compute, normed, n, allLogits);
+            if (options.AllLogits)
+            {
+                allLogits = new float[n * v];
+                dec.Logits(Compute, normed, n, allLogits);
+            }
         }
         dec.FinalNorm(x.Slice((n - 1) * d, d), 1, normed.Slice(0, d));
         var logits = new float[v];
         dec.Logits(Compute, normed.Slice(0, d), 1, logits);
-        return logits;
+        _policy = pruner?.Positions ?? PositionPolicy.KeepOriginal;
+        _nextPosition = seq.Positions[^1] + 1;
+        return new PrefillResult
+        {
+            LastLogits = logits, AllLogits = allLogits, HiddenStates = hiddenStates, KeptOriginalIndices = original, FinalLength = n,
+            TokensPerLayer = tokensPerLayer, Notes = notes,
+        };
     }
 
-    /// <summary>One decode step: token at <paramref name="position"/>, appended to every layer's cache.</summary>
-    public float[] DecodeStep(int token, int position)
+    PositionPolicy _policy;
+    int _nextPosition;
+
+    (int Length, int ImageCount, int[] Positions, int[] Original) ApplyDecision(PruneState s, PruneDecision decision, PositionPolicy policy, string spec)
+    {
+        int d = Model.Config.Text.HiddenSize;
+        var keep = decision.Keep;
+        for (int i = 0; i < keep.Length; i++)
+            if ((uint)keep[i] >= (uint)s.Length || (i > 0 && keep[i] <= keep[i - 1]))
+                throw new InvalidOperationException($"pruner '{spec}' at layer {s.Layer} returned keep rows that are not strictly ascending within 0..{s.Length - 1}");
+        int inserted = decision.Inserted is null ? 0 : decision.InsertedCount;
+        if (inserted * d != (decision.Inserted?.Length ?? 0)) throw new InvalidOperationException($"pruner '{spec}': inserted rows have the wrong size");
+        // Merged tokens go right after the last kept visual token (before the text).
+        int keptVisual = keep.Count(r => r >= s.ImageStart && r < s.TextStart);
+        int insertAt = keep.Count(r => r < s.TextStart);
+        int n = keep.Length + inserted;
+        var positions = new int[n];
+        var original = new int[n];
+        int row = 0;
+        for (int i = 0; i <= keep.Length; i++)
+        {
+            if (i == insertAt)
+                for (int j = 0; j < inserted; j++, row++)
+                {
+                    decision.Inserted.AsSpan(j * d, d).CopyTo(_hidden.AsSpan(row * d, d));
+                    original[row] = -1;
+                    positions[row] = -1;
+                }
+            if (i == keep.Length) break;
+            s.Hidden.AsSpan(keep[i] * d, d).CopyTo(_hidden.AsSpan(row * d, d));
+            original[row] = s.OriginalIndices[keep[i]];
+            positions[row] = s.Positions[keep[i]];
+            row++;
+        }
+        if (policy == PositionPolicy.Renumber)
+            for (int i = 0; i < n; i++) positions[i] = i;
+        else if (inserted > 0)
+            throw new InvalidOperationException($"pruner '{spec}' inserts merged tokens but keeps original position ids; merged tokens have none");
+        return (n, keptVisual + inserted, positions, original);
+    }
+
+    /// <summary>One decode step: the token is appended to every layer's cache. Its position follows
+    /// the last prefill's policy: the next original position, or each layer's cache length after renumbering.</summary>
+    public float[] DecodeStep(int token)
     {
         var dec = Model.Decoder;
         int d = dec.Config.HiddenSize;
         EnsureBuffers(1);
         var x = _hidden.AsSpan(0, d);
         dec.Embed([token], x);
-        Span<int> pos = [position];
-        for (int l = 0; l < dec.LayerCount; l++) dec.RunLayer(Compute, l, x, 1, pos, _cache!);
+        Span<int> pos = [0];
+        for (int l = 0; l < dec.LayerCount; l++)
+        {
+            pos[0] = _policy == PositionPolicy.Renumber ? _cache!.Length(l) : _nextPosition;
+            dec.RunLayer(Compute, l, x, 1, pos, _cache!);
+        }
+        _nextPosition++;
         dec.FinalNorm(x, 1, _normed.AsSpan(0, d));
         var logits = new float[dec.Config.VocabSize];
         dec.Logits(Compute, _normed.AsSpan(0, d), 1, logits);
@@ -161,7 +283,7 @@ public sealed class InferenceSession
     }
 
     /// <summary>Prefill then decode until EOS, the token limit or the context limit.</summary>
-    public GenerationResult Generate(SplicedSequence seq, GenerationOptions options, CancellationToken cancel = default)
+    public GenerationResult Generate(SplicedSequence seq, GenerationOptions options, IDecoderPruner? pruner = null, CancellationToken cancel = default)
     {
         if (options.MaxNewTokens < 0) throw new InvalidInputException($"max new tokens must be >= 0, got {options.MaxNewTokens}");
         var cfg = Model.Config.Text;
@@ -170,13 +292,13 @@ public sealed class InferenceSession
         int maxNew = Math.Min(options.MaxNewTokens, room + 1);
         var sampler = new Sampler(options.Temperature, options.TopP, options.Seed);
         var sw = Stopwatch.StartNew();
-        var logits = Prefill(seq, maxNew, cancel: cancel);
+        var prefill = Prefill(seq, maxNew, null, pruner, cancel);
+        var logits = prefill.LastLogits;
         double prefillMs = sw.Elapsed.TotalMilliseconds;
         var tokens = new List<int>();
         var stepLogits = options.KeepStepLogits ? new List<float[]>() : null;
         bool eosHit = false;
         double ttft = prefillMs;
-        int nextPosition = seq.Positions[^1] + 1;
         var decodeWatch = new Stopwatch();
         for (int step = 0; step < maxNew; step++)
         {
@@ -188,7 +310,7 @@ public sealed class InferenceSession
             tokens.Add(token);
             if (step == maxNew - 1) break;
             decodeWatch.Start();
-            logits = DecodeStep(token, nextPosition++);
+            logits = DecodeStep(token);
             decodeWatch.Stop();
         }
         return new GenerationResult
@@ -196,7 +318,7 @@ public sealed class InferenceSession
             Tokens = tokens.ToArray(), StoppedAtEos = eosHit, StoppedAtContextLimit = maxNew < options.MaxNewTokens && !eosHit && tokens.Count == maxNew,
             StepLogits = stepLogits, PrefillMs = prefillMs, DecodeMs = decodeWatch.Elapsed.TotalMilliseconds, TimeToFirstTokenMs = ttft,
             PromptTokens = seq.Length, KvCacheBytes = _cache!.BytesInUse,
-            TokensPerLayer = Enumerable.Repeat(seq.Length, Model.Decoder.LayerCount).ToArray(),
+            TokensPerLayer = prefill.TokensPerLayer, PrefillNotes = prefill.Notes, KeptOriginalIndices = prefill.KeptOriginalIndices,
         };
     }
 }

@@ -30,7 +30,7 @@ public sealed class CheckpointReaderTests
         var visual = session.Project(features.PatchFeatures, model.Config.Vision.NumPatches);
         int[] ids = golden.Ints("input_ids");
         var seq = session.Splice(ids, InferenceSession.FindImageSlot(ids, model.Config.ImageTokenIndex), visual, model.Config.Vision.NumPatches);
-        return session.Prefill(seq, 0);
+        return session.Prefill(seq, 0).LastLogits;
     }
 
     [Fact]

@@ -69,9 +69,9 @@ public sealed class LlavaTinyParityTests : IDisposable
         Compare.Relative(_golden.Tensor("llm.inputs_embeds"), seq.Embeddings, Tol, "llm.inputs_embeds");
         Assert.Equal(_golden.Tensor("llm.position_ids").Select(p => (int)p).ToArray(), seq.Positions);
 
-        var hidden = new List<float[]>();
-        var logits = new float[seq.Length * model.Config.Text.VocabSize];
-        session.Prefill(seq, 0, hidden, logits);
+        var prefill = session.Prefill(seq, 0, new PrefillOptions { HiddenStates = true, AllLogits = true });
+        var hidden = prefill.HiddenStates!;
+        var logits = prefill.AllLogits!;
         for (int i = 0; i < hidden.Count; i++)
             Compare.Relative(_golden.Tensor($"llm.hidden_states.{i}"), hidden[i], Tol, $"llm.hidden_states.{i}");
         Compare.Relative(_golden.Tensor("llm.logits"), logits, Tol, "llm.logits");
@@ -97,8 +97,7 @@ public sealed class LlavaTinyParityTests : IDisposable
         var visual = session.Project(vision.PatchFeatures, rows);
         int[] ids = _golden.Ints("input_ids");
         var seq = session.Splice(ids, InferenceSession.FindImageSlot(ids, model.Config.ImageTokenIndex), visual, rows);
-        var logits = new float[seq.Length * model.Config.Text.VocabSize];
-        session.Prefill(seq, 0, allLogits: logits);
+        var logits = session.Prefill(seq, 0, new PrefillOptions { AllLogits = true }).AllLogits!;
         Compare.Relative(_golden.Tensor(golden), logits, Tol, golden);
     }
 }
