@@ -1,0 +1,56 @@
+using System.CommandLine;
+using TokenSieve.Models;
+using TokenSieve.Numerics;
+
+namespace TokenSieve.Cli;
+
+/// <summary>Options shared by several verbs, defined once.</summary>
+public static class CommonOptions
+{
+    public static Option<string> Model(bool required = true) => new("--model")
+    {
+        Description = "llava-hf model folder (config.json, model.safetensors or shards + index, tokenizer.model, preprocessor_config.json)",
+        Required = required,
+    };
+
+    public static Option<int> Threads() => new("--threads")
+    {
+        Description = "compute threads (0 = all cores)",
+        DefaultValueFactory = _ => 0,
+    };
+
+    public static Option<bool> AllowUnknownConfigKeys() => new("--allow-unknown-config-keys")
+    {
+        Description = "ignore config.json keys TokenSieve does not know (they are listed in the report) instead of failing",
+    };
+
+    public static Option<string?> WeightsFile() => new("--weights")
+    {
+        Description = "load this .safetensors file of the folder instead of model.safetensors / the shard index",
+    };
+
+    public static ComputeContext Compute(int threads)
+    {
+        if (threads < 0) throw new InvalidInputException($"--threads must be >= 0, got {threads}");
+        return new ComputeContext(threads);
+    }
+
+    public static LlavaModel LoadModel(string folder, bool allowUnknownKeys, string? weights) =>
+        LlavaModel.Load(folder, new ModelLoadOptions { AllowUnknownConfigKeys = allowUnknownKeys, WeightsFile = weights });
+
+    public static string Bytes(double bytes) => bytes switch
+    {
+        >= 1L << 30 => $"{bytes / (1L << 30):F2} GiB",
+        >= 1L << 20 => $"{bytes / (1L << 20):F1} MiB",
+        >= 1L << 10 => $"{bytes / (1L << 10):F1} KiB",
+        _ => $"{bytes:F0} B",
+    };
+
+    public static string Flops(double flops) => flops switch
+    {
+        >= 1e12 => $"{flops / 1e12:F2} TFLOP",
+        >= 1e9 => $"{flops / 1e9:F2} GFLOP",
+        >= 1e6 => $"{flops / 1e6:F1} MFLOP",
+        _ => $"{flops:F0} FLOP",
+    };
+}

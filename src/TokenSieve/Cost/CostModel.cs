@@ -1,0 +1,58 @@
+using TokenSieve.Checkpoints;
+
+namespace TokenSieve.Cost;
+
+/// <summary>FLOPs and KV-cache bytes from the token counts that actually ran (FLOPs = 2 × MACs).
+/// Decoder layers use METHODS.md §13 generalised to GQA: per layer with n tokens,
+/// MAC = 2nd² (q, o) + 2n·d·kv (k, v) + 2n²d (attention scores and values, counted square as
+/// the papers do) + 3ndm (SiLU-gated MLP). The vision tower and projector use the same
+/// dense-layer counting.</summary>
+public static class CostModel
+{
+    public static double DecoderLayerFlops(LlamaConfig t, long n)
+    {
+        double d = t.HiddenSize, kv = t.KvDim, m = t.IntermediateSize;
+        return 2 * (2 * n * d * d + 2 * n * d * kv + 2.0 * n * n * d + 3 * n * d * m);
+    }
+
+    /// <summary>One decode step at a layer whose cache holds <paramref name="cached"/> tokens before it.</summary>
+    public static double DecoderDecodeLayerFlops(LlamaConfig t, long cached)
+    {
+        double d = t.HiddenSize, kv = t.KvDim, m = t.IntermediateSize;
+        return 2 * (2 * d * d + 2 * d * kv + 2.0 * (cached + 1) * d + 3 * d * m);
+    }
+
+    public static double LmHeadFlops(LlamaConfig t, long rows) => 2.0 * rows * t.HiddenSize * t.VocabSize;
+
+    /// <summary>Prefill: every layer at its own token count, plus the lm_head for the last position.</summary>
+    public static double PrefillFlops(LlamaConfig t, IReadOnlyList<int> tokensPerLayer)
+    {
+        if (tokensPerLayer.Count != t.NumHiddenLayers)
+            throw new ArgumentException($"{tokensPerLayer.Count} layer counts for {t.NumHiddenLayers} layers");
+        double total = LmHeadFlops(t, 1);
+        foreach (int n in tokensPerLayer) total += DecoderLayerFlops(t, n);
+        return total;
+    }
+
+    public static double PrefillFlops(LlamaConfig t, int tokens) => PrefillFlops(t, Enumerable.Repeat(tokens, t.NumHiddenLayers).ToArray());
+
+    /// <summary>CLIP encoder layers that ran with <paramref name="tokens"/> tokens each (plus the patch embedding).</summary>
+    public static double VisionFlops(ClipVisionConfig v, int layersRun, long tokens)
+    {
+        double c = v.HiddenSize, i = v.IntermediateSize;
+        double patch = 2.0 * v.NumPatches * c * v.NumChannels * v.PatchSize * v.PatchSize;
+        double layer = 2 * (4 * tokens * c * c + 2.0 * tokens * tokens * c + 2 * tokens * c * i);
+        return patch + layersRun * layer;
+    }
+
+    public static double ProjectorFlops(long tokens, int visionHidden, int textHidden) =>
+        2.0 * tokens * ((double)visionHidden * textHidden + (double)textHidden * textHidden);
+
+    /// <summary>KV cache bytes when layer l holds tokensPerLayer[l] tokens.</summary>
+    public static long KvCacheBytes(LlamaConfig t, IReadOnlyList<int> tokensPerLayer, int bytesPerElement = sizeof(float))
+    {
+        long total = 0;
+        foreach (int n in tokensPerLayer) total += 2L * n * t.KvDim * bytesPerElement;
+        return total;
+    }
+}
