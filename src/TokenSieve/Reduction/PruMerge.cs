@@ -1,0 +1,332 @@
+using System.Numerics.Tensors;
+using TokenSieve.Numerics;
+
+namespace TokenSieve.Reduction;
+
+/// <summary>Which [CLS] attention ranks and weights the patches.</summary>
+public enum PruMergeAttention
+{
+    /// <summary>Reference: one full-width head, softmax(q₀·Kᵀ/√C) from the last layer's q/k.</summary>
+    Surrogate,
+
+    /// <summary>Improvement: the last layer's own attention, split into the model's heads with
+    /// scale 1/√(C/heads), softmax per head, averaged over heads (same q/k taps).</summary>
+    PerHead,
+}
+
+/// <summary>How neighbours are summed into a centre, and pruned tokens into the extra token.</summary>
+public enum PruMergeWeights
+{
+    /// <summary>Reference: y = X_i + Σ a_u X_u and e = Σ a_j X_j, unnormalised.</summary>
+    Raw,
+
+    /// <summary>Improvement (the paper's weighted average): y = (a_i X_i + Σ a_u X_u)/(a_i + Σ a_u),
+    /// e = Σ a_j X_j / Σ a_j.</summary>
+    Normalised,
+}
+
+/// <summary>PruMerge+'s spatial supplement.</summary>
+public enum PruMergeSpatial
+{
+    /// <summary>Reference: stride σ = ⌊⌊N/c⌋/3⌋ over the flattened raster index, values &lt; N−1.</summary>
+    Raster,
+
+    /// <summary>Improvement: a centred 2-D lattice with step g in both directions, g chosen so the
+    /// lattice size is closest to the reference's ⌈(N−1)/σ⌉ samples.</summary>
+    Grid,
+}
+
+/// <summary>What PruMerge+ does where the reference crashes (c = 0 outliers: 1/r divides by zero;
+/// c &gt; N/3: zero range step; no new spatial sample: failed gather).</summary>
+public enum PruMergeFailurePolicy
+{
+    /// <summary>Default: a documented fallback, reported in <see cref="ReductionResult.Note"/>.
+    /// c = 0 → PruMerge with k = 0 (only the extra token); σ = 0 → σ = 1; no spatial sample →
+    /// the ranked tokens only.</summary>
+    Fallback,
+
+    /// <summary>Faithful: throw <see cref="InvalidInputException"/> as the reference would fail.</summary>
+    Error,
+}
+
+/// <summary>PruMerge and PruMerge+ options; the defaults are the reference (42Shawn/LLaVA-PruMerge
+/// @ 097c041, METHODS §1–2).</summary>
+public sealed record PruMergeOptions
+{
+    /// <summary>PruMerge+ (spatial supplement) instead of PruMerge.</summary>
+    public bool Plus { get; init; }
+
+    /// <summary>Non-adaptive mode (reference if_adaptive=False): k = ⌊N·ratio⌋ ranked tokens.</summary>
+    public double? Ratio { get; init; }
+
+    /// <summary>Improvement: fixed budget of Keep output tokens (Keep − 1 ranked centres + the extra token).</summary>
+    public int? Keep { get; init; }
+
+    public PruMergeAttention Attention { get; init; } = PruMergeAttention.Surrogate;
+
+    public PruMergeWeights Weights { get; init; } = PruMergeWeights.Raw;
+
+    public PruMergeSpatial Spatial { get; init; } = PruMergeSpatial.Raster;
+
+    public PruMergeFailurePolicy OnFailure { get; init; } = PruMergeFailurePolicy.Fallback;
+}
+
+/// <summary>PruMerge / PruMerge+ (METHODS §1, §2): rank patches by a [CLS] attention recomputed
+/// from the last layer's q/k, keep the IQR outliers (PruMerge+: plus a strided spatial sample),
+/// merge each kept patch with its 32 most key-similar other patches, and append one extra token
+/// that sums all pruned patches.</summary>
+public sealed class PruMergeReducer : IVisualReducer
+{
+    /// <summary>κ, the reference's hard-coded neighbour count.</summary>
+    public const int NeighbourCount = 32;
+
+    public PruMergeOptions Options { get; }
+
+    public string Name { get; }
+
+    public VisionNeeds Needs => VisionNeeds.LastLayerQK;
+
+    public PruMergeReducer(PruMergeOptions? options = null)
+    {
+        Options = options ?? new PruMergeOptions();
+        string method = Options.Plus ? "prumerge+" : "prumerge";
+        if (Options.Plus && (Options.Ratio is not null || Options.Keep is not null))
+            throw new ReductionSpecException(method, "ratio= and keep= are PruMerge options; the reference's non-adaptive PruMerge+ (training only) emits duplicate centres and a corrupted complement, so it is not offered");
+        if (Options.Ratio is not null && Options.Keep is not null)
+            throw new ReductionSpecException(method, "give ratio= or keep=, not both");
+        if (Options.Ratio is { } r && !(r > 0 && r <= 1))
+            throw new ReductionSpecException(method, $"ratio must be in (0, 1], got {r}");
+        if (Options.Keep is { } k && k < 1)
+            throw new ReductionSpecException(method, $"keep must be at least 1 (the extra token), got {k}");
+        var parts = new List<string>();
+        if (Options.Ratio is { } ratio) parts.Add("ratio=" + ratio.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
+        if (Options.Keep is { } keep) parts.Add("keep=" + keep);
+        if (Options.Attention != PruMergeAttention.Surrogate) parts.Add("attn=heads");
+        if (Options.Weights != PruMergeWeights.Raw) parts.Add("weights=normalised");
+        if (Options.Spatial != PruMergeSpatial.Raster) parts.Add("spatial=grid");
+        if (Options.OnFailure != PruMergeFailurePolicy.Fallback) parts.Add("onfail=error");
+        Name = parts.Count == 0 ? method : method + ":" + string.Join(",", parts);
+    }
+
+    public ReductionResult Reduce(ReductionInput input, ComputeContext ctx)
+    {
+        input.Validate(Needs, Name);
+        int n = input.PatchCount, c = input.Channels;
+        if (Options.Attention == PruMergeAttention.PerHead && (input.Heads < 1 || c % input.Heads != 0))
+            throw new InvalidInputException($"{Name}: attn=heads needs Channels {c} divisible by Heads {input.Heads}");
+
+        float[] attention = Options.Attention == PruMergeAttention.Surrogate
+            ? SurrogateClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, n, c, ctx)
+            : PerHeadClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, n, c, input.Heads, ctx);
+
+        int? adaptive = null;
+        int k;
+        if (Options.Ratio is { } ratio)
+        {
+            k = (int)(n * ratio); // Python int(N·ratio)
+        }
+        else if (Options.Keep is { } keep)
+        {
+            if (keep > n + 1) throw new ReductionSpecException(Name, $"keep={keep} exceeds the {n} patches + 1 extra token");
+            k = keep - 1;
+        }
+        else
+        {
+            k = OutlierCount(attention);
+            adaptive = k;
+        }
+
+        int[] ranked = ReductionMath.TopKDescending(attention, k);
+        int[] centres = ranked;
+        string? note = null;
+        if (Options.Plus)
+            centres = WithSpatialSupplement(ranked, k, n, input.GridHeight, input.GridWidth, out note);
+
+        return Merge(input, attention, centres, adaptive, note, ctx);
+    }
+
+    /// <summary>Reference step 1: A = softmax(Q·Kᵀ·C^−½) with one full-width head; returns row 0
+    /// restricted to the patch columns, not renormalised after dropping the [CLS] column.
+    /// Only row 0 is computed (577·C MAC instead of the reference's 577²·C).</summary>
+    public static float[] SurrogateClsAttention(float[] q, float[] k, int n, int c, ComputeContext ctx)
+    {
+        var logits = new float[n + 1];
+        Gemm.MatMulTransposed(ctx, q.AsSpan(0, c), 1, c, k, n + 1, logits);
+        // torch: (q @ kᵀ) * C**-0.5, the Python float scale applied to float32 products.
+        TensorPrimitives.Multiply(logits, (float)Math.Pow(c, -0.5), logits);
+        ReductionMath.SoftmaxInPlace(logits);
+        return logits.AsSpan(1).ToArray();
+    }
+
+    /// <summary>Improvement: the model's own multi-head [CLS] row of the same layer, averaged over
+    /// heads (each head softmax(q₀ₕ·Kₕᵀ/√(C/H))), patch columns, not renormalised.</summary>
+    public static float[] PerHeadClsAttention(float[] q, float[] k, int n, int c, int heads, ComputeContext ctx)
+    {
+        int hd = c / heads;
+        var mean = new float[n];
+        var row = new float[n + 1];
+        float scale = 1f / MathF.Sqrt(hd);
+        for (int h = 0; h < heads; h++)
+        {
+            var q0 = q.AsSpan(h * hd, hd);
+            for (int j = 0; j <= n; j++) row[j] = TensorPrimitives.Dot(q0, k.AsSpan(j * c + h * hd, hd)) * scale;
+            ReductionMath.SoftmaxInPlace(row);
+            TensorPrimitives.Add(mean, row.AsSpan(1), mean);
+        }
+        TensorPrimitives.Multiply(mean, 1f / heads, mean);
+        return mean;
+    }
+
+    /// <summary>Reference steps 2–3: c = #{a_j &gt; Q3 + 1.5·IQR} (strict, numpy linear
+    /// percentiles); k = ⌊N·c/N⌋ = c.</summary>
+    public static int OutlierCount(ReadOnlySpan<float> attention)
+    {
+        double fence = ReductionMath.IqrUpperFence(attention).Fence;
+        int count = 0;
+        foreach (float a in attention) if (a > fence) count++;
+        return count;
+    }
+
+    int[] WithSpatialSupplement(int[] ranked, int c, int n, int gh, int gw, out string? note)
+    {
+        note = null;
+        bool faithful = Options.OnFailure == PruMergeFailurePolicy.Error;
+        if (c == 0)
+        {
+            // reference: step = int(1/ratio) with ratio = 0 → ZeroDivisionError
+            if (faithful) throw new InvalidInputException($"{Name}: zero IQR outliers; the reference divides by zero here (1/ratio with ratio 0)");
+            note = "prumerge+: zero IQR outliers, where the reference crashes (1/0); fell back to PruMerge with k = 0 (only the extra token)";
+            return ranked;
+        }
+        double r = (double)c / n;
+        int q = (int)(1.0 / r);
+        int stride = q / 3;
+        if (stride == 0)
+        {
+            if (faithful) throw new InvalidInputException($"{Name}: {c} outliers of {n} give spatial stride ⌊⌊N/c⌋/3⌋ = 0; the reference's range() fails here");
+            note = $"prumerge+: {c} outliers give spatial stride 0, where the reference crashes; used stride 1";
+            stride = 1;
+        }
+
+        var samples = new List<int>();
+        if (Options.Spatial == PruMergeSpatial.Raster)
+        {
+            // reference: range(0, N-1, step) — patch N−1 can never be sampled
+            for (int p = 0; p < n - 1; p += stride) samples.Add(p);
+        }
+        else
+        {
+            samples.AddRange(GridSamples(gh, gw, (n - 1 + stride - 1) / stride));
+        }
+
+        var inRanked = new bool[n];
+        foreach (int i in ranked) inRanked[i] = true;
+        var result = new List<int>(ranked);
+        foreach (int p in samples) if (!inRanked[p]) result.Add(p);
+        if (result.Count == ranked.Length)
+        {
+            if (faithful) throw new InvalidInputException($"{Name}: every spatial sample is already ranked; the reference's gather fails on the empty float tensor here");
+            note = (note is null ? "" : note + "; ") + "prumerge+: every spatial sample was already kept, where the reference crashes; kept the ranked tokens only";
+        }
+        return result.ToArray();
+    }
+
+    /// <summary>A centred lattice with the same step g in both directions, g ≥ 1 chosen so that
+    /// the lattice size is closest to <paramref name="target"/> (ties: the larger g). Raster order.</summary>
+    public static int[] GridSamples(int gh, int gw, int target)
+    {
+        int bestG = 1;
+        long bestDiff = long.MaxValue;
+        for (int g = 1; g <= Math.Max(gh, gw); g++)
+        {
+            long count = (long)((gh + g - 1) / g) * ((gw + g - 1) / g);
+            long diff = Math.Abs(count - target);
+            if (diff <= bestDiff) (bestG, bestDiff) = (g, diff);
+        }
+        int rows = (gh + bestG - 1) / bestG, cols = (gw + bestG - 1) / bestG;
+        int r0 = (gh - 1 - (rows - 1) * bestG) / 2, c0 = (gw - 1 - (cols - 1) * bestG) / 2;
+        var s = new int[rows * cols];
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++)
+                s[i * cols + j] = (r0 + i * bestG) * gw + c0 + j * bestG;
+        return s;
+    }
+
+    /// <summary>Reference steps 5–9 for duplicate-free <paramref name="centres"/>: each centre is
+    /// summed with its κ most key-cosine-similar other patches (layer-after-feature keys), weighted
+    /// by attention; the extra token sums the complement. Output [centres in order, extra].</summary>
+    ReductionResult Merge(ReductionInput input, float[] a, int[] centres, int? adaptive, string? note, ComputeContext ctx)
+    {
+        int n = input.PatchCount, c = input.Channels, m = centres.Length;
+        bool normalised = Options.Weights == PruMergeWeights.Normalised;
+        var x = input.Features;
+        var keys = input.LastLayerKeys.AsSpan(c, n * c); // patch keys, CLS row dropped
+        int kappa = Math.Min(NeighbourCount, n - 1); // reference needs N ≥ 33; smaller grids take all others
+
+        var tokens = new float[(m + 1) * c];
+        var provenance = new TokenProvenance[m + 1];
+        if (m > 0)
+        {
+            // cos(K_i, K_u) ranks the same as K_i·K_u/‖K_u‖ within row i, so the centre's own
+            // norm is never applied; F.normalize clamps ‖K_u‖ at 1e-12.
+            var invNorm = ReductionMath.InverseRowNorms(keys, n, c, 1e-12f);
+            var centreKeys = ReductionMath.GatherRows(keys, c, centres);
+            var sim = new float[m * n];
+            Gemm.MatMulTransposed(ctx, centreKeys, m, c, keys, n, sim);
+            var xs = x;
+            ctx.For(m, t =>
+            {
+                int i = centres[t];
+                var row = sim.AsSpan(t * n, n);
+                TensorPrimitives.Multiply(row, invNorm, row);
+                var nb = new int[kappa];
+                ReductionMath.RowTopK(row, i, nb); // candidates: every patch except i (kept ones included)
+                Array.Sort(nb);
+                var y = tokens.AsSpan(t * c, c);
+                var weights = new float[kappa + 1];
+                var patches = new int[kappa + 1];
+                patches[0] = i;
+                weights[0] = normalised ? a[i] : 1f;
+                float total = weights[0];
+                for (int s = 0; s < kappa; s++)
+                {
+                    patches[s + 1] = nb[s];
+                    weights[s + 1] = a[nb[s]];
+                    total += a[nb[s]];
+                }
+                if (normalised) TensorPrimitives.Multiply(weights, 1f / total, weights);
+                TensorPrimitives.Multiply(xs.AsSpan(i * c, c), weights[0], y);
+                for (int s = 1; s <= kappa; s++)
+                    TensorPrimitives.MultiplyAdd(xs.AsSpan(patches[s] * c, c), weights[s], y, y);
+                provenance[t] = new TokenProvenance(patches, weights);
+            });
+        }
+
+        // extra token over the complement J (ascending)
+        var kept = new bool[n];
+        foreach (int i in centres) kept[i] = true;
+        var complement = new int[n - m];
+        int nj = 0;
+        for (int j = 0; j < n; j++) if (!kept[j]) complement[nj++] = j;
+        var extraWeights = new float[nj];
+        double extraTotal = 0;
+        for (int s = 0; s < nj; s++) { extraWeights[s] = a[complement[s]]; extraTotal += extraWeights[s]; }
+        if (normalised && extraTotal > 0) TensorPrimitives.Multiply(extraWeights, (float)(1.0 / extraTotal), extraWeights);
+        var e = tokens.AsSpan(m * c, c);
+        for (int s = 0; s < nj; s++) TensorPrimitives.MultiplyAdd(x.AsSpan(complement[s] * c, c), extraWeights[s], e, e);
+        provenance[m] = new TokenProvenance(complement, extraWeights);
+
+        return new ReductionResult
+        {
+            Tokens = tokens,
+            TokenCount = m + 1,
+            Width = c,
+            KeptIndices = centres,
+            Provenance = provenance,
+            AdaptiveCount = adaptive,
+            Note = note,
+            GridHeight = input.GridHeight,
+            GridWidth = input.GridWidth,
+        };
+    }
+}

@@ -1,0 +1,155 @@
+using System.Numerics;
+using System.Numerics.Tensors;
+
+namespace TokenSieve.Reduction;
+
+/// <summary>Helpers shared by the reduction methods: finiteness checks, deterministic top-k,
+/// numpy percentiles and the IQR fence.</summary>
+public static class ReductionMath
+{
+    /// <summary>Throws <see cref="InvalidInputException"/> naming <paramref name="tensor"/> and the
+    /// first NaN/Inf position.</summary>
+    public static void RequireFinite(ReadOnlySpan<float> values, string tensor, string spec)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var vs = System.Runtime.InteropServices.MemoryMarshal.Cast<float, Vector<float>>(values);
+            // x − x is 0 for finite x and NaN for NaN and ±Inf.
+            for (int v = 0; v < vs.Length; v++)
+                if (!Vector.EqualsAll(vs[v] - vs[v], Vector<float>.Zero))
+                {
+                    i = v * Vector<float>.Count;
+                    break;
+                }
+                else i = (v + 1) * Vector<float>.Count;
+        }
+        for (; i < values.Length; i++)
+            if (!float.IsFinite(values[i]))
+                throw new InvalidInputException($"{spec}: tensor '{tensor}' has a non-finite value ({values[i]}) at flat index {i}");
+    }
+
+    /// <summary>Indices of the k largest values, largest first; equal values in ascending index
+    /// order (the deterministic stand-in for torch.topk's unspecified tie order, METHODS §0.3).</summary>
+    public static int[] TopKDescending(ReadOnlySpan<float> values, int k)
+    {
+        if ((uint)k > (uint)values.Length) throw new ArgumentOutOfRangeException(nameof(k));
+        var order = new int[values.Length];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        var keys = values.ToArray();
+        Array.Sort(order, (x, y) =>
+        {
+            int c = keys[y].CompareTo(keys[x]);
+            return c != 0 ? c : x.CompareTo(y);
+        });
+        return order.AsSpan(0, k).ToArray();
+    }
+
+    /// <summary>The k largest entries of <paramref name="row"/> (skipping index
+    /// <paramref name="exclude"/>, −1 for none), written to <paramref name="result"/> in no
+    /// particular order. Ties keep the lower index. O(n log k) with a min-heap; k ≤ row length.</summary>
+    public static void RowTopK(ReadOnlySpan<float> row, int exclude, Span<int> result)
+    {
+        int k = result.Length;
+        if (k == 0) return;
+        // Heap of the best k so far, root = the worst kept (smallest value; among equal values the
+        // larger index). Scanning indices in ascending order, a later equal value never displaces.
+        Span<float> hv = k <= 256 ? stackalloc float[k] : new float[k];
+        int size = 0;
+        for (int j = 0; j < row.Length; j++)
+        {
+            if (j == exclude) continue;
+            float v = row[j];
+            if (size < k)
+            {
+                int pos = size++;
+                while (pos > 0)
+                {
+                    int parent = (pos - 1) >> 1;
+                    if (!Worse(v, j, hv[parent], result[parent])) break;
+                    hv[pos] = hv[parent];
+                    result[pos] = result[parent];
+                    pos = parent;
+                }
+                hv[pos] = v;
+                result[pos] = j;
+            }
+            else if (v > hv[0])
+            {
+                int pos = 0;
+                while (true)
+                {
+                    int l = 2 * pos + 1;
+                    if (l >= k) break;
+                    int r = l + 1;
+                    int w = r < k && Worse(hv[r], result[r], hv[l], result[l]) ? r : l;
+                    if (!Worse(hv[w], result[w], v, j)) break;
+                    hv[pos] = hv[w];
+                    result[pos] = result[w];
+                    pos = w;
+                }
+                hv[pos] = v;
+                result[pos] = j;
+            }
+        }
+        if (size < k) throw new ArgumentException("row has fewer candidates than k", nameof(result));
+
+        static bool Worse(float v1, int i1, float v2, int i2) => v1 < v2 || (v1 == v2 && i1 > i2);
+    }
+
+    /// <summary>numpy.percentile(values, q) with the default 'linear' method (numpy 1.24's
+    /// _lerp, including its t ≥ 0.5 branch), computed in float64. q in [0, 100].</summary>
+    public static double NumpyPercentile(ReadOnlySpan<double> sortedAscending, double q)
+    {
+        int n = sortedAscending.Length;
+        double h = (n - 1) * (q / 100.0);
+        int lo = (int)Math.Floor(h);
+        int hi = Math.Min(lo + 1, n - 1);
+        double t = h - lo;
+        double a = sortedAscending[lo], b = sortedAscending[hi];
+        double diff = b - a;
+        return t >= 0.5 ? b - diff * (1 - t) : a + diff * t;
+    }
+
+    /// <summary>The IQR upper fence Q3 + 1.5·(Q3 − Q1) of <paramref name="values"/> with numpy
+    /// linear percentiles (PruMerge's outlier_dectection).</summary>
+    public static (double Q1, double Q3, double Fence) IqrUpperFence(ReadOnlySpan<float> values)
+    {
+        var sorted = new double[values.Length];
+        for (int i = 0; i < sorted.Length; i++) sorted[i] = values[i];
+        Array.Sort(sorted);
+        double q1 = NumpyPercentile(sorted, 25), q3 = NumpyPercentile(sorted, 75);
+        return (q1, q3, q3 + 1.5 * (q3 - q1));
+    }
+
+    /// <summary>1 / max(‖row‖₂, eps) for each row of a [rows, cols] matrix (F.normalize's clamp).</summary>
+    public static float[] InverseRowNorms(ReadOnlySpan<float> m, int rows, int cols, float eps)
+    {
+        var inv = new float[rows];
+        for (int i = 0; i < rows; i++)
+            inv[i] = 1f / MathF.Max(TensorPrimitives.Norm(m.Slice(i * cols, cols)), eps);
+        return inv;
+    }
+
+    /// <summary>Softmax over <paramref name="logits"/> in place (max-subtracted, float64 sum).</summary>
+    public static void SoftmaxInPlace(Span<float> logits)
+    {
+        float max = TensorPrimitives.Max(logits);
+        double sum = 0;
+        for (int i = 0; i < logits.Length; i++)
+        {
+            float e = MathF.Exp(logits[i] - max);
+            logits[i] = e;
+            sum += e;
+        }
+        TensorPrimitives.Multiply(logits, (float)(1.0 / sum), logits);
+    }
+
+    /// <summary>Gathers rows <paramref name="indices"/> of a [*, cols] matrix into a new [k, cols] array.</summary>
+    public static float[] GatherRows(ReadOnlySpan<float> m, int cols, ReadOnlySpan<int> indices)
+    {
+        var r = new float[indices.Length * cols];
+        for (int i = 0; i < indices.Length; i++) m.Slice(indices[i] * cols, cols).CopyTo(r.AsSpan(i * cols, cols));
+        return r;
+    }
+}
