@@ -1,5 +1,6 @@
 using TokenSieve.Checkpoints;
 using TokenSieve.Numerics;
+using TokenSieve.Reduction;
 
 namespace TokenSieve.Models;
 
@@ -19,6 +20,10 @@ public enum VisionTaps
     /// <summary>The next layer's raw q_proj/k_proj outputs on LN1(features), [T, C] each (PruMerge's "last layer" q/k).</summary>
     NextLayerQK = 16,
 }
+
+/// <summary>ToMe inside the tower: merge Schedule[l] tokens in layer l (between attention and MLP),
+/// with proportional attention (log-size key bias) when asked.</summary>
+public sealed record VisionMerging(ToMeTracker Tracker, int[] Schedule, bool ProportionalAttention);
 
 /// <summary>Results of one vision forward. Arrays are owned by the tower and overwritten by its next forward.</summary>
 public sealed class VisionOutputs
@@ -128,7 +133,8 @@ public sealed class ClipVisionTower
     }
 
     /// <summary>Runs the tower on pixel values [channels, S, S] (CLIP-normalised).</summary>
-    public VisionOutputs Forward(ComputeContext ctx, ReadOnlySpan<float> pixelValues, VisionTaps taps = VisionTaps.None, CancellationToken cancel = default)
+    public VisionOutputs Forward(ComputeContext ctx, ReadOnlySpan<float> pixelValues, VisionTaps taps = VisionTaps.None, CancellationToken cancel = default,
+        VisionMerging? merging = null)
     {
         var cfg = Config;
         int s = cfg.ImageSize, p = cfg.PatchSize, ch = cfg.NumChannels, g = cfg.GridSize, c = cfg.HiddenSize;
@@ -168,18 +174,26 @@ public sealed class ClipVisionTower
         o.HiddenStates?.Add(x.ToArray());
 
         int lastLayer = taps.HasFlag(VisionTaps.AllHiddenStates) ? _layers.Length : FeatureIndex;
+        if (merging is not null)
+        {
+            if (merging.Schedule.Length > FeatureIndex) throw new ArgumentException($"ToMe schedule has {merging.Schedule.Length} layers; the features come after {FeatureIndex}");
+            if (taps != VisionTaps.None) throw new InvalidInputException("ToMe merges tokens inside the tower; it cannot be combined with other vision taps");
+        }
         for (int l = 0; l < lastLayer; l++)
         {
             cancel.ThrowIfCancellationRequested();
             bool isFeatureLayer = l == FeatureIndex - 1;
-            RunLayer(ctx, _layers[l], tokens, o,
+            int r = merging is not null && l < merging.Schedule.Length ? merging.Schedule[l] : 0;
+            tokens = RunLayer(ctx, _layers[l], tokens, o,
                 clsRow: isFeatureLayer && taps.HasFlag(VisionTaps.FeatureLayerClsAttention),
                 keepKeys: isFeatureLayer && taps.HasFlag(VisionTaps.FeatureLayerKeys),
-                fullMaps: o.Attentions is not null);
+                fullMaps: o.Attentions is not null, merging, r);
+            x = _x.AsSpan(0, tokens * c);
             if (l == FeatureIndex - 1) x.CopyTo(o.FeatureHidden);
             o.HiddenStates?.Add(x.ToArray());
         }
         if (FeatureIndex == 0) x.CopyTo(o.FeatureHidden);
+        o.Tokens = tokens;
 
         if (taps.HasFlag(VisionTaps.NextLayerQK))
         {
@@ -199,7 +213,8 @@ public sealed class ClipVisionTower
 
     static float[] EnsureArray(float[]? a, int length) => a is not null && a.Length == length ? a : new float[length];
 
-    void RunLayer(ComputeContext ctx, Layer layer, int tokens, VisionOutputs o, bool clsRow, bool keepKeys, bool fullMaps)
+    /// <summary>One pre-LN encoder layer in place on _x; returns the token count after it (ToMe may merge).</summary>
+    int RunLayer(ComputeContext ctx, Layer layer, int tokens, VisionOutputs o, bool clsRow, bool keepKeys, bool fullMaps, VisionMerging? merging = null, int mergeCount = 0)
     {
         int c = Config.HiddenSize, heads = Config.NumAttentionHeads, hd = Config.HeadDim;
         var x = _x.AsSpan(0, tokens * c);
@@ -209,6 +224,8 @@ public sealed class ClipVisionTower
         layer.K.Forward(ctx, xn, tokens, _k);
         layer.V.Forward(ctx, xn, tokens, _v);
         var shape = new AttentionShape(tokens, tokens, heads, heads, hd, 1f / MathF.Sqrt(hd), Causal: false);
+        if (merging is not null)
+            return RunMergingLayer(ctx, layer, tokens, merging, mergeCount, shape);
         if (clsRow)
         {
             o.FeatureLayerClsAttention = EnsureArray(o.FeatureLayerClsAttention, heads * tokens);
@@ -242,5 +259,72 @@ public sealed class ClipVisionTower
         else Activations.GeluErf(mlp);
         layer.Fc2.Forward(ctx, mlp, tokens, xn);
         System.Numerics.Tensors.TensorPrimitives.Add(x, xn, x);
+        return tokens;
+    }
+
+    /// <summary>The ToMe layer (METHODS.md §12): attention (with log-size key bias when proportional),
+    /// residual, bipartite merge on head-mean keys, then the MLP on the merged tokens.</summary>
+    int RunMergingLayer(ComputeContext ctx, Layer layer, int tokens, VisionMerging merging, int r, AttentionShape shape)
+    {
+        int c = Config.HiddenSize, heads = Config.NumAttentionHeads, hd = Config.HeadDim;
+        if (merging.ProportionalAttention)
+        {
+            // softmax(s·q·k + log σ_j) = softmax(s·[q,1]·[k, log σ_j / s]): fold the per-key bias into
+            // one extra dimension per head so the fused kernel needs no bias input.
+            var bias = merging.Tracker.AttentionBias();
+            int hd1 = hd + 1;
+            var qa = new float[tokens * heads * hd1];
+            var ka = new float[tokens * heads * hd1];
+            var va = new float[tokens * heads * hd1];
+            for (int t = 0; t < tokens; t++)
+            for (int h = 0; h < heads; h++)
+            {
+                int src = t * c + h * hd, dst = (t * heads + h) * hd1;
+                _q.AsSpan(src, hd).CopyTo(qa.AsSpan(dst, hd));
+                _k.AsSpan(src, hd).CopyTo(ka.AsSpan(dst, hd));
+                _v.AsSpan(src, hd).CopyTo(va.AsSpan(dst, hd));
+                qa[dst + hd] = 1f;
+                ka[dst + hd] = bias[t] / shape.Scale;
+            }
+            var outAug = new float[tokens * heads * hd1];
+            Attention.Forward(ctx, qa, heads * hd1, ka, va, heads * hd1, outAug, heads * hd1, shape with { HeadDim = hd1 });
+            for (int t = 0; t < tokens; t++)
+            for (int h = 0; h < heads; h++)
+                outAug.AsSpan((t * heads + h) * hd1, hd).CopyTo(_att.AsSpan(t * c + h * hd, hd));
+        }
+        else
+        {
+            Attention.Forward(ctx, _q, c, _k, _v, c, _att, c, shape);
+        }
+        var x = _x.AsSpan(0, tokens * c);
+        var xn = _xn.AsSpan(0, tokens * c);
+        layer.Out.Forward(ctx, _att, tokens, xn);
+        System.Numerics.Tensors.TensorPrimitives.Add(x, xn, x);
+
+        if (r > 0)
+        {
+            // ToMe's metric: keys averaged over heads, [tokens, head dim].
+            var metric = new float[tokens * hd];
+            for (int t = 0; t < tokens; t++)
+            {
+                var m = metric.AsSpan(t * hd, hd);
+                for (int h = 0; h < heads; h++) System.Numerics.Tensors.TensorPrimitives.Add(m, _k.AsSpan(t * c + h * hd, hd), m);
+                System.Numerics.Tensors.TensorPrimitives.Multiply(m, 1f / heads, m);
+            }
+            var merged = merging.Tracker.Merge(x, c, metric, hd, r, ctx);
+            tokens = merging.Tracker.Tokens;
+            merged.AsSpan(0, tokens * c).CopyTo(_x);
+            x = _x.AsSpan(0, tokens * c);
+            xn = _xn.AsSpan(0, tokens * c);
+        }
+
+        layer.Ln2.LayerNorm(x, tokens, xn);
+        var mlp = _mlp.AsSpan(0, tokens * Config.IntermediateSize);
+        layer.Fc1.Forward(ctx, xn, tokens, mlp);
+        if (Config.HiddenAct == "quick_gelu") Activations.QuickGelu(mlp);
+        else Activations.GeluErf(mlp);
+        layer.Fc2.Forward(ctx, mlp, tokens, xn);
+        System.Numerics.Tensors.TensorPrimitives.Add(x, xn, x);
+        return tokens;
     }
 }

@@ -1,0 +1,38 @@
+using TokenSieve.Reduction;
+
+namespace TokenSieve.Pipeline;
+
+/// <summary>What one run did and cost: tokens per stage, wall time per stage, FLOPs, KV bytes, and
+/// what the reduction kept. Every field is measured or counted, never estimated from a spec.</summary>
+public sealed class RunReport
+{
+    public required string Reduction { get; init; }
+    public required string Pruning { get; init; }
+    public required int Threads { get; init; }
+    /// <summary>Visual tokens before reduction (patches the tower produced).</summary>
+    public required int VisualTokensBefore { get; init; }
+    /// <summary>Visual tokens entering the decoder.</summary>
+    public required int VisualTokens { get; init; }
+    public int? AdaptiveCount { get; init; }
+    public required int PromptTokens { get; init; }
+    public required int GeneratedTokens { get; init; }
+    public required int[] TokensPerLayer { get; init; }
+    public required double PreprocessMs { get; init; }
+    public required double VisionMs { get; init; }
+    public required double ReductionMs { get; init; }
+    public required double ProjectorMs { get; init; }
+    public required double PrefillMs { get; init; }
+    public required double TimeToFirstTokenMs { get; init; }
+    public required double DecodeMs { get; init; }
+    public double DecodeTokensPerSecond => GeneratedTokens > 1 && DecodeMs > 0 ? (GeneratedTokens - 1) / (DecodeMs / 1000) : 0;
+    public required double VisionFlops { get; init; }
+    public required double ProjectorFlops { get; init; }
+    public required double PrefillFlops { get; init; }
+    public required long KvCacheBytes { get; init; }
+    public required IReadOnlyList<string> Notes { get; init; }
+    /// <summary>The reduction's output provenance (null for `none`).</summary>
+    public ReductionResult? ReductionResult { get; init; }
+    /// <summary>Original sequence index of each token that reached the last decoder layer.</summary>
+    public required int[] KeptPositions { get; init; }
+    public required int ImageStart { get; init; }
+}
