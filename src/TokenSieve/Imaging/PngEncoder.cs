@@ -27,27 +27,36 @@ public static class PngEncoder
     public static void Write(RgbImage image, Stream output, CompressionLevel level = CompressionLevel.Optimal)
     {
         ArgumentNullException.ThrowIfNull(image);
+        WriteRaw(output, image.Width, image.Height, colourType: 2, channels: 3, image.Pixels, level);
+    }
+
+    /// <summary>Any 8-bit non-palette PNG (colour type 0 grey, 2 RGB, 4 grey+alpha, 6 RGBA); tests use it
+    /// to make inputs the decoder must convert.</summary>
+    internal static void WriteRaw(Stream output, int width, int height, byte colourType, int channels, byte[] samples, CompressionLevel level = CompressionLevel.Optimal)
+    {
+        if (samples.Length != (long)width * height * channels)
+            throw new ArgumentException($"{samples.Length} samples for a {width}x{height} image with {channels} channels", nameof(samples));
         output.Write(Signature);
 
         Span<byte> header = stackalloc byte[13];
-        BinaryPrimitives.WriteInt32BigEndian(header, image.Width);
-        BinaryPrimitives.WriteInt32BigEndian(header[4..], image.Height);
-        header[8] = 8;   // bit depth
-        header[9] = 2;   // colour type: truecolour
-        header[10] = 0;  // compression: deflate
-        header[11] = 0;  // filter method 0
-        header[12] = 0;  // no interlace
+        BinaryPrimitives.WriteInt32BigEndian(header, width);
+        BinaryPrimitives.WriteInt32BigEndian(header[4..], height);
+        header[8] = 8;           // bit depth
+        header[9] = colourType;
+        header[10] = 0;          // compression: deflate
+        header[11] = 0;          // filter method 0
+        header[12] = 0;          // no interlace
         WriteChunk(output, "IHDR", header);
 
         using (var compressed = new MemoryStream())
         {
             using (var zlib = new ZLibStream(compressed, level, leaveOpen: true))
             {
-                int rowBytes = image.Width * 3;
-                for (int y = 0; y < image.Height; y++)
+                int rowBytes = width * channels;
+                for (int y = 0; y < height; y++)
                 {
                     zlib.WriteByte(0);  // filter type None
-                    zlib.Write(image.Pixels, y * rowBytes, rowBytes);
+                    zlib.Write(samples, y * rowBytes, rowBytes);
                 }
             }
             WriteChunk(output, "IDAT", compressed.GetBuffer().AsSpan(0, (int)compressed.Length));
