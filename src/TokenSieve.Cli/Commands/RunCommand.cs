@@ -1,0 +1,86 @@
+using System.CommandLine;
+using Spectre.Console;
+using TokenSieve.Imaging;
+using TokenSieve.Models;
+using TokenSieve.Pipeline;
+using TokenSieve.Reduction;
+using TokenSieve.Text;
+
+namespace TokenSieve.Cli.Commands;
+
+/// <summary>`tokensieve run`: one image + prompt on any llava-hf folder, with optional reduction.</summary>
+public static class RunCommand
+{
+    public static Option<string?> ReduceOption() => new("--reduce")
+    {
+        Description = "vision-side reduction spec, e.g. prumerge, prumerge+, random:64:seed=1, pool:144, fastervlm:64, visionzip:54+10, divprune:64, tome:r=16 (see `tokensieve reduce --help`)",
+    };
+
+    public static Option<string> TemplateOption() => new("--template")
+    {
+        Description = "prompt template: " + string.Join(", ", ChatTemplate.All.Select(t => t.Name)) + " (vicuna_v1 reproduces published LLaVA-1.5 numbers)",
+        DefaultValueFactory = _ => ChatTemplate.VicunaV1.Name,
+    };
+
+    public static Option<string> AspectOption(string defaultMode) => new("--aspect")
+    {
+        Description = "pad: LLaVA's expand-to-square with the mean colour (published numbers); crop: CLIPImageProcessor's centre crop (llava-hf default)",
+        DefaultValueFactory = _ => defaultMode,
+    };
+
+    public static AspectMode ParseAspect(string s) => s.ToLowerInvariant() switch
+    {
+        "pad" => AspectMode.Pad,
+        "crop" => AspectMode.Crop,
+        _ => throw new InvalidInputException($"--aspect must be pad or crop, got '{s}'"),
+    };
+
+    public static Command Create()
+    {
+        var model = CommonOptions.Model();
+        var image = new Option<string>("--image") { Description = "image file (PNG, JPEG, BMP, GIF, TGA)", Required = true };
+        var prompt = new Option<string>("--prompt") { Description = "the question", Required = true };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "generation limit", DefaultValueFactory = _ => 128 };
+        var temperature = new Option<float>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => 0f };
+        var topP = new Option<float>("--top-p") { Description = "nucleus sampling mass (with temperature > 0)", DefaultValueFactory = _ => 1f };
+        var seed = new Option<int>("--seed") { Description = "seed for sampling and randomised reductions", DefaultValueFactory = _ => 0 };
+        var reduce = ReduceOption();
+        var prune = PruneCommandOptions.Prune();
+        var template = TemplateOption();
+        var aspect = AspectOption("pad");
+        var threads = CommonOptions.Threads();
+        var allowUnknown = CommonOptions.AllowUnknownConfigKeys();
+        var weights = CommonOptions.WeightsFile();
+        var cmd = new Command("run", "Answer a question about an image with any llava-hf model folder, optionally reducing visual tokens.")
+        {
+            model, image, prompt, maxNew, temperature, topP, seed, reduce, prune, template, aspect, threads, allowUnknown, weights,
+        };
+        cmd.SetAction((p, cancel) =>
+        {
+            var compute = CommonOptions.Compute(p.GetValue(threads));
+            var reducer = ReductionSpec.Parse(p.GetValue(reduce) ?? "none");
+            var pruner = PruneCommandOptions.Parse(p.GetValue(prune));
+            var aspectMode = ParseAspect(p.GetValue(aspect)!);
+            var tpl = ChatTemplate.Get(p.GetValue(template)!);
+            using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights));
+            var tokenizer = SentencePieceBpeTokenizer.FromModelFolder(m.Directory);
+            var img = ImageDecoder.Load(p.GetValue(image)!);
+            var ids = LlavaPrompt.Build(tokenizer, tpl, p.GetValue(prompt)!, m.Config.ImageTokenIndex);
+            var pipeline = new LlavaPipeline(m, compute);
+            var result = pipeline.Run(img, ids.Ids, ids.ImageSlot, new RunOptions
+            {
+                Reducer = reducer, Pruner = pruner, Aspect = aspectMode, Seed = (ulong)p.GetValue(seed),
+                Generation = new GenerationOptions
+                {
+                    MaxNewTokens = p.GetValue(maxNew), Temperature = p.GetValue(temperature), TopP = p.GetValue(topP), Seed = p.GetValue(seed),
+                    EosTokenId = tokenizer.EosId,
+                },
+            }, t => tokenizer.Decode(t).Trim(), cancel);
+            Console.WriteLine(result.Text);
+            Console.WriteLine();
+            ReportPrinter.Print(result.Report);
+            return Task.FromResult(0);
+        });
+        return cmd;
+    }
+}

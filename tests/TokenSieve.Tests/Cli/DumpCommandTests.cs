@@ -1,0 +1,58 @@
+using TokenSieve.Checkpoints;
+using TokenSieve.Cli;
+using TokenSieve.Tests.Support;
+
+namespace TokenSieve.Tests.Cli;
+
+/// <summary>`tokensieve dump` end to end on the tiny fixture: image file → every golden tensor.
+/// Tolerance as in the parity tests (1e-4 of each tensor's max magnitude).</summary>
+[Collection("console")]
+public sealed class DumpCommandTests
+{
+    [Fact]
+    public void Dump_of_the_fixture_reproduces_the_golden_tensors()
+    {
+        using var golden = new Golden(TestData.LlavaTiny);
+        using var dir = TestData.TempDir();
+        string ids = string.Join(",", golden.Ints("input_ids"));
+        int rc = CliApp.Run("dump", "--model", TestData.LlavaTiny, "--image", Path.Combine(TestData.LlavaTiny, "image.png"),
+            "--input-ids", ids, "--out", dir.File("dump.safetensors"), "--threads", "2");
+        Assert.Equal(0, rc);
+        using var dump = SafetensorsFile.Open(dir.File("dump.safetensors"));
+        var names = new List<string> { "image_features.selected", "projector.linear_1", "projector.gelu", "projector.output", "llm.inputs_embeds", "llm.logits", "generate.step_logits" };
+        for (int i = 0; i <= 4; i++) names.Add($"vision.hidden_states.{i}");
+        for (int i = 0; i <= 2; i++) names.Add($"llm.hidden_states.{i}");
+        foreach (var name in names)
+        {
+            Assert.Equal(golden.Shape(name), dump.Get(name).Shape);
+            Compare.Relative(golden.Tensor(name), dump.Get(name).ToFloats(), 1e-4, name);
+        }
+        Compare.Relative(golden.Tensor("preprocess.image.pixel_values"), dump.Get("preprocess.pixel_values").ToFloats(), 1e-6, "pixel_values");
+        Assert.Equal(golden.Ints("generated_ids"), dump.Get("generated_ids").ToFloats().Select(x => (int)x).ToArray());
+    }
+
+    [Theory]
+    [InlineData("1,2,3", "exactly one image token")]
+    [InlineData("1,250,250,3", "exactly one image token")]
+    [InlineData("1,x,250", "not an integer")]
+    [InlineData("1,250,999", "outside the vocabulary")]
+    public void Bad_input_ids_are_clear_errors(string ids, string message)
+    {
+        using var dir = TestData.TempDir();
+        var err = new StringWriter();
+        var old = Console.Error;
+        Console.SetError(err);
+        try
+        {
+            int rc = CliApp.Run("dump", "--model", TestData.LlavaTiny, "--image", Path.Combine(TestData.LlavaTiny, "image.png"),
+                "--input-ids", ids, "--out", dir.File("d.safetensors"));
+            Assert.Equal(CliErrors.InputError, rc);
+        }
+        finally
+        {
+            Console.SetError(old);
+        }
+        Assert.Contains(message, err.ToString());
+        Assert.DoesNotContain("   at ", err.ToString());
+    }
+}
