@@ -1,1 +1,19 @@
-System.Console.WriteLine("bench");
+using TokenSieve.Bench;
+
+// A small dispatcher: each mode lives in its own file.
+//   kernels [--threads N] [--filter text] [--min-ms N]   quick Markdown table of kernel speeds vs measured peak
+//   bdn [BenchmarkDotNet args]                           the BenchmarkDotNet suites
+string mode = args.Length > 0 ? args[0] : "kernels";
+string[] rest = args.Length > 0 ? args[1..] : [];
+return mode switch
+{
+    "kernels" => KernelsQuick.Run(rest),
+    "bdn" => BdnSuites.Run(rest),
+    _ => Usage(mode),
+};
+
+static int Usage(string mode)
+{
+    Console.Error.WriteLine($"unknown mode '{mode}'. Modes: kernels [--threads N] [--filter TEXT] [--min-ms N], bdn [BenchmarkDotNet args]");
+    return 2;
+}

@@ -2,17 +2,23 @@ namespace TokenSieve.Numerics;
 
 /// <summary>How many threads the kernels may use. Every public compute entry point takes one, so
 /// `--threads N` reaches every kernel; results never depend on the thread count.</summary>
+/// <remarks>A context owns a persistent pool of <c>Threads − 1</c> background workers (started on
+/// first parallel use); the calling thread is the last worker. <see cref="For"/> hands out indices
+/// from a shared counter, so which thread runs an index varies, but every kernel computes each index
+/// the same way on any thread, so results are bit-identical for any thread count. A call made while
+/// the pool is busy (from a body, or from another thread) runs serially on its caller instead of
+/// waiting, so nesting cannot deadlock.</remarks>
 public sealed class ComputeContext
 {
     public int Threads { get; }
 
-    readonly ParallelOptions _options;
+    readonly WorkerPool? _pool;
 
     public ComputeContext(int threads = 0)
     {
         if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), "thread count must be >= 0 (0 = all cores)");
         Threads = threads == 0 ? Environment.ProcessorCount : threads;
-        _options = new ParallelOptions { MaxDegreeOfParallelism = Threads };
+        if (Threads > 1) _pool = new WorkerPool(Threads - 1);
     }
 
     public static ComputeContext Default { get; } = new(0);
@@ -23,11 +29,89 @@ public sealed class ComputeContext
     public void For(int count, Action<int> body)
     {
         if (count <= 0) return;
-        if (Threads == 1 || count == 1)
-        {
+        if (_pool == null || count == 1 || !_pool.TryRun(count, body))
             for (int i = 0; i < count; i++) body(i);
-            return;
+    }
+
+    /// <summary>Persistent workers fed one job at a time. Workers spin briefly (a job usually follows
+    /// another within microseconds in a forward pass) and then sleep on a semaphore.</summary>
+    sealed class WorkerPool
+    {
+        readonly int _workers;
+        readonly SemaphoreSlim _wake = new(0);
+        readonly ManualResetEventSlim _done = new(false);
+        readonly Lock _gate = new();
+        Thread[]? _threads;
+
+        Action<int>? _body;
+        int _count;
+        int _next;
+        int _pending;
+        Exception? _error;
+
+        public WorkerPool(int workers) => _workers = workers;
+
+        public bool TryRun(int count, Action<int> body)
+        {
+            if (!_gate.TryEnter()) return false;
+            try
+            {
+                EnsureStarted();
+                _body = body;
+                _count = count;
+                _error = null;
+                _next = 0;
+                int helpers = Math.Min(_workers, count - 1);
+                _pending = helpers + 1;
+                _done.Reset();
+                _wake.Release(helpers);
+                Work();
+                if (Interlocked.Decrement(ref _pending) != 0) _done.Wait();
+                _body = null;
+                if (_error != null) throw new AggregateException("a parallel kernel body failed", _error);
+                return true;
+            }
+            finally
+            {
+                _gate.Exit();
+            }
         }
-        Parallel.For(0, count, _options, body);
+
+        void EnsureStarted()
+        {
+            if (_threads != null) return;
+            _threads = new Thread[_workers];
+            for (int t = 0; t < _workers; t++)
+            {
+                _threads[t] = new Thread(WorkerLoop) { IsBackground = true, Name = $"TokenSieve compute {t + 1}" };
+                _threads[t].Start();
+            }
+        }
+
+        void WorkerLoop()
+        {
+            while (true)
+            {
+                _wake.Wait();
+                Work();
+                if (Interlocked.Decrement(ref _pending) == 0) _done.Set();
+            }
+        }
+
+        void Work()
+        {
+            var body = _body!;
+            int count = _count;
+            try
+            {
+                for (int i = Interlocked.Increment(ref _next) - 1; i < count; i = Interlocked.Increment(ref _next) - 1)
+                    body(i);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref _error, e, null);
+                Volatile.Write(ref _next, count);
+            }
+        }
     }
 }

@@ -1,52 +1,417 @@
-using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace TokenSieve.Numerics;
 
 /// <summary>Matrix products with float32 accumulation.</summary>
+/// <remarks>
+/// Both operands of y = x·Wᵀ are contiguous along K, so one of them must be transposed into a
+/// k-major panel. We transpose the activations, not the weights: x is packed once per call and
+/// reused by every weight row, while W (the big operand) is only widened to float32 with straight
+/// vector conversions, one cache-sized block at a time, and read by the microkernel as broadcasts.
+/// The microkernel therefore vectorises along M: it keeps an 8 (weight rows) × 48 (x rows, three
+/// 16-lane vectors) tile of yᵀ in 24 registers. Partial sums over K blocks accumulate in a per-task
+/// yᵀ scratch tile that is transposed into y (plus bias) once at the end.
+/// Every output element is summed in the same order (K blocks of <see cref="KBlock"/>, FMA along k)
+/// whichever thread or tile computes it, so results do not depend on the thread count.
+/// M ≤ <see cref="GemvMaxRows"/> (decoding) takes a separate bandwidth-bound path that streams W once.
+/// </remarks>
 public static unsafe class Gemm
 {
+    /// <summary>Weight rows per microkernel tile.</summary>
+    const int TileRows = 8;
+    /// <summary>K elements per block (the x panel slice, 48·KBlock floats, stays near L1).</summary>
+    const int KBlock = 192;
+    /// <summary>Most weight rows one task owns (its converted W block is MaxTaskRows·KBlock floats).</summary>
+    const int MaxTaskRows = 128;
+    /// <summary>Up to this many rows, Linear is a matrix-vector product limited by reading W.</summary>
+    public const int GemvMaxRows = 4;
+
+    [ThreadStatic] static NativeScratch? t_packedX;
+    [ThreadStatic] static NativeScratch? t_weights;
+    [ThreadStatic] static NativeScratch? t_tile;
+
     /// <summary>y[M,N] = x[M,K]·Wᵀ + bias, W stored [N,K] in its own dtype (a PyTorch Linear).
     /// <paramref name="bias"/> may be empty. <paramref name="y"/> must not alias <paramref name="x"/>.</summary>
     public static void Linear(ComputeContext ctx, ReadOnlySpan<float> x, int m, WeightMatrix w, ReadOnlySpan<float> bias, Span<float> y)
     {
         int k = w.Cols, n = w.Rows;
+        if (m < 0) throw new ArgumentOutOfRangeException(nameof(m), $"Linear '{w.Name}': negative row count {m}");
         if (x.Length < (long)m * k) throw new ArgumentException($"Linear '{w.Name}': input has {x.Length} values, need {m}x{k}", nameof(x));
         if (y.Length < (long)m * n) throw new ArgumentException($"Linear '{w.Name}': output has {y.Length} values, need {m}x{n}", nameof(y));
         if (!bias.IsEmpty && bias.Length != n) throw new ArgumentException($"Linear '{w.Name}': bias has {bias.Length} values, need {n}", nameof(bias));
+        if (m == 0) return;
         fixed (float* px = x, py = y, pb = bias)
-        {
-            float* xp = px, yp = py, bp = bias.IsEmpty ? null : pb;
-            const int block = 64;
-            int blocks = (n + block - 1) / block;
-            ctx.For(blocks, b =>
-            {
-                Span<float> row = new float[k];
-                int n0 = b * block, n1 = Math.Min(n, n0 + block);
-                for (int j = n0; j < n1; j++)
-                {
-                    w.ReadRow(j, row);
-                    float bj = bp == null ? 0f : bp[j];
-                    for (int i = 0; i < m; i++)
-                        yp[(long)i * n + j] = TensorPrimitives.Dot(new ReadOnlySpan<float>(xp + (long)i * k, k), row) + bj;
-                }
-            });
-        }
+            Multiply(ctx, px, m, k, (void*)w.Pointer, w.DType, n, bias.IsEmpty ? null : pb, py);
     }
 
     /// <summary>c[M,N] = a[M,K]·b[N,K]ᵀ for float32 activations (similarities, attention rows).</summary>
     public static void MatMulTransposed(ComputeContext ctx, ReadOnlySpan<float> a, int m, int k, ReadOnlySpan<float> b, int n, Span<float> c)
     {
+        if (m < 0 || n < 0 || k < 0) throw new ArgumentException($"MatMulTransposed: negative size [{m},{k}]x[{n},{k}]^T");
         if (a.Length < (long)m * k || b.Length < (long)n * k || c.Length < (long)m * n)
             throw new ArgumentException($"MatMulTransposed: spans too short for [{m},{k}]x[{n},{k}]^T");
+        if (m == 0 || n == 0) return;
+        if (k == 0) { c[..(m * n)].Clear(); return; }
         fixed (float* pa = a, pb = b, pc = c)
+            Multiply(ctx, pa, m, k, pb, DType.F32, n, null, pc);
+    }
+
+    /// <summary>y[M,N] = x[M,K]·Wᵀ (+ bias) with W [N,K] of <paramref name="wType"/> at <paramref name="w"/>.</summary>
+    public static void Multiply(ComputeContext ctx, float* x, int m, int k, void* w, DType wType, int n, float* bias, float* y)
+    {
+        if (!Vector256.IsHardwareAccelerated || !Fma.IsSupported)
         {
-            float* ap = pa, bp = pb, cp = pc;
-            ctx.For(m, i =>
-            {
-                var ai = new ReadOnlySpan<float>(ap + (long)i * k, k);
-                for (int j = 0; j < n; j++)
-                    cp[(long)i * n + j] = TensorPrimitives.Dot(ai, new ReadOnlySpan<float>(bp + (long)j * k, k));
-            });
+            Reference(x, m, k, w, wType, n, bias, y);
+            return;
         }
+        if (m <= GemvMaxRows) Gemv(ctx, x, m, k, w, wType, n, bias, y);
+        else Blocked(ctx, x, m, k, w, wType, n, bias, y);
+    }
+
+    /// <summary>Scalar reference (float32 accumulation in k order).</summary>
+    internal static void Reference(float* x, int m, int k, void* w, DType wType, int n, float* bias, float* y)
+    {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                float sum = 0f;
+                for (int p = 0; p < k; p++) sum += x[(long)i * k + p] * WeightConversion.ToSingleReference(w, wType, (long)j * k + p);
+                y[(long)i * n + j] = sum + (bias == null ? 0f : bias[j]);
+            }
+    }
+
+    // ---------------------------------------------------------------- blocked GEMM
+
+    static int VectorWidth => Vector512.IsHardwareAccelerated ? 16 : 8;
+
+    static void Blocked(ComputeContext ctx, float* x, int m, int k, void* w, DType wType, int n, float* bias, float* y)
+    {
+        int lanes = VectorWidth;
+        int panel = 3 * lanes;
+        int panels = (m + panel - 1) / panel;
+        int lastWidth = RoundUp(m - (panels - 1) * panel, lanes);
+        long paddedM = (long)(panels - 1) * panel + lastWidth;
+
+        float* xp = (t_packedX ??= new NativeScratch()).Get(paddedM * k);
+        ctx.For(panels, p => PackPanel(x, m, k, p, panel, p == panels - 1 ? lastWidth : panel, xp + (long)p * panel * k));
+
+        // Tasks: blocks of weight rows (multiples of the tile height), enough for the threads to balance;
+        // small N is split along M as well.
+        int tiles = (n + TileRows - 1) / TileRows;
+        int tilesPerTask = Math.Min(MaxTaskRows / TileRows, Math.Max(1, tiles / (4 * ctx.Threads)));
+        int nTasks = (tiles + tilesPerTask - 1) / tilesPerTask;
+        int mChunks = nTasks >= 2 * ctx.Threads ? 1 : Math.Min(panels, (2 * ctx.Threads + nTasks - 1) / nTasks);
+        int panelsPerChunk = (panels + mChunks - 1) / mChunks;
+        mChunks = (panels + panelsPerChunk - 1) / panelsPerChunk;
+
+        ctx.For(nTasks * mChunks, task =>
+        {
+            int nt = task / mChunks, mc = task % mChunks;
+            int n0 = nt * tilesPerTask * TileRows, n1 = Math.Min(n, n0 + tilesPerTask * TileRows);
+            int p0 = mc * panelsPerChunk, p1 = Math.Min(panels, p0 + panelsPerChunk);
+            BlockedTask(xp, m, k, w, wType, n, bias, y, n0, n1, p0, p1, panel, panels, lastWidth);
+        });
+    }
+
+    static int RoundUp(int v, int multiple) => (v + multiple - 1) / multiple * multiple;
+
+    /// <summary>x rows [p·panel, +width) → k-major panel: dst[kk·width + r] = x[p·panel + r, kk]; rows past M are zero.</summary>
+    static void PackPanel(float* x, int m, int k, int p, int panel, int width, float* dst)
+    {
+        int r0 = p * panel;
+        int valid = Math.Min(width, m - r0);
+        const int kStep = 64;
+        for (int kb = 0; kb < k; kb += kStep)
+        {
+            int ke = Math.Min(k, kb + kStep);
+            for (int r = 0; r < valid; r++)
+            {
+                float* src = x + (long)(r0 + r) * k;
+                for (int kk = kb; kk < ke; kk++) dst[(long)kk * width + r] = src[kk];
+            }
+            for (int r = valid; r < width; r++)
+                for (int kk = kb; kk < ke; kk++) dst[(long)kk * width + r] = 0f;
+        }
+    }
+
+    static void BlockedTask(float* xp, int m, int k, void* w, DType wType, int n, float* bias, float* y,
+        int n0, int n1, int p0, int p1, int panel, int panels, int lastWidth)
+    {
+        int rows = n1 - n0;
+        int lanes = VectorWidth;
+        long tileWidth = (long)(p1 - p0 - 1) * panel + (p1 == panels ? lastWidth : panel);
+        float* wp = (t_weights ??= new NativeScratch()).Get((long)MaxTaskRows * KBlock);
+        float* ct = (t_tile ??= new NativeScratch()).Get(rows * tileWidth);
+        int elementSize = DTypes.SizeOf(wType);
+
+        for (int pc = 0; pc < k; pc += KBlock)
+        {
+            int kc = Math.Min(KBlock, k - pc);
+            for (int r = 0; r < rows; r++)
+                WeightConversion.ToSingle((byte*)w + ((long)(n0 + r) * k + pc) * elementSize, wType, wp + (long)r * kc, kc);
+            bool accumulate = pc > 0;
+            for (int p = p0; p < p1; p++)
+            {
+                int width = p == panels - 1 ? lastWidth : panel;
+                float* xpan = xp + (long)p * panel * k + (long)pc * width;
+                float* cpan = ct + (long)(p - p0) * panel;
+                for (int r = 0; r < rows; r += TileRows)
+                {
+                    int tr = Math.Min(TileRows, rows - r);
+                    float* wt = wp + (long)r * kc;
+                    float* cr = cpan + r * tileWidth;
+                    if (lanes == 16) Tile512(xpan, width, wt, kc, tr, cr, tileWidth, accumulate);
+                    else Tile256(xpan, width, wt, kc, tr, cr, tileWidth, accumulate);
+                }
+            }
+        }
+
+        // yᵀ tile → y, adding the bias.
+        int m0 = p0 * panel;
+        int mEnd = Math.Min(m, p1 * panel);
+        for (int i = m0; i < mEnd; i += 16)
+        {
+            int ie = Math.Min(mEnd, i + 16);
+            for (int r = 0; r < rows; r++)
+            {
+                float b = bias == null ? 0f : bias[n0 + r];
+                float* src = ct + r * tileWidth + (i - m0);
+                float* dst = y + (long)i * n + n0 + r;
+                for (int ii = 0; ii < ie - i; ii++) dst[(long)ii * n] = src[ii] + b;
+            }
+        }
+    }
+
+    static void Tile512(float* xpan, int width, float* wt, int kc, int rows, float* c, long ldc, bool accumulate)
+    {
+        if (rows == TileRows && width == 48)
+        {
+            Kernel512x8x3(xpan, wt, kc, c, ldc, accumulate);
+            return;
+        }
+        for (int v = 0; v < width; v += 16)
+        {
+            if (rows == TileRows) Kernel512x8x1(xpan + v, width, wt, kc, c + v, ldc, accumulate);
+            else
+                for (int r = 0; r < rows; r++)
+                    Kernel512x1x1(xpan + v, width, wt + (long)r * kc, kc, c + v + r * ldc, accumulate);
+        }
+    }
+
+    static void Tile256(float* xpan, int width, float* wt, int kc, int rows, float* c, long ldc, bool accumulate)
+    {
+        int r = 0;
+        if (width == 24)
+            for (; r + 4 <= rows; r += 4)
+                Kernel256x4x3(xpan, wt + (long)r * kc, kc, c + r * ldc, ldc, accumulate);
+        for (; r < rows; r++)
+            for (int v = 0; v < width; v += 8)
+                Kernel256x1x1(xpan + v, width, wt + (long)r * kc, kc, c + v + r * ldc, accumulate);
+    }
+
+    /// <summary>c[r, 0..48) (+)= Σ_p w[r, p]·xpan[p, 0..48) for 8 weight rows: 24 accumulators.</summary>
+    [SkipLocalsInit]
+    static void Kernel512x8x3(float* xp, float* w, int kc, float* c, long ldc, bool accumulate)
+    {
+        Vector512<float> c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32,
+            c40, c41, c42, c50, c51, c52, c60, c61, c62, c70, c71, c72;
+        if (accumulate)
+        {
+            c00 = Vector512.Load(c); c01 = Vector512.Load(c + 16); c02 = Vector512.Load(c + 32);
+            c10 = Vector512.Load(c + ldc); c11 = Vector512.Load(c + ldc + 16); c12 = Vector512.Load(c + ldc + 32);
+            c20 = Vector512.Load(c + 2 * ldc); c21 = Vector512.Load(c + 2 * ldc + 16); c22 = Vector512.Load(c + 2 * ldc + 32);
+            c30 = Vector512.Load(c + 3 * ldc); c31 = Vector512.Load(c + 3 * ldc + 16); c32 = Vector512.Load(c + 3 * ldc + 32);
+            c40 = Vector512.Load(c + 4 * ldc); c41 = Vector512.Load(c + 4 * ldc + 16); c42 = Vector512.Load(c + 4 * ldc + 32);
+            c50 = Vector512.Load(c + 5 * ldc); c51 = Vector512.Load(c + 5 * ldc + 16); c52 = Vector512.Load(c + 5 * ldc + 32);
+            c60 = Vector512.Load(c + 6 * ldc); c61 = Vector512.Load(c + 6 * ldc + 16); c62 = Vector512.Load(c + 6 * ldc + 32);
+            c70 = Vector512.Load(c + 7 * ldc); c71 = Vector512.Load(c + 7 * ldc + 16); c72 = Vector512.Load(c + 7 * ldc + 32);
+        }
+        else
+        {
+            c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = Vector512<float>.Zero;
+            c40 = c41 = c42 = c50 = c51 = c52 = c60 = c61 = c62 = c70 = c71 = c72 = Vector512<float>.Zero;
+        }
+        float* w0 = w, w1 = w + kc, w2 = w + 2 * kc, w3 = w + 3 * kc, w4 = w + 4 * kc, w5 = w + 5 * kc, w6 = w + 6 * kc, w7 = w + 7 * kc;
+        for (int p = 0; p < kc; p++)
+        {
+            var x0 = Vector512.Load(xp);
+            var x1 = Vector512.Load(xp + 16);
+            var x2 = Vector512.Load(xp + 32);
+            xp += 48;
+            var b = Vector512.Create(w0[p]);
+            c00 = Avx512F.FusedMultiplyAdd(x0, b, c00); c01 = Avx512F.FusedMultiplyAdd(x1, b, c01); c02 = Avx512F.FusedMultiplyAdd(x2, b, c02);
+            b = Vector512.Create(w1[p]);
+            c10 = Avx512F.FusedMultiplyAdd(x0, b, c10); c11 = Avx512F.FusedMultiplyAdd(x1, b, c11); c12 = Avx512F.FusedMultiplyAdd(x2, b, c12);
+            b = Vector512.Create(w2[p]);
+            c20 = Avx512F.FusedMultiplyAdd(x0, b, c20); c21 = Avx512F.FusedMultiplyAdd(x1, b, c21); c22 = Avx512F.FusedMultiplyAdd(x2, b, c22);
+            b = Vector512.Create(w3[p]);
+            c30 = Avx512F.FusedMultiplyAdd(x0, b, c30); c31 = Avx512F.FusedMultiplyAdd(x1, b, c31); c32 = Avx512F.FusedMultiplyAdd(x2, b, c32);
+            b = Vector512.Create(w4[p]);
+            c40 = Avx512F.FusedMultiplyAdd(x0, b, c40); c41 = Avx512F.FusedMultiplyAdd(x1, b, c41); c42 = Avx512F.FusedMultiplyAdd(x2, b, c42);
+            b = Vector512.Create(w5[p]);
+            c50 = Avx512F.FusedMultiplyAdd(x0, b, c50); c51 = Avx512F.FusedMultiplyAdd(x1, b, c51); c52 = Avx512F.FusedMultiplyAdd(x2, b, c52);
+            b = Vector512.Create(w6[p]);
+            c60 = Avx512F.FusedMultiplyAdd(x0, b, c60); c61 = Avx512F.FusedMultiplyAdd(x1, b, c61); c62 = Avx512F.FusedMultiplyAdd(x2, b, c62);
+            b = Vector512.Create(w7[p]);
+            c70 = Avx512F.FusedMultiplyAdd(x0, b, c70); c71 = Avx512F.FusedMultiplyAdd(x1, b, c71); c72 = Avx512F.FusedMultiplyAdd(x2, b, c72);
+        }
+        c00.Store(c); c01.Store(c + 16); c02.Store(c + 32);
+        c10.Store(c + ldc); c11.Store(c + ldc + 16); c12.Store(c + ldc + 32);
+        c20.Store(c + 2 * ldc); c21.Store(c + 2 * ldc + 16); c22.Store(c + 2 * ldc + 32);
+        c30.Store(c + 3 * ldc); c31.Store(c + 3 * ldc + 16); c32.Store(c + 3 * ldc + 32);
+        c40.Store(c + 4 * ldc); c41.Store(c + 4 * ldc + 16); c42.Store(c + 4 * ldc + 32);
+        c50.Store(c + 5 * ldc); c51.Store(c + 5 * ldc + 16); c52.Store(c + 5 * ldc + 32);
+        c60.Store(c + 6 * ldc); c61.Store(c + 6 * ldc + 16); c62.Store(c + 6 * ldc + 32);
+        c70.Store(c + 7 * ldc); c71.Store(c + 7 * ldc + 16); c72.Store(c + 7 * ldc + 32);
+    }
+
+    /// <summary>One 16-lane column of an 8-row tile (x panels narrower than 48, the M tail).</summary>
+    static void Kernel512x8x1(float* xp, int width, float* w, int kc, float* c, long ldc, bool accumulate)
+    {
+        Vector512<float> c0, c1, c2, c3, c4, c5, c6, c7;
+        if (accumulate)
+        {
+            c0 = Vector512.Load(c); c1 = Vector512.Load(c + ldc); c2 = Vector512.Load(c + 2 * ldc); c3 = Vector512.Load(c + 3 * ldc);
+            c4 = Vector512.Load(c + 4 * ldc); c5 = Vector512.Load(c + 5 * ldc); c6 = Vector512.Load(c + 6 * ldc); c7 = Vector512.Load(c + 7 * ldc);
+        }
+        else c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = Vector512<float>.Zero;
+        float* w0 = w, w1 = w + kc, w2 = w + 2 * kc, w3 = w + 3 * kc, w4 = w + 4 * kc, w5 = w + 5 * kc, w6 = w + 6 * kc, w7 = w + 7 * kc;
+        for (int p = 0; p < kc; p++)
+        {
+            var x0 = Vector512.Load(xp);
+            xp += width;
+            c0 = Avx512F.FusedMultiplyAdd(x0, Vector512.Create(w0[p]), c0);
+            c1 = Avx512F.FusedMultiplyAdd(x0, Vector512.Create(w1[p]), c1);
+            c2 = Avx512F.FusedMultiplyAdd(x0, Vector512.Create(w2[p]), c2);
+            c3 = Avx512F.FusedMultiplyAdd(x0, Vector512.Create(w3[p]), c3);
+            c4 = Avx512F.FusedMultiplyAdd(x0, Vector512.Create(w4[p]), c4);
+            c5 = Avx512F.FusedMultiplyAdd(x0, Vector512.Create(w5[p]), c5);
+            c6 = Avx512F.FusedMultiplyAdd(x0, Vector512.Create(w6[p]), c6);
+            c7 = Avx512F.FusedMultiplyAdd(x0, Vector512.Create(w7[p]), c7);
+        }
+        c0.Store(c); c1.Store(c + ldc); c2.Store(c + 2 * ldc); c3.Store(c + 3 * ldc);
+        c4.Store(c + 4 * ldc); c5.Store(c + 5 * ldc); c6.Store(c + 6 * ldc); c7.Store(c + 7 * ldc);
+    }
+
+    /// <summary>One weight row × one 16-lane column (the N tail).</summary>
+    static void Kernel512x1x1(float* xp, int width, float* w, int kc, float* c, bool accumulate)
+    {
+        var acc = accumulate ? Vector512.Load(c) : Vector512<float>.Zero;
+        for (int p = 0; p < kc; p++, xp += width)
+            acc = Avx512F.FusedMultiplyAdd(Vector512.Load(xp), Vector512.Create(w[p]), acc);
+        acc.Store(c);
+    }
+
+    /// <summary>AVX2 fallback: 4 weight rows × 24 columns, 12 accumulators (16 ymm registers).</summary>
+    static void Kernel256x4x3(float* xp, float* w, int kc, float* c, long ldc, bool accumulate)
+    {
+        Vector256<float> c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32;
+        if (accumulate)
+        {
+            c00 = Vector256.Load(c); c01 = Vector256.Load(c + 8); c02 = Vector256.Load(c + 16);
+            c10 = Vector256.Load(c + ldc); c11 = Vector256.Load(c + ldc + 8); c12 = Vector256.Load(c + ldc + 16);
+            c20 = Vector256.Load(c + 2 * ldc); c21 = Vector256.Load(c + 2 * ldc + 8); c22 = Vector256.Load(c + 2 * ldc + 16);
+            c30 = Vector256.Load(c + 3 * ldc); c31 = Vector256.Load(c + 3 * ldc + 8); c32 = Vector256.Load(c + 3 * ldc + 16);
+        }
+        else c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = Vector256<float>.Zero;
+        float* w0 = w, w1 = w + kc, w2 = w + 2 * kc, w3 = w + 3 * kc;
+        for (int p = 0; p < kc; p++)
+        {
+            var x0 = Vector256.Load(xp);
+            var x1 = Vector256.Load(xp + 8);
+            var x2 = Vector256.Load(xp + 16);
+            xp += 24;
+            var b = Vector256.Create(w0[p]);
+            c00 = Fma.MultiplyAdd(x0, b, c00); c01 = Fma.MultiplyAdd(x1, b, c01); c02 = Fma.MultiplyAdd(x2, b, c02);
+            b = Vector256.Create(w1[p]);
+            c10 = Fma.MultiplyAdd(x0, b, c10); c11 = Fma.MultiplyAdd(x1, b, c11); c12 = Fma.MultiplyAdd(x2, b, c12);
+            b = Vector256.Create(w2[p]);
+            c20 = Fma.MultiplyAdd(x0, b, c20); c21 = Fma.MultiplyAdd(x1, b, c21); c22 = Fma.MultiplyAdd(x2, b, c22);
+            b = Vector256.Create(w3[p]);
+            c30 = Fma.MultiplyAdd(x0, b, c30); c31 = Fma.MultiplyAdd(x1, b, c31); c32 = Fma.MultiplyAdd(x2, b, c32);
+        }
+        c00.Store(c); c01.Store(c + 8); c02.Store(c + 16);
+        c10.Store(c + ldc); c11.Store(c + ldc + 8); c12.Store(c + ldc + 16);
+        c20.Store(c + 2 * ldc); c21.Store(c + 2 * ldc + 8); c22.Store(c + 2 * ldc + 16);
+        c30.Store(c + 3 * ldc); c31.Store(c + 3 * ldc + 8); c32.Store(c + 3 * ldc + 16);
+    }
+
+    static void Kernel256x1x1(float* xp, int width, float* w, int kc, float* c, bool accumulate)
+    {
+        var acc = accumulate ? Vector256.Load(c) : Vector256<float>.Zero;
+        for (int p = 0; p < kc; p++, xp += width)
+            acc = Fma.MultiplyAdd(Vector256.Load(xp), Vector256.Create(w[p]), acc);
+        acc.Store(c);
+    }
+
+    // ---------------------------------------------------------------- GEMV (decode)
+
+    /// <summary>Rows of W per GEMV task: enough tasks to balance, each streaming a contiguous slab of W.</summary>
+    const int GemvTaskRows = 32;
+
+    [ThreadStatic] static NativeScratch? t_row;
+
+    static void Gemv(ComputeContext ctx, float* x, int m, int k, void* w, DType wType, int n, float* bias, float* y)
+    {
+        int tasks = (n + GemvTaskRows - 1) / GemvTaskRows;
+        int elementSize = DTypes.SizeOf(wType);
+        ctx.For(tasks, t =>
+        {
+            int j0 = t * GemvTaskRows, j1 = Math.Min(n, j0 + GemvTaskRows);
+            float* row = wType == DType.F32 ? null : (t_row ??= new NativeScratch()).Get(k);
+            for (int j = j0; j < j1; j++)
+            {
+                void* src = (byte*)w + (long)j * k * elementSize;
+                float* wr;
+                if (wType == DType.F32) wr = (float*)src;
+                else
+                {
+                    WeightConversion.ToSingle(src, wType, row, k);
+                    wr = row;
+                }
+                float b = bias == null ? 0f : bias[j];
+                for (int i = 0; i < m; i++) y[(long)i * n + j] = Dot(x + (long)i * k, wr, k) + b;
+            }
+        });
+    }
+
+    /// <summary>Σ a[i]·b[i] with four independent vector accumulators (fixed order for a given length).</summary>
+    internal static float Dot(float* a, float* b, int length)
+    {
+        int i = 0;
+        float sum;
+        if (Vector512.IsHardwareAccelerated && length >= 16)
+        {
+            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (; i <= length - 64; i += 64)
+            {
+                s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(a + i), Vector512.Load(b + i), s0);
+                s1 = Avx512F.FusedMultiplyAdd(Vector512.Load(a + i + 16), Vector512.Load(b + i + 16), s1);
+                s2 = Avx512F.FusedMultiplyAdd(Vector512.Load(a + i + 32), Vector512.Load(b + i + 32), s2);
+                s3 = Avx512F.FusedMultiplyAdd(Vector512.Load(a + i + 48), Vector512.Load(b + i + 48), s3);
+            }
+            for (; i <= length - 16; i += 16)
+                s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(a + i), Vector512.Load(b + i), s0);
+            sum = Vector512.Sum((s0 + s1) + (s2 + s3));
+        }
+        else if (Vector256.IsHardwareAccelerated && length >= 8)
+        {
+            Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (; i <= length - 32; i += 32)
+            {
+                s0 = Fma.MultiplyAdd(Vector256.Load(a + i), Vector256.Load(b + i), s0);
+                s1 = Fma.MultiplyAdd(Vector256.Load(a + i + 8), Vector256.Load(b + i + 8), s1);
+                s2 = Fma.MultiplyAdd(Vector256.Load(a + i + 16), Vector256.Load(b + i + 16), s2);
+                s3 = Fma.MultiplyAdd(Vector256.Load(a + i + 24), Vector256.Load(b + i + 24), s3);
+            }
+            for (; i <= length - 8; i += 8)
+                s0 = Fma.MultiplyAdd(Vector256.Load(a + i), Vector256.Load(b + i), s0);
+            sum = Vector256.Sum((s0 + s1) + (s2 + s3));
+        }
+        else sum = 0f;
+        for (; i < length; i++) sum = MathF.FusedMultiplyAdd(a[i], b[i], sum);
+        return sum;
     }
 }

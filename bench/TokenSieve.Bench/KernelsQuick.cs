@@ -1,0 +1,88 @@
+using System.Diagnostics;
+using TokenSieve.Numerics;
+
+namespace TokenSieve.Bench;
+
+/// <summary>`kernels` mode: times each kernel shape without BenchmarkDotNet's process isolation and prints
+/// one Markdown table, efficiencies as ratios to the FMA peak and read bandwidth measured in this process.</summary>
+public static class KernelsQuick
+{
+    public static int Run(string[] args)
+    {
+        int threads = Environment.ProcessorCount;
+        string? filter = null;
+        double minMs = 1500;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--threads": threads = int.Parse(args[++i]); break;
+                case "--filter": filter = args[++i]; break;
+                case "--min-ms": minMs = double.Parse(args[++i]); break;
+                default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
+            }
+        }
+        var ctx = new ComputeContext(threads);
+        Console.WriteLine($"# TokenSieve kernels — {threads} thread(s), {Environment.ProcessorCount} cores, vector lanes {MachineProbe.Lanes}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
+        Console.Error.WriteLine("probing peak…");
+        double peak1 = MachineProbe.PeakFlops(1);
+        double peak = MachineProbe.PeakFlops(threads);
+        Console.Error.WriteLine("probing bandwidth…");
+        double bandwidth = MachineProbe.ReadBandwidth(threads);
+        Console.WriteLine();
+        Console.WriteLine($"Measured peak: {peak1 / 1e9:F1} GFLOP/s on 1 thread, {peak / 1e9:F1} GFLOP/s on {threads}; streaming read {bandwidth / 1e9:F1} GB/s on {threads}.");
+        Console.WriteLine();
+        Console.WriteLine("| kernel | shape | dtype | median ms | ± spread | GFLOP/s | % peak | GB/s | % bandwidth |");
+        Console.WriteLine("|---|---|---|---:|---:|---:|---:|---:|---:|");
+
+        foreach (var (m, k, n) in KernelCases.PrefillShapes.Concat(KernelCases.DecodeShapes))
+        {
+            var x = KernelCases.Random((long)m * k, 1);
+            var wf = KernelCases.Random((long)n * k, 2);
+            var bias = KernelCases.Random(n, 3);
+            var y = new float[(long)m * n];
+            foreach (var dt in KernelCases.DTypes)
+            {
+                string name = $"{m}x{k}x{n}";
+                if (filter != null && !$"linear {name} {dt}".Contains(filter, StringComparison.OrdinalIgnoreCase)) continue;
+                var w = WeightMatrix.FromFloats("bench", wf, n, k, dt);
+                var (med, spread) = Time(() => Gemm.Linear(ctx, x, m, w, bias, y), minMs);
+                double flops = 2.0 * m * n * k;
+                double gbs = w.ByteLength / (med / 1e3) / 1e9;
+                bool decode = m <= Gemm.GemvMaxRows;
+                Console.WriteLine($"| linear | {name} | {dt} | {med:F3} | {spread:F3} | {flops / med / 1e6:F1} | {100 * flops / med / 1e-3 / peak:F1}% | {(decode ? $"{gbs:F1}" : "")} | {(decode ? $"{100 * gbs * 1e9 / bandwidth:F1}%" : "")} |");
+            }
+        }
+
+        foreach (var c in KernelCases.Attention)
+        {
+            if (filter != null && !$"attention {c.Name}".Contains(filter, StringComparison.OrdinalIgnoreCase)) continue;
+            var s = c.Shape;
+            var q = KernelCases.Random((long)c.Queries * c.QueryHeads * c.HeadDim, 4);
+            var kk = KernelCases.Random((long)c.Keys * c.KvHeads * c.HeadDim, 5);
+            var v = KernelCases.Random((long)c.Keys * c.KvHeads * c.HeadDim, 6);
+            var o = new float[(long)c.Queries * c.QueryHeads * c.HeadDim];
+            var (med, spread) = Time(() => Attention.Forward(ctx, q, c.QueryHeads * c.HeadDim, kk, v, c.KvHeads * c.HeadDim, o, c.QueryHeads * c.HeadDim, s), minMs);
+            Console.WriteLine($"| attention | {c.Name} ({c.Queries}q×{c.Keys}k, {c.QueryHeads}/{c.KvHeads} heads) | F32 | {med:F3} | {spread:F3} | {c.Flops / med / 1e6:F1} | {100 * c.Flops / med / 1e-3 / peak:F1}% | | |");
+        }
+        return 0;
+    }
+
+    /// <summary>Median and half the interquartile range, in ms, of repeated runs after two warm-ups.</summary>
+    static (double Median, double Spread) Time(Action body, double minMs)
+    {
+        body();
+        body();
+        var samples = new List<double>();
+        var total = Stopwatch.StartNew();
+        while (samples.Count < 7 || (total.Elapsed.TotalMilliseconds < minMs && samples.Count < 200))
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            body();
+            samples.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+        }
+        samples.Sort();
+        double q(double f) => samples[(int)Math.Round(f * (samples.Count - 1))];
+        return (q(0.5), (q(0.75) - q(0.25)) / 2);
+    }
+}

@@ -1,0 +1,106 @@
+using TokenSieve.Numerics;
+
+namespace TokenSieve.Tests.Numerics;
+
+public unsafe class GemmTests
+{
+    public static TheoryData<int, int, int> Shapes => new()
+    {
+        // GEMV path (M ≤ 4), odd K tails.
+        { 1, 1, 1 }, { 1, 37, 19 }, { 3, 100, 33 }, { 4, 16, 8 },
+        // Blocked path: M tails (not multiples of 16 or 48), N tails (not multiples of 8), K not a multiple of the
+        // 192 K block and crossing it, a single full 48x8 tile, several tasks.
+        { 5, 7, 3 }, { 17, 33, 9 }, { 48, 64, 8 }, { 49, 193, 17 }, { 97, 385, 130 }, { 150, 70, 260 }, { 33, 1, 5 },
+    };
+
+    /// <summary>Tolerance: both sides accumulate in float32, in different orders (vector lanes and K blocks vs a
+    /// serial sum), so they may differ by a few ulps of Σ|x·w|, which for inputs in [−1,1] is ≤ K/2 on average.
+    /// 1e-6·K absolute plus 1e-5 relative covers that with margin while catching any wrong or missing term
+    /// (each term is ~0.25 on average).</summary>
+    static void Check(float[] expected, float[] actual, int k) => TestData.AssertClose(expected, actual, 1e-6 * Math.Max(k, 4), 1e-5, "gemm");
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void LinearMatchesReferenceForEveryDTypeAndThreadCount(int m, int k, int n)
+    {
+        var x = TestData.Random(m * k, 1);
+        var wf = TestData.Random(n * k, 2);
+        var bias = TestData.Random(n, 3);
+        foreach (var dt in new[] { DType.F32, DType.F16, DType.BF16 })
+        {
+            var w = WeightMatrix.FromFloats("w", wf, n, k, dt);
+            var expected = new float[m * n];
+            fixed (float* px = x, pb = bias, pe = expected)
+                Gemm.Reference(px, m, k, (void*)w.Pointer, dt, n, pb, pe);
+            float[]? first = null;
+            foreach (int threads in new[] { 1, 2, 3 })
+            {
+                var y = new float[m * n];
+                Gemm.Linear(new ComputeContext(threads), x, m, w, bias, y);
+                Check(expected, y, k);
+                // The partition changes with the thread count; the sums must not.
+                if (first == null) first = y;
+                else Assert.Equal(first, y);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(5, 20, 7)]
+    [InlineData(64, 64, 64)]
+    [InlineData(130, 257, 3)]
+    public void MatMulTransposedMatchesReference(int m, int k, int n)
+    {
+        var a = TestData.Random(m * k, 4);
+        var b = TestData.Random(n * k, 5);
+        var expected = new float[m * n];
+        fixed (float* pa = a, pb = b, pe = expected)
+            Gemm.Reference(pa, m, k, pb, DType.F32, n, null, pe);
+        var c = new float[m * n];
+        Gemm.MatMulTransposed(new ComputeContext(2), a, m, k, b, n, c);
+        Check(expected, c, k);
+    }
+
+    [Fact]
+    public void LinearWithoutBiasAndWithEmptyInput()
+    {
+        var x = TestData.Random(9 * 5, 6);
+        var w = WeightMatrix.FromFloats("w", TestData.Random(11 * 5, 7), 11, 5);
+        var y = new float[9 * 11];
+        Gemm.Linear(ComputeContext.Default, x, 9, w, default, y);
+        var expected = new float[9 * 11];
+        fixed (float* px = x, pe = expected)
+            Gemm.Reference(px, 9, 5, (void*)w.Pointer, DType.F32, 11, null, pe);
+        Check(expected, y, 5);
+        Gemm.Linear(ComputeContext.Default, default, 0, w, default, default);
+    }
+
+    [Fact]
+    public void ShapeErrorsNameTheWeight()
+    {
+        var w = WeightMatrix.FromFloats("proj.weight", new float[6], 2, 3);
+        var e = Assert.Throws<ArgumentException>(() => Gemm.Linear(ComputeContext.Default, new float[5], 2, w, default, new float[4]));
+        Assert.Contains("proj.weight", e.Message);
+    }
+
+    /// <summary>The vector F16/BF16 widening must equal the scalar conversion bit for bit, specials included.</summary>
+    [Fact]
+    public void WeightConversionIsExactForEveryHalfAndBFloat16Pattern()
+    {
+        var bits = new ushort[65536 + 5];
+        for (int i = 0; i < bits.Length; i++) bits[i] = (ushort)i;
+        var got = new float[bits.Length];
+        foreach (var dt in new[] { DType.F16, DType.BF16 })
+            fixed (ushort* pb = bits)
+            fixed (float* pg = got)
+            {
+                WeightConversion.ToSingle(pb, dt, pg, bits.Length);
+                for (int i = 0; i < bits.Length; i++)
+                {
+                    float want = WeightConversion.ToSingleReference(pb, dt, i);
+                    if (float.IsNaN(want)) Assert.True(float.IsNaN(got[i]), $"{dt} 0x{i:X4}");
+                    else Assert.Equal(BitConverter.SingleToInt32Bits(want), BitConverter.SingleToInt32Bits(got[i]));
+                }
+            }
+    }
+}
