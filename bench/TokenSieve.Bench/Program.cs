@@ -3,12 +3,14 @@ using TokenSieve.Bench;
 // A small dispatcher: each mode lives in its own file.
 //   kernels [--threads N] [--filter text] [--min-ms N]   quick Markdown table of kernel speeds vs measured peak
 //   bdn [BenchmarkDotNet args]                           the BenchmarkDotNet suites
+//   memory --model DIR [--tokens 640] [--threads N]       resident memory of a real-shaped model vs weights + KV
 string mode = args.Length > 0 ? args[0] : "kernels";
 string[] rest = args.Length > 0 ? args[1..] : [];
 return mode switch
 {
     "kernels" => KernelsQuick.Run(rest),
     "bdn" => BdnSuites.Run(rest),
+    "memory" => TokenSieve.Bench.Memory.MemoryBench.Run(rest),
     _ => Usage(mode),
 };
 

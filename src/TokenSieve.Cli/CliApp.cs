@@ -13,6 +13,7 @@ public static class CliApp
         {
             RunCommand.Create(),
             DumpCommand.Create(),
+            ReduceCommand.Create(),
             InspectCommand.Create(),
             SynthCommand.Create(),
         })
