@@ -11,7 +11,8 @@ public static class Scoring
         int missing = 0;
         foreach (var item in dataset.Items)
         {
-            if (predictions.TryGetValue(item.QuestionId, out var text)) answered.Add((item, text));
+            // Items without ground truth (MMBench test split) cannot be scored; they count as missing.
+            if (item.Answers.Count > 0 && predictions.TryGetValue(item.QuestionId, out var text)) answered.Add((item, text));
             else missing++;
         }
         var score = dataset.Kind switch

@@ -28,7 +28,7 @@ public sealed record TaskScore
     /// <summary>Items that had a prediction and were scored.</summary>
     public required int Scored { get; init; }
 
-    /// <summary>Items of the dataset without a prediction (not counted in the metrics).</summary>
+    /// <summary>Items of the dataset without a prediction or without ground truth (not counted in the metrics).</summary>
     public int Missing { get; init; }
 
     /// <summary>Per-item score in [0, 1] by question id (VQA accuracy is fractional).</summary>
