@@ -34,14 +34,18 @@ public static class ChartRenderer
             line.Color = ScottPlot.Colors.Gray;
             line.LegendText = "unpruned";
         }
+        var palette = new ScottPlot.Palettes.Category10();
+        int next = spec.ColorIndex.Count;
         foreach (var series in spec.Series.Where(s => s.Points.Count > 0))
         {
+            int colorIndex = spec.ColorIndex.TryGetValue(series.Name, out int ci) ? ci : next++;
             double[] xs = series.Points.Select(p => p.X).ToArray();
             double[] ys = series.Points.Select(p => p.Y).ToArray();
             var scatter = plot.Add.Scatter(xs, ys);
             scatter.LegendText = series.Name;
+            scatter.Color = palette.GetColor(colorIndex);
             scatter.MarkerSize = 8;
-            scatter.LineWidth = 2;
+            scatter.LineWidth = spec.ConnectPoints ? 2 : 0;
             foreach (var p in series.Points)
             {
                 var label = plot.Add.Text(ShortLabel(p.Label, series.Name), p.X, p.Y);

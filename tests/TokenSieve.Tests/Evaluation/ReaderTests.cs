@@ -207,3 +207,22 @@ public class ReaderTests
         Assert.Equal("generated", rot.Settings["rotations"]);
     }
 }
+
+public class BenchmarkDatasetsTests
+{
+    [Fact]
+    public void Load_DispatchesByTaskName()
+    {
+        using var dir = new TempDir();
+        string pope = dir.File("pope/coco_pope_random.json", "{\"question_id\": 1, \"image\": \"a.jpg\", \"text\": \"Is there a dog?\", \"label\": \"no\"}\n");
+        Assert.Equal(TaskKind.Pope, BenchmarkDatasets.Load("pope", Path.GetDirectoryName(pope)!, "/imgs").Kind);
+        Assert.Equal("random/1", Assert.Single(BenchmarkDatasets.Load("POPE", pope, "/imgs").Items).QuestionId);
+        string problems = dir.File("sqa/problems.json",
+            """{"4": {"question": "Q", "choices": ["a", "b"], "answer": 0, "image": "image.png", "split": "test"}, "5": {"question": "Q", "choices": ["a", "b"], "answer": 0, "image": "image.png", "split": "test"}}""");
+        dir.File("sqa/pid_splits.json", """{"test": ["5"]}""");
+        Assert.Equal("5", Assert.Single(BenchmarkDatasets.Load("scienceqa", problems, "/imgs").Items).QuestionId);
+        Assert.Throws<EvaluationException>(() => BenchmarkDatasets.Load("vqav9", pope, "/imgs"));
+        Assert.Throws<EvaluationException>(() => BenchmarkDatasets.Load("gqa", pope, null));
+        Assert.Throws<DatasetException>(() => BenchmarkDatasets.Load("gqa", Path.Combine(dir.Path, "missing.json"), "/imgs"));
+    }
+}

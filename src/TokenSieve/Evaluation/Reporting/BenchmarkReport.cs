@@ -34,7 +34,7 @@ public sealed class BenchmarkReport
             var main = g.ToDictionary(s => s.Task, s => s.Score.Main);
             var rel = new Dictionary<string, double>();
             foreach (var s in g)
-                if (baseline.TryGetValue(s.Task, out var b) && b.Score.Main != 0) rel[s.Task] = 100 * s.Score.Main / b.Score.Main;
+                if (baseline.TryGetValue(s.Task, out var b) && b.Score.Main != 0) rel[s.Task] = 100 * (s.Score.Main / b.Score.Main);   // x / x is exactly 1, so the baseline reads 100
             double? avg = rel.Count == Tasks.Count && rel.Count > 0 ? rel.Values.Average() : null;
             double prefill = Mean(g.Select(s => s.Cost.MeanPrefillMs));
             var first = g.First();

@@ -7,8 +7,14 @@ public sealed record ChartPoint(double X, double Y, string Label);
 public sealed record ChartSeries(string Name, IReadOnlyList<ChartPoint> Points);
 
 /// <summary>A chart to draw, independent of any plotting library (the CLI renders it with ScottPlot).
-/// <see cref="BaselineY"/> draws the unpruned model as a horizontal reference line.</summary>
-public sealed record ChartSpec(string Id, string Title, string XLabel, string YLabel, IReadOnlyList<ChartSeries> Series, double? BaselineY = null);
+/// <see cref="BaselineY"/> draws the unpruned model as a horizontal reference line; <see cref="ConnectPoints"/>
+/// is false for scatter plots whose points are not a sweep (FLOPs vs latency across tasks).
+/// <see cref="ColorIndex"/> gives each method the same colour in every chart of a report.</summary>
+public sealed record ChartSpec(string Id, string Title, string XLabel, string YLabel, IReadOnlyList<ChartSeries> Series,
+    double? BaselineY = null, bool ConnectPoints = true)
+{
+    public IReadOnlyDictionary<string, int> ColorIndex { get; init; } = new Dictionary<string, int>();
+}
 
 /// <summary>The report's charts: accuracy vs visual tokens and vs measured prefill time (average relative
 /// score when there are several tasks, then each task), and FLOPs vs prefill latency.</summary>
@@ -35,8 +41,9 @@ public static class ReportCharts
                 Series(scores, s => s.Cost.MeanPrefillMs, s => s.Score.Main), baseline));
         }
         charts.Add(new ChartSpec("flops_vs_latency", "Prefill FLOPs vs measured prefill time", "prefill GFLOPs (cost model)", "prefill time (ms, mean)",
-            Series(report.Scores, s => s.Cost.MeanFlops / 1e9, s => s.Cost.MeanPrefillMs)));
-        return charts.Where(c => c.Series.Any(s => s.Points.Count > 0)).ToList();
+            Series(report.Scores, s => s.Cost.MeanFlops / 1e9, s => s.Cost.MeanPrefillMs), ConnectPoints: false));
+        var colors = report.Scores.Select(s => s.Method).Distinct().Select((m, i) => (m, i)).ToDictionary(t => t.m, t => t.i);
+        return charts.Where(c => c.Series.Any(s => s.Points.Count > 0)).Select(c => c with { ColorIndex = colors }).ToList();
     }
 
     static ChartSpec RowChart(BenchmarkReport report, string id, string title, string x, string y,

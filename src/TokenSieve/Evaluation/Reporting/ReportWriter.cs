@@ -17,7 +17,9 @@ public static class ReportWriter
     {
         var sb = new StringBuilder();
         sb.Append("# ").AppendLine(report.Title).AppendLine();
-        foreach (var line in Preamble(report)) sb.AppendLine(line);
+        var preamble = Preamble(report).ToList();
+        sb.AppendLine(preamble[0]).AppendLine();
+        foreach (var line in preamble.Skip(1)) sb.Append("- ").AppendLine(line);
         sb.AppendLine();
         sb.AppendLine("## Results").AppendLine();
         AppendTable(sb, MainTable(report), markdown: true);
