@@ -89,7 +89,7 @@ public static class Scoring
         double perception = 0, cognition = 0;
         foreach (var g in answered.GroupBy(a => MmeScorer.CanonicalSubtask(a.Item.Category ?? "unknown")).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
-            var (acc, accPlus) = MmeScorer.ScoreSubtask(g.Select(a => (a.Item.Group ?? a.Item.QuestionId, a.Text, a.Item.Answers[0])));
+            var (acc, accPlus) = MmeScorer.ScoreSubtask(g.Select(a => (a.Item.Group ?? a.Item.QuestionId, a.Text, a.Item.Answers[0])), parsing);
             metrics[$"{g.Key}/acc"] = acc;
             metrics[$"{g.Key}/acc_plus"] = accPlus;
             metrics[$"{g.Key}/score"] = acc + accPlus;
@@ -100,7 +100,7 @@ public static class Scoring
         metrics["cognition"] = cognition;
         metrics["total"] = perception + cognition;
         var perItem = answered.ToDictionary(a => a.Item.QuestionId,
-            a => MmeScorer.ParseAnswer(a.Text) == MmeScorer.NormalizeGroundTruth(a.Item.Answers[0]) ? 1.0 : 0.0);
+            a => MmeScorer.ParseAnswer(a.Text, parsing) == MmeScorer.NormalizeGroundTruth(a.Item.Answers[0]) ? 1.0 : 0.0);
         return new TaskScore
         {
             Task = task, Kind = TaskKind.Mme, Parsing = parsing, MainMetric = "perception", Main = perception,

@@ -74,6 +74,15 @@ public class ScorerTests
     [InlineData("maybe", "other")]
     public void Mme_Parsing(string text, string expected) => Assert.Equal(expected, MmeScorer.ParseAnswer(text));
 
+    [Theory]
+    [InlineData("Yes", "yes")]
+    [InlineData("No.", "no")]
+    [InlineData("Y", "other")]          // the official script has no single-letter rule
+    [InlineData(" yes", "yes")]         // no strip, but " yes" is within the first four characters
+    [InlineData("   yes", "other")]
+    [InlineData("Nope", "no")]
+    public void Mme_OfficialParsing(string text, string expected) => Assert.Equal(expected, MmeScorer.ParseAnswerOfficial(text));
+
     [Fact]
     public void Mme_AccAndAccPlus_PerceptionAndCognition()
     {
@@ -89,7 +98,7 @@ public class ScorerTests
             [items[2].QuestionId] = "yes", [items[3].QuestionId] = "Yes, it is",
             [items[4].QuestionId] = "n", [items[5].QuestionId] = "Maybe",
         };
-        var s = Scoring.Score(new EvalDataset { Task = "mme", Kind = TaskKind.Mme, Items = items }, preds);
+        var s = Scoring.Score(new EvalDataset { Task = "mme", Kind = TaskKind.Mme, Items = items }, preds, AnswerParsing.LmmsEval);
         Assert.Equal(75, s.Metrics["existence/acc"], Digits);
         Assert.Equal(50, s.Metrics["existence/acc_plus"], Digits);
         Assert.Equal(50, s.Metrics["code_reasoning/acc"], Digits);
@@ -97,6 +106,10 @@ public class ScorerTests
         Assert.Equal(125, s.Main, Digits);
         Assert.Equal(50, s.Metrics["cognition"], Digits);
         Assert.Equal(6, s.Scored);
+        // The official parse reads "n" as "other": code_reasoning drops to 0; existence is unchanged.
+        var official = Scoring.Score(new EvalDataset { Task = "mme", Kind = TaskKind.Mme, Items = items }, preds, AnswerParsing.Llava);
+        Assert.Equal(125, official.Main, Digits);
+        Assert.Equal(0, official.Metrics["cognition"], Digits);
     }
 
     static EvalItem Mme(string subtask, string image, int k, string answer) => new()

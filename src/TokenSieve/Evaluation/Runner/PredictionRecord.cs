@@ -38,11 +38,14 @@ public sealed record PredictionRecord
     /// <summary>Resume key: task, method spec, budget, question id.</summary>
     public (string Task, string Spec, int? Budget, string QuestionId) Key => (Task ?? "", Spec ?? "", Budget, QuestionId);
 
+    // Results files are data, not HTML: keep non-ASCII text and quotes readable.
+    static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>One JSON line, ending in '\n'.</summary>
     public byte[] ToJsonLine()
     {
         using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms))
+        using (var w = new Utf8JsonWriter(ms, WriterOptions))
         {
             w.WriteStartObject();
             w.WriteString("question_id", QuestionId);
