@@ -1,0 +1,66 @@
+using System.Globalization;
+
+namespace TokenSieve.Evaluation;
+
+/// <summary>One row of the paper-style table: a configuration, its headline score on each task, and
+/// the average of its scores relative to the unpruned baseline (as VisionZip/PruMerge/FasterVLM print it).</summary>
+public sealed record ReportRow(string Spec, string Method, int? Budget, IReadOnlyDictionary<string, double> MainByTask,
+    IReadOnlyDictionary<string, double> RelativeByTask, double? AverageRelative, double MeanVisualTokens,
+    double MeanPrefillMs, double MeanFlops, double? PrefillSpeedup);
+
+/// <summary>Everything a report shows, computed once from the configuration scores; the Markdown, CSV
+/// and HTML writers and the chart renderer only format it.</summary>
+public sealed class BenchmarkReport
+{
+    public string Title { get; }
+    public string BaselineSpec { get; }
+    public IReadOnlyList<string> Tasks { get; }
+    public IReadOnlyList<ConfigurationScore> Scores { get; }
+    public IReadOnlyList<ReportRow> Rows { get; }
+
+    /// <param name="baselineSpec">The unpruned configuration; relative numbers and speed-ups are against it.
+    /// When it is absent, relative columns are empty.</param>
+    public BenchmarkReport(IReadOnlyList<ConfigurationScore> scores, string baselineSpec = "none", string title = "TokenSieve benchmark")
+    {
+        Title = title;
+        BaselineSpec = baselineSpec;
+        Scores = scores;
+        Tasks = scores.Select(s => s.Task).Distinct().ToList();
+        var baseline = scores.Where(s => s.Spec == baselineSpec).ToDictionary(s => s.Task);
+        double basePrefill = Mean(baseline.Values.Select(b => b.Cost.MeanPrefillMs));
+        var rows = new List<ReportRow>();
+        foreach (var g in scores.GroupBy(s => s.Spec))
+        {
+            var main = g.ToDictionary(s => s.Task, s => s.Score.Main);
+            var rel = new Dictionary<string, double>();
+            foreach (var s in g)
+                if (baseline.TryGetValue(s.Task, out var b) && b.Score.Main != 0) rel[s.Task] = 100 * (s.Score.Main / b.Score.Main);   // x / x is exactly 1, so the baseline reads 100
+            double? avg = rel.Count == Tasks.Count && rel.Count > 0 ? rel.Values.Average() : null;
+            double prefill = Mean(g.Select(s => s.Cost.MeanPrefillMs));
+            var first = g.First();
+            rows.Add(new ReportRow(g.Key, first.Method, first.Budget, main, rel, avg,
+                Mean(g.Select(s => s.Cost.MeanVisualTokens)), prefill, Mean(g.Select(s => s.Cost.MeanFlops)),
+                double.IsFinite(basePrefill) && double.IsFinite(prefill) && prefill > 0 ? basePrefill / prefill : null));
+        }
+        // Baseline first, then by method (first appearance) and descending tokens, as papers list them.
+        var methodOrder = scores.Select(s => s.Method).Distinct().ToList();
+        Rows = rows.OrderBy(r => r.Spec == baselineSpec ? 0 : 1)
+            .ThenBy(r => methodOrder.IndexOf(r.Method))
+            .ThenByDescending(r => double.IsFinite(r.MeanVisualTokens) ? r.MeanVisualTokens : 0)
+            .ToList();
+    }
+
+    /// <summary>The headline metric's name for a task ("mean_f1", "perception", …).</summary>
+    public string MetricOf(string task) => Scores.First(s => s.Task == task).Score.MainMetric;
+
+    internal static double Mean(IEnumerable<double> xs)
+    {
+        var l = xs.Where(double.IsFinite).ToList();
+        return l.Count == 0 ? double.NaN : l.Average();
+    }
+
+    internal static string F(double v, int digits = 1) =>
+        double.IsFinite(v) ? v.ToString("F" + digits, CultureInfo.InvariantCulture) : "–";
+
+    internal static string F(double? v, int digits = 1) => v is { } x ? F(x, digits) : "–";
+}

@@ -1,0 +1,200 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+
+namespace TokenSieve.Evaluation;
+
+/// <summary>A chart already drawn by a renderer: PNG bytes or SVG markup (at least one).</summary>
+public sealed record RenderedChart(ChartSpec Spec, byte[]? Png, string? Svg);
+
+/// <summary>Formats a <see cref="BenchmarkReport"/> as Markdown, CSV and a self-contained HTML page.
+/// Plotting lives outside the library: the HTML takes charts already rendered.</summary>
+public static class ReportWriter
+{
+    static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    public static string ToMarkdown(BenchmarkReport report)
+    {
+        var sb = new StringBuilder();
+        sb.Append("# ").AppendLine(report.Title).AppendLine();
+        var preamble = Preamble(report).ToList();
+        sb.AppendLine(preamble[0]).AppendLine();
+        foreach (var line in preamble.Skip(1)) sb.Append("- ").AppendLine(line);
+        sb.AppendLine();
+        sb.AppendLine("## Results").AppendLine();
+        AppendTable(sb, MainTable(report), markdown: true);
+        sb.AppendLine();
+        sb.AppendLine("## Relative to the unpruned model (%)").AppendLine();
+        AppendTable(sb, RelativeTable(report), markdown: true);
+        sb.AppendLine();
+        sb.AppendLine("## Cost").AppendLine();
+        AppendTable(sb, CostTable(report), markdown: true);
+        foreach (string task in report.Tasks)
+        {
+            sb.AppendLine().Append("## ").AppendLine(task).AppendLine();
+            AppendTable(sb, DetailTable(report, task), markdown: true);
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>One row per (task, configuration): headline score, relative score and cost.</summary>
+    public static string ToCsv(BenchmarkReport report)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("task,spec,method,budget,metric,score,relative_pct,scored,missing,unmatched,visual_tokens,prefill_ms,prefill_ms_median,decode_ms,ttft_ms,flops,parsing,settings");
+        foreach (var row in report.Rows)
+            foreach (var s in report.Scores.Where(s => s.Spec == row.Spec))
+            {
+                string rel = row.RelativeByTask.TryGetValue(s.Task, out double r) ? Num(r) : "";
+                string settings = string.Join(";", s.Settings.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
+                sb.AppendJoin(',', Csv(s.Task), Csv(s.Spec), Csv(s.Method), s.Budget?.ToString(Inv) ?? "", Csv(s.Score.MainMetric),
+                    Num(s.Score.Main), rel, s.Score.Scored.ToString(Inv), s.Score.Missing.ToString(Inv), s.Unmatched.ToString(Inv),
+                    Num(s.Cost.MeanVisualTokens), Num(s.Cost.MeanPrefillMs), Num(s.Cost.MedianPrefillMs), Num(s.Cost.MeanDecodeMs),
+                    Num(s.Cost.MeanTtftMs), Num(s.Cost.MeanFlops), s.Score.Parsing == AnswerParsing.Llava ? "llava" : "lmms-eval", Csv(settings));
+                sb.AppendLine();
+            }
+        return sb.ToString();
+    }
+
+    /// <summary>Every metric in long form: task, spec, metric, value.</summary>
+    public static string ToMetricsCsv(BenchmarkReport report)
+    {
+        var sb = new StringBuilder("task,spec,metric,value\n");
+        foreach (var s in report.Scores)
+            foreach (var (k, v) in s.Score.Metrics)
+                sb.AppendJoin(',', Csv(s.Task), Csv(s.Spec), Csv(k), Num(v)).AppendLine();
+        return sb.ToString();
+    }
+
+    public static string ToHtml(BenchmarkReport report, IReadOnlyList<RenderedChart> charts)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">");
+        sb.Append("<title>").Append(H(report.Title)).AppendLine("</title>");
+        sb.AppendLine("<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}" +
+                      "table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}" +
+                      "th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}tr:nth-child(even) td{background:#fafafa}" +
+                      ".charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;border:1px solid #ddd;padding:.5em}" +
+                      "figure img,figure svg{max-width:640px;height:auto}figcaption{font-size:13px;color:#555}</style></head><body>");
+        sb.Append("<h1>").Append(H(report.Title)).AppendLine("</h1>");
+        foreach (var line in Preamble(report)) sb.Append("<p>").Append(H(line)).AppendLine("</p>");
+        sb.AppendLine("<h2>Results</h2>");
+        AppendTable(sb, MainTable(report), markdown: false);
+        if (charts.Count > 0)
+        {
+            sb.AppendLine("<h2>Charts</h2><div class=\"charts\">");
+            foreach (var c in charts)
+            {
+                sb.AppendLine("<figure>");
+                if (c.Svg is not null) sb.AppendLine(c.Svg);
+                else if (c.Png is not null)
+                    sb.Append("<img alt=\"").Append(H(c.Spec.Title)).Append("\" src=\"data:image/png;base64,")
+                      .Append(Convert.ToBase64String(c.Png)).AppendLine("\">");
+                sb.Append("<figcaption>").Append(H(c.Spec.Title)).AppendLine("</figcaption></figure>");
+            }
+            sb.AppendLine("</div>");
+        }
+        sb.AppendLine("<h2>Relative to the unpruned model (%)</h2>");
+        AppendTable(sb, RelativeTable(report), markdown: false);
+        sb.AppendLine("<h2>Cost</h2>");
+        AppendTable(sb, CostTable(report), markdown: false);
+        foreach (string task in report.Tasks)
+        {
+            sb.Append("<h2>").Append(H(task)).AppendLine("</h2>");
+            AppendTable(sb, DetailTable(report, task), markdown: false);
+        }
+        sb.AppendLine("</body></html>");
+        return sb.ToString();
+    }
+
+    static IEnumerable<string> Preamble(BenchmarkReport report)
+    {
+        yield return $"Baseline (100%): `{report.BaselineSpec}`. Avg. is the mean over tasks of score / baseline score, as the pruning papers print it; " +
+                     "tokens, times and FLOPs are measured means over the scored items.";
+        foreach (string task in report.Tasks)
+        {
+            var s = report.Scores.First(x => x.Task == task);
+            string settings = string.Join(", ", s.Settings.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}"));
+            yield return $"{task}: {s.Score.MainMetric}, {(s.Score.Parsing == AnswerParsing.Llava ? "LLaVA" : "lmms-eval")} parsing" +
+                         (settings.Length > 0 ? $", {settings}" : "") + ".";
+        }
+    }
+
+    static List<string[]> MainTable(BenchmarkReport report)
+    {
+        var rows = new List<string[]>
+        {
+            new[] { "Method", "Tokens" }.Concat(report.Tasks.Select(t => $"{t} ({report.MetricOf(t)})"))
+                .Concat(["Avg.", "Prefill ms", "Speed-up", "GFLOPs"]).ToArray(),
+        };
+        foreach (var r in report.Rows)
+            rows.Add(new[] { r.Spec, BenchmarkReport.F(r.MeanVisualTokens, 0) }
+                .Concat(report.Tasks.Select(t => r.MainByTask.TryGetValue(t, out double v) ? BenchmarkReport.F(v) : "–"))
+                .Concat([r.AverageRelative is { } a ? BenchmarkReport.F(a) + "%" : "–", BenchmarkReport.F(r.MeanPrefillMs),
+                    r.PrefillSpeedup is { } sp ? BenchmarkReport.F(sp, 2) + "×" : "–", BenchmarkReport.F(r.MeanFlops / 1e9, 2)])
+                .ToArray());
+        return rows;
+    }
+
+    static List<string[]> RelativeTable(BenchmarkReport report)
+    {
+        var rows = new List<string[]> { new[] { "Method" }.Concat(report.Tasks).Append("Avg.").ToArray() };
+        foreach (var r in report.Rows)
+            rows.Add(new[] { r.Spec }.Concat(report.Tasks.Select(t => r.RelativeByTask.TryGetValue(t, out double v) ? BenchmarkReport.F(v) : "–"))
+                .Append(BenchmarkReport.F(r.AverageRelative)).ToArray());
+        return rows;
+    }
+
+    static List<string[]> CostTable(BenchmarkReport report)
+    {
+        var rows = new List<string[]> { new[] { "Task", "Method", "n", "Tokens", "Prefill ms", "Prefill ms (median)", "Decode ms", "TTFT ms", "GFLOPs" } };
+        foreach (var r in report.Rows)
+            foreach (var s in report.Scores.Where(s => s.Spec == r.Spec))
+                rows.Add([s.Task, s.Spec, s.Cost.Count.ToString(Inv), BenchmarkReport.F(s.Cost.MeanVisualTokens, 1),
+                    BenchmarkReport.F(s.Cost.MeanPrefillMs), BenchmarkReport.F(s.Cost.MedianPrefillMs), BenchmarkReport.F(s.Cost.MeanDecodeMs),
+                    BenchmarkReport.F(s.Cost.MeanTtftMs), BenchmarkReport.F(s.Cost.MeanFlops / 1e9, 2)]);
+        return rows;
+    }
+
+    /// <summary>Sub-metrics of one task (per split, per subtask); per-category hit rates stay in the metrics CSV.</summary>
+    static List<string[]> DetailTable(BenchmarkReport report, string task)
+    {
+        var scores = report.Rows.Select(r => report.Scores.FirstOrDefault(s => s.Task == task && s.Spec == r.Spec)).OfType<ConfigurationScore>().ToList();
+        var keys = scores.SelectMany(s => s.Score.Metrics.Keys)
+            .Where(k => !k.StartsWith("category/", StringComparison.Ordinal) && !k.StartsWith("l2/", StringComparison.Ordinal))
+            .Distinct().ToList();
+        var rows = new List<string[]> { new[] { "Method", "scored", "missing" }.Concat(keys).ToArray() };
+        foreach (var s in scores)
+            rows.Add(new[] { s.Spec, s.Score.Scored.ToString(Inv), s.Score.Missing.ToString(Inv) }
+                .Concat(keys.Select(k => s.Score.Metrics.TryGetValue(k, out double v) ? BenchmarkReport.F(v, 2) : "–")).ToArray());
+        return rows;
+    }
+
+    static void AppendTable(StringBuilder sb, List<string[]> rows, bool markdown)
+    {
+        if (markdown)
+        {
+            sb.Append("| ").AppendJoin(" | ", rows[0].Select(MdCell)).AppendLine(" |");
+            sb.Append('|').AppendJoin("|", rows[0].Select((_, i) => i == 0 ? "---" : "---:")).AppendLine("|");
+            foreach (var r in rows.Skip(1)) sb.Append("| ").AppendJoin(" | ", r.Select(MdCell)).AppendLine(" |");
+            return;
+        }
+        sb.Append("<table><thead><tr>");
+        foreach (var h in rows[0]) sb.Append("<th>").Append(H(h)).Append("</th>");
+        sb.AppendLine("</tr></thead><tbody>");
+        foreach (var r in rows.Skip(1))
+        {
+            sb.Append("<tr>");
+            foreach (var c in r) sb.Append("<td>").Append(H(c)).Append("</td>");
+            sb.AppendLine("</tr>");
+        }
+        sb.AppendLine("</tbody></table>");
+    }
+
+    static string MdCell(string s) => s.Replace("|", "\\|");
+    static string H(string s) => WebUtility.HtmlEncode(s);
+    static string Num(double v) => double.IsFinite(v) ? v.ToString("R", Inv) : "";
+
+    static string Csv(string s) =>
+        s.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
+}
