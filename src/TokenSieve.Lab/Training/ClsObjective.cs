@@ -27,7 +27,7 @@ public static class ClsObjective
     public static float LossAndGradient(ReadOnlySpan<float> logits, Scene scene, float weight, Span<float> dlogits)
     {
         dlogits[..Outputs].Clear();
-        float loss = 0;
+        double loss = 0;
         for (int p = 0; p < Pairs; p++)
         {
             var o = scene.Objects.FirstOrDefault(x => PairIndex(x.Colour, x.Shape) == p);
@@ -44,7 +44,7 @@ public static class ClsObjective
             int cls = s < digits.Length ? digits[s] - '0' : 10;
             loss += Layers.CrossEntropyForwardBackward(logits.Slice(DigitOffset + s * DigitClasses, DigitClasses), cls, weight, dlogits.Slice(DigitOffset + s * DigitClasses, DigitClasses));
         }
-        return loss;
+        return (float)loss;
     }
 
     /// <summary>Whether the head's decoded scene description is exactly right, per part: the set of

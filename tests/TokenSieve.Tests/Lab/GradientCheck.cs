@@ -10,7 +10,7 @@ namespace TokenSieve.Tests.Lab;
 internal static class GradientCheck
 {
     public const double Tolerance = 2e-2;
-    const float H = 1e-2f;
+    public const float DefaultStep = 1e-2f;
 
     public static float[] Random(int n, int seed, float scale = 1f)
     {
@@ -28,8 +28,9 @@ internal static class GradientCheck
     }
 
     /// <summary>Numerical gradient of loss() with respect to every element of x (restored after).</summary>
-    public static double[] Numeric(float[] x, Func<double> loss, int maxElements = int.MaxValue)
+    public static double[] Numeric(float[] x, Func<double> loss, int maxElements = int.MaxValue, float h = DefaultStep)
     {
+        float H = h;
         int n = Math.Min(x.Length, maxElements);
         var g = new double[n];
         for (int i = 0; i < n; i++)
@@ -57,6 +58,6 @@ internal static class GradientCheck
         }
         double rel = Math.Sqrt(diff) / Math.Max(1e-12, Math.Max(Math.Sqrt(na), Math.Sqrt(nn)));
         Assert.True(Math.Sqrt(nn) > 1e-6, $"{what}: numeric gradient is zero, the check tests nothing");
-        Assert.True(rel < Tolerance, $"{what}: relative gradient error {rel:E2} ≥ {Tolerance}");
+        Assert.True(rel < Tolerance, $"{what}: relative gradient error {rel:E2} ≥ {Tolerance} (analytic {string.Join(", ", analytic.ToArray().Take(numeric.Length))}; numeric {string.Join(", ", numeric)})");
     }
 }
