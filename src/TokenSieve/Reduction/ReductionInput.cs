@@ -46,8 +46,10 @@ public sealed class ReductionInput
     public int PatchCount => GridHeight * GridWidth;
 
     /// <summary>Checks the shapes and finiteness of the features and of every tap in
-    /// <paramref name="needs"/>; the messages name the tensor, the expected and the actual shape.</summary>
-    public void Validate(VisionNeeds needs, string spec)
+    /// <paramref name="needs"/>; the messages name the tensor, the expected and the actual shape.
+    /// With <paramref name="values"/> false only shapes are checked: the caller then proves
+    /// finiteness from its own results (<see cref="RequireFiniteInputs"/> names the culprit).</summary>
+    public void Validate(VisionNeeds needs, string spec, bool values = true)
     {
         if (GridHeight <= 0 || GridWidth <= 0)
             throw new InvalidInputException($"{spec}: patch grid {GridHeight}x{GridWidth} must be at least 1x1");
@@ -82,8 +84,17 @@ public sealed class ReductionInput
             if (t is null) throw new InvalidInputException($"{spec}: tensor '{name}' {shape} is missing");
             if (t.Length != length)
                 throw new InvalidInputException($"{spec}: tensor '{name}' has {t.Length} values, expected {shape} = {length} (grid {GridHeight}x{GridWidth}, C = {c})");
-            ReductionMath.RequireFinite(t, name, spec);
+            if (values) ReductionMath.RequireFinite(t, name, spec);
         }
+    }
+
+    /// <summary>For reducers that validated shapes only and found a non-finite value in their own
+    /// results: checks every tensor in <paramref name="needs"/> so the error names the input at
+    /// fault; if all inputs are finite the overflow happened inside the method, reported as such.</summary>
+    public InvalidInputException RequireFiniteInputs(VisionNeeds needs, string spec, string where)
+    {
+        Validate(needs, spec, values: true);
+        return new InvalidInputException($"{spec}: {where} overflowed to a non-finite value although every input is finite (values too large for float32)");
     }
 
     /// <summary>Runs <see cref="Project"/> on <paramref name="rows"/> rows and checks its output.</summary>
