@@ -118,7 +118,7 @@ public sealed class PruMergeReducer : IVisualReducer
         int n = input.PatchCount, c = input.Channels;
         ReductionMath.RequireFinite(input.LastLayerQueries.AsSpan(0, c), "LastLayerQueries", Name);
         if (Options.Attention == PruMergeAttention.PerHead && (input.Heads < 1 || c % input.Heads != 0))
-            throw new InvalidInputException($"{Name}: attn=heads needs Channels {c} divisible by Heads {input.Heads}");
+            throw new InvalidInputException($"{Name}: attn=heads: Channels {c} is not divisible by Heads {input.Heads}");
 
         float[] attention = Options.Attention == PruMergeAttention.Surrogate
             ? SurrogateClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, n, c, ctx)

@@ -65,11 +65,9 @@ public sealed class ReductionInput
             Require(LastLayerQueries, "LastLayerQueries", (long)(n + 1) * c, $"[{n + 1},{c}]");
             Require(LastLayerKeys, "LastLayerKeys", (long)(n + 1) * c, $"[{n + 1},{c}]");
         }
-        if ((needs & (VisionNeeds.FeatureLayerClsAttention | VisionNeeds.FeatureLayerKeys)) != 0 || Heads != 1)
-        {
-            if (Heads <= 0) throw new InvalidInputException($"{spec}: Heads must be positive, got {Heads}");
-            if (c % Heads != 0) throw new InvalidInputException($"{spec}: Channels {c} is not divisible by Heads {Heads}");
-        }
+        if (Heads <= 0) throw new InvalidInputException($"{spec}: Heads must be positive, got {Heads}");
+        if ((needs & VisionNeeds.FeatureLayerKeys) != 0 && c % Heads != 0)
+            throw new InvalidInputException($"{spec}: Channels {c} is not divisible by Heads {Heads} (the keys are split into heads)");
         if ((needs & VisionNeeds.FeatureLayerClsAttention) != 0)
             Require(FeatureLayerClsAttention, "FeatureLayerClsAttention", (long)Heads * (n + 1), $"[{Heads},{n + 1}]");
         if ((needs & VisionNeeds.FeatureLayerKeys) != 0)
