@@ -56,10 +56,10 @@ public sealed class ReductionInput
         if (Channels <= 0) throw new InvalidInputException($"{spec}: Channels must be positive, got {Channels}");
         int n = PatchCount, c = Channels;
         int rows = MergedTokenSources?.Length ?? n;
-        if (Features is null) throw new InvalidInputException($"{spec}: tensor 'Features' is missing");
-        Require(Features, "Features", (long)rows * c, $"[{rows},{c}]");
         if ((needs & VisionNeeds.TokenMerging) != 0 && MergedTokenSources is null)
             throw new InvalidInputException($"{spec}: 'MergedTokenSources' is missing (ToMe merges inside the vision tower; run the tower with a ToMeTracker)");
+        if (Features is null) throw new InvalidInputException($"{spec}: tensor 'Features' is missing");
+        Require(Features, "Features", (long)rows * c, $"[{rows},{c}]");
         if ((needs & VisionNeeds.LastLayerQK) != 0)
         {
             Require(LastLayerQueries, "LastLayerQueries", (long)(n + 1) * c, $"[{n + 1},{c}]");
