@@ -46,28 +46,28 @@ public sealed class ReductionInput
     public int PatchCount => GridHeight * GridWidth;
 
     /// <summary>Checks the shapes and finiteness of the features and of every tap in
-    /// <paramref name="needs"/>; the messages name the tensor, the expected and the actual shape.</summary>
-    public void Validate(VisionNeeds needs, string spec)
+    /// <paramref name="needs"/>; the messages name the tensor, the expected and the actual shape.
+    /// With <paramref name="values"/> false only shapes are checked: the caller then proves
+    /// finiteness from its own results (<see cref="RequireFiniteInputs"/> names the culprit).</summary>
+    public void Validate(VisionNeeds needs, string spec, bool values = true)
     {
         if (GridHeight <= 0 || GridWidth <= 0)
             throw new InvalidInputException($"{spec}: patch grid {GridHeight}x{GridWidth} must be at least 1x1");
         if (Channels <= 0) throw new InvalidInputException($"{spec}: Channels must be positive, got {Channels}");
         int n = PatchCount, c = Channels;
         int rows = MergedTokenSources?.Length ?? n;
-        if (Features is null) throw new InvalidInputException($"{spec}: tensor 'Features' is missing");
-        Require(Features, "Features", (long)rows * c, $"[{rows},{c}]");
         if ((needs & VisionNeeds.TokenMerging) != 0 && MergedTokenSources is null)
             throw new InvalidInputException($"{spec}: 'MergedTokenSources' is missing (ToMe merges inside the vision tower; run the tower with a ToMeTracker)");
+        if (Features is null) throw new InvalidInputException($"{spec}: tensor 'Features' is missing");
+        Require(Features, "Features", (long)rows * c, $"[{rows},{c}]");
         if ((needs & VisionNeeds.LastLayerQK) != 0)
         {
             Require(LastLayerQueries, "LastLayerQueries", (long)(n + 1) * c, $"[{n + 1},{c}]");
             Require(LastLayerKeys, "LastLayerKeys", (long)(n + 1) * c, $"[{n + 1},{c}]");
         }
-        if ((needs & (VisionNeeds.FeatureLayerClsAttention | VisionNeeds.FeatureLayerKeys)) != 0 || Heads != 1)
-        {
-            if (Heads <= 0) throw new InvalidInputException($"{spec}: Heads must be positive, got {Heads}");
-            if (c % Heads != 0) throw new InvalidInputException($"{spec}: Channels {c} is not divisible by Heads {Heads}");
-        }
+        if (Heads <= 0) throw new InvalidInputException($"{spec}: Heads must be positive, got {Heads}");
+        if ((needs & VisionNeeds.FeatureLayerKeys) != 0 && c % Heads != 0)
+            throw new InvalidInputException($"{spec}: Channels {c} is not divisible by Heads {Heads} (the keys are split into heads)");
         if ((needs & VisionNeeds.FeatureLayerClsAttention) != 0)
             Require(FeatureLayerClsAttention, "FeatureLayerClsAttention", (long)Heads * (n + 1), $"[{Heads},{n + 1}]");
         if ((needs & VisionNeeds.FeatureLayerKeys) != 0)
@@ -82,8 +82,17 @@ public sealed class ReductionInput
             if (t is null) throw new InvalidInputException($"{spec}: tensor '{name}' {shape} is missing");
             if (t.Length != length)
                 throw new InvalidInputException($"{spec}: tensor '{name}' has {t.Length} values, expected {shape} = {length} (grid {GridHeight}x{GridWidth}, C = {c})");
-            ReductionMath.RequireFinite(t, name, spec);
+            if (values) ReductionMath.RequireFinite(t, name, spec);
         }
+    }
+
+    /// <summary>For reducers that validated shapes only and found a non-finite value in their own
+    /// results: checks every tensor in <paramref name="needs"/> so the error names the input at
+    /// fault; if all inputs are finite the overflow happened inside the method, reported as such.</summary>
+    public InvalidInputException RequireFiniteInputs(VisionNeeds needs, string spec, string where)
+    {
+        Validate(needs, spec, values: true);
+        return new InvalidInputException($"{spec}: {where} overflowed to a non-finite value although every input is finite (values too large for float32)");
     }
 
     /// <summary>Runs <see cref="Project"/> on <paramref name="rows"/> rows and checks its output.</summary>

@@ -11,22 +11,23 @@ public static class ReductionMath
     /// first NaN/Inf position.</summary>
     public static void RequireFinite(ReadOnlySpan<float> values, string tensor, string spec)
     {
+        int i = IndexOfNonFinite(values);
+        if (i >= 0)
+            throw new InvalidInputException($"{spec}: tensor '{tensor}' has a non-finite value ({values[i]}) at flat index {i}");
+    }
+
+    /// <summary>The first NaN/±Inf position, or −1.</summary>
+    public static int IndexOfNonFinite(ReadOnlySpan<float> values)
+    {
         int i = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var vs = System.Runtime.InteropServices.MemoryMarshal.Cast<float, Vector<float>>(values);
-            // x − x is 0 for finite x and NaN for NaN and ±Inf.
-            for (int v = 0; v < vs.Length; v++)
-                if (!Vector.EqualsAll(vs[v] - vs[v], Vector<float>.Zero))
-                {
-                    i = v * Vector<float>.Count;
-                    break;
-                }
-                else i = (v + 1) * Vector<float>.Count;
-        }
+        var vs = System.Runtime.InteropServices.MemoryMarshal.Cast<float, Vector<float>>(values);
+        // x − x is 0 for finite x and NaN for NaN and ±Inf; scan whole vectors, then locate.
+        int v = 0;
+        while (v < vs.Length && Vector.EqualsAll(vs[v] - vs[v], Vector<float>.Zero)) v++;
+        i = v * Vector<float>.Count;
         for (; i < values.Length; i++)
-            if (!float.IsFinite(values[i]))
-                throw new InvalidInputException($"{spec}: tensor '{tensor}' has a non-finite value ({values[i]}) at flat index {i}");
+            if (!float.IsFinite(values[i])) return i;
+        return -1;
     }
 
     /// <summary>Indices of the k largest values, largest first; equal values in ascending index
@@ -34,14 +35,21 @@ public static class ReductionMath
     public static int[] TopKDescending(ReadOnlySpan<float> values, int k)
     {
         if ((uint)k > (uint)values.Length) throw new ArgumentOutOfRangeException(nameof(k));
-        var order = new int[values.Length];
-        for (int i = 0; i < order.Length; i++) order[i] = i;
-        var keys = values.ToArray();
-        Array.Sort(order, (x, y) =>
+        int n = values.Length;
+        var keys = new float[n];
+        var order = new int[n];
+        TensorPrimitives.Negate(values, keys);
+        for (int i = 0; i < n; i++) order[i] = i;
+        Array.Sort(keys, order); // primitive-key introsort: fast, but equal keys land in any order
+        // put equal values back in ascending index order, which only needs the runs that reach
+        // into the first k
+        for (int start = 0; start < k;)
         {
-            int c = keys[y].CompareTo(keys[x]);
-            return c != 0 ? c : x.CompareTo(y);
-        });
+            int end = start + 1;
+            while (end < n && keys[end] == keys[start]) end++;
+            if (end - start > 1) Array.Sort(order, start, end - start);
+            start = end;
+        }
         return order.AsSpan(0, k).ToArray();
     }
 
@@ -115,9 +123,10 @@ public static class ReductionMath
     /// linear percentiles (PruMerge's outlier_dectection).</summary>
     public static (double Q1, double Q3, double Fence) IqrUpperFence(ReadOnlySpan<float> values)
     {
-        var sorted = new double[values.Length];
-        for (int i = 0; i < sorted.Length; i++) sorted[i] = values[i];
-        Array.Sort(sorted);
+        var sortedF = values.ToArray();
+        Array.Sort(sortedF);
+        var sorted = new double[sortedF.Length];
+        for (int i = 0; i < sorted.Length; i++) sorted[i] = sortedF[i];
         double q1 = NumpyPercentile(sorted, 25), q3 = NumpyPercentile(sorted, 75);
         return (q1, q3, q3 + 1.5 * (q3 - q1));
     }

@@ -78,7 +78,7 @@ public static class ReductionSpec
             "none" => p.Done(new NoReduction(), maxPositional: 0),
             "prumerge" => ParsePruMerge(p, plus: false),
             "prumerge+" => ParsePruMerge(p, plus: true),
-            "random" => p.Done(new RandomSelectionReducer(p.Budget(), p.Take("seed", v => p.ULong("seed", v))), 1),
+            "random" => p.Done(new RandomSelectionReducer(p.Budget(), p.Take("seed", v => (ulong?)p.ULong("seed", v))), 1),
             "pool" => p.Done(new PoolingReducer(p.Budget(), p.TakeOr("stage", v => p.Choice("stage", v, ("post", PoolStage.Post), ("pre", PoolStage.Pre)), PoolStage.Post)), 1),
             "fastervlm" => p.Done(new FasterVlmReducer(p.Budget()), 1),
             "visionzip" => ParseVisionZip(p),

@@ -104,8 +104,8 @@ public static class ToMe
         return new ToMeMerge(y, tNew, newSizes, destination, coefficient);
     }
 
-    /// <summary>ToMe's parse_r for a constant r or (r, inflection): r_l = ⌊m + (M − m)·l/(L − 1)⌋
-    /// with m = ⌊r(1 − inflection)⌋, M = 2r − m; inflection 0 gives a constant r.</summary>
+    /// <summary>ToMe's parse_r for a constant r or (r, inflection): r_l = int(m + l·(M − m)/(L − 1))
+    /// with m = int(r(1 − inflection)), M = 2r − m; inflection 0 gives a constant r.</summary>
     public static int[] ParseR(int layers, int r, double inflection = 0)
     {
         if (layers < 1) throw new ArgumentOutOfRangeException(nameof(layers));
@@ -115,11 +115,11 @@ public static class ToMe
             schedule.AsSpan().Fill(r);
             return schedule;
         }
-        int min = (int)Math.Floor(r * (1 - inflection));
+        // as parse_r: min = int(r(1 − inflect)), step = (max − min)/(L − 1), r_l = int(min + step·l)
+        int min = (int)(r * (1.0 - inflection));
         int max = 2 * r - min;
-        double span = max - min;
-        for (int l = 0; l < layers; l++)
-            schedule[l] = (int)Math.Floor(min + span * (layers == 1 ? 0 : (double)l / (layers - 1)));
+        double step = layers == 1 ? 0 : (double)(max - min) / (layers - 1);
+        for (int l = 0; l < layers; l++) schedule[l] = (int)(min + step * l);
         return schedule;
     }
 

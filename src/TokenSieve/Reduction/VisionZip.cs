@@ -33,7 +33,7 @@ public sealed class VisionZipReducer : IVisualReducer
         int n = input.PatchCount, c = input.Channels, heads = input.Heads, hd = c / heads;
         int dp = Dominant - 1;
         if (dp > n) throw new ReductionSpecException(Name, $"{dp} dominant patches exceed the {n} patches");
-        if (Contextual > n - dp) throw new ReductionSpecException(Name, $"{Contextual} contextual tokens exceed the {n - dp} remaining patches (the reference's shapes mismatch here)");
+        if (Contextual > n - dp) throw new ReductionSpecException(Name, $"{Contextual} contextual tokens exceed the {n - dp} patches left after {dp} dominant ones (of {n}; the reference's shapes mismatch here)");
 
         // s_j = Σ_h P_h[0, j+1]; the sum ranks like FasterVLM's mean
         var score = new float[n];
