@@ -2,6 +2,7 @@ using TokenSieve.Models;
 using TokenSieve.Numerics;
 using TokenSieve.Pruning;
 using TokenSieve.Tests.Support;
+using Xunit.Abstractions;
 
 namespace TokenSieve.Tests.Pruning;
 
@@ -22,7 +23,7 @@ public sealed class PruningModels : IDisposable
 /// precision, materialised softmax attention over the whole sequence, no cache. Kept positions must
 /// be identical; logits agree to 1e-4 of their max magnitude (the engine runs in float32 with a
 /// different summation order; the unpruned engine meets the same bound against transformers).</summary>
-public sealed class DecoderPrunerParityTests(PruningModels models) : IClassFixture<PruningModels>
+public sealed class DecoderPrunerParityTests(PruningModels models, ITestOutputHelper output) : IClassFixture<PruningModels>
 {
     const double Tol = 1e-4;
 
@@ -88,7 +89,11 @@ public sealed class DecoderPrunerParityTests(PruningModels models) : IClassFixtu
         Assert.True(result.FinalLength < seq.Length, $"{spec} pruned nothing");
         Assert.Equal(reference.OriginalIndices, result.KeptOriginalIndices);
         Assert.Equal(reference.TokensPerLayer, result.TokensPerLayer);
-        Compare.Relative(Flat(reference.Logits), result.AllLogits!, Tol, $"{spec} logits of every kept row");
+        var expected = Flat(reference.Logits);
+        Compare.Relative(expected, result.AllLogits!, Tol, $"{spec} logits of every kept row");
+        double maxDiff = expected.Zip(result.AllLogits!, (a, b) => Math.Abs(a - b)).Max();
+        output.WriteLine($"{which} {spec}: kept original rows [{string.Join(' ', result.KeptOriginalIndices)}], tokens per layer [{string.Join(' ', result.TokensPerLayer)}], max |logit diff| {maxDiff:g3} (max |logit| {expected.Max(Math.Abs):g3})");
+        foreach (var note in result.Notes) output.WriteLine("  " + note);
     }
 
     [Theory]
@@ -109,6 +114,7 @@ public sealed class DecoderPrunerParityTests(PruningModels models) : IClassFixtu
             var last = run.Logits[^1];
             Compare.Relative(last.Select(x => (float)x).ToArray(), gen.StepLogits![t], Tol, $"{spec} step {t} logits");
             int argmax = Array.IndexOf(last, last.Max());
+            output.WriteLine($"{which} {spec} step {t}: token {gen.Tokens[t]}, max |logit diff| {last.Zip(gen.StepLogits![t], (a, b) => Math.Abs(a - b)).Max():g3}");
             Assert.True(argmax == gen.Tokens[t], $"{spec} step {t}: cached decoding chose {gen.Tokens[t]}, recompute chose {argmax}");
         }
     }
