@@ -329,7 +329,8 @@ public sealed class SentencePieceBpeTokenizer
     /// the first piece is removed once. With <paramref name="skipSpecialTokens"/> (the default, as in
     /// LLaVA's <c>batch_decode(skip_special_tokens=True)</c>) control pieces (BOS/EOS), &lt;unk&gt; and added
     /// tokens produce nothing; without it they appear as their piece text (&lt;unk&gt; as the model's
-    /// unk surface), and do not count as text for the dummy-prefix rule.</summary>
+    /// unk surface, " ⁇ "), and control and added tokens do not count as text for the dummy-prefix
+    /// rule.</summary>
     public string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = true)
     {
         var text = new StringBuilder();
@@ -358,7 +359,8 @@ public sealed class SentencePieceBpeTokenizer
                     if (!skipSpecialTokens) specialChars += Append(text, piece.Piece);
                     continue;
                 case PieceType.Unknown:
-                    if (!skipSpecialTokens) specialChars += Append(text, Model.UnkSurface);
+                    // Shown, the unk surface is text like SentencePiece's (a following ▁ stays a space).
+                    if (!skipSpecialTokens) text.Append(Model.UnkSurface);
                     continue;
             }
             if (bosSpaceSeen || text.Length > specialChars) expectBosSpace = false;
