@@ -296,8 +296,9 @@ public sealed class SentencePieceBpeTokenizer
             MaybeAddPair(left, next[left]);
         }
 
+        bool lastWasUnknown = false;
         for (int k = 0; k >= 0; k = next[k])
-            EmitPiece(s.AsSpan(start[k], length[k]), unusedSplits, output);
+            EmitPiece(s.AsSpan(start[k], length[k]), unusedSplits, output, ref lastWasUnknown);
     }
 
     string? MatchUserDefined(string s, int at)
@@ -309,23 +310,26 @@ public sealed class SentencePieceBpeTokenizer
 
     /// <summary>A final symbol becomes its piece id; an UNUSED piece is split back into the two
     /// pieces it was merged from (SentencePiece's resegment); anything else is unknown and falls
-    /// back to bytes or &lt;unk&gt;.</summary>
-    void EmitPiece(ReadOnlySpan<char> piece, Dictionary<string, (string Left, string Right)>? unusedSplits, List<int> output)
+    /// back to bytes or, without byte fallback, to &lt;unk&gt; (a run of unknown symbols becomes one
+    /// &lt;unk&gt;, as SentencePiece merges them).</summary>
+    void EmitPiece(ReadOnlySpan<char> piece, Dictionary<string, (string Left, string Right)>? unusedSplits, List<int> output, ref bool lastWasUnknown)
     {
         if (_lookup.TryGetValue(piece, out int id))
         {
             if (Model.Pieces[id].Type == PieceType.Unused && unusedSplits is not null && unusedSplits.TryGetValue(piece.ToString(), out var split))
             {
-                EmitPiece(split.Left, unusedSplits, output);
-                EmitPiece(split.Right, unusedSplits, output);
+                EmitPiece(split.Left, unusedSplits, output, ref lastWasUnknown);
+                EmitPiece(split.Right, unusedSplits, output, ref lastWasUnknown);
                 return;
             }
             output.Add(id);
+            lastWasUnknown = false;
             return;
         }
         if (!Model.ByteFallback)
         {
-            output.Add(Model.UnkId);
+            if (!lastWasUnknown) output.Add(Model.UnkId);
+            lastWasUnknown = true;
             return;
         }
         foreach (byte b in Encoding.UTF8.GetBytes(piece.ToString())) output.Add(_byteIds[b]);

@@ -70,9 +70,11 @@ public class SentencePieceModelWriterTests
         var ours = SentencePieceBpeTokenizer.Create(SentencePieceModel.Parse(SentencePieceModelWriter.Serialize(model), "lab.model"));
         Assert.False(ours.Model.ByteFallback);
         Assert.Equal(3 + LabPieces.Length, ours.VocabSize);
-        int[] ids = ours.Encode("red ✓", addBos: false);
+        int[] ids = ours.Encode("red ✓€", addBos: false);
         Assert.Equal(ours.UnkId, ids[^1]);
+        Assert.NotEqual(ours.UnkId, ids[^2]);  // the run "✓€" is one <unk>
         Assert.Equal("red ", ours.Decode(ids));
+        Assert.Equal("red  \u2047 ", ours.Decode(ids, skipSpecialTokens: false));
         MlLlamaTokenizer library;
         using (var stream = new MemoryStream(SentencePieceModelWriter.Serialize(model))) library = MlLlamaTokenizer.Create(stream);
         foreach (string text in Sentences.Where(t => t.Length > 0))
@@ -92,6 +94,31 @@ public class SentencePieceModelWriterTests
         var tokenizer = SentencePieceBpeTokenizer.Create(copy);
         foreach (var c in TokenizerFixture.Golden.GetProperty("cases").EnumerateArray())
             Assert.Equal(TokenizerFixture.Ints(c.GetProperty("ids")), tokenizer.Encode(c.GetProperty("text").GetString()!, addBos: false));
+    }
+
+    /// <summary>Ids that sentencepiece 0.1.97 gives for models written by BuildBpeModel: a user-defined
+    /// symbol kept whole, an UNUSED piece split back into the pieces it merged from, runs of unknown
+    /// characters merged into one &lt;unk&gt; when there is no byte fallback.</summary>
+    [Theory]
+    [InlineData("bytes", "the<sep>red<sep> circle", new[] { 281, 261, 282, 266, 261, 290 })]
+    [InlineData("unused", "redred red", new[] { 283, 266, 282, 266, 283, 266 })]
+    [InlineData("unused", "aaaaaaa  a", new[] { 293, 294, 294, 294, 291, 263 })]
+    [InlineData("unused", "xyz \u00FC \U0001F999", new[] { 262, 123, 124, 125, 262, 198, 191, 262, 243, 162, 169, 156 })]
+    [InlineData("nobytes", "the<sep>red<sep> circle", new[] { 22, 0, 15, 8, 0, 23, 7, 0, 15, 8, 0, 31 })]
+    [InlineData("nobytes", "xyz \u00FC \U0001F999", new[] { 3, 0, 3, 0, 3, 0 })]
+    public void Written_models_encode_like_SentencePiece(string variant, string escapedText, int[] expected)
+    {
+        string[] pieces = ["\u2581", "a", "b", "c", "d", "e", "h", "i", "l", "n", "o", "r", "s", "t", "u", "?", "\n", "\u2581t", "he", "\u2581the", "re", "\u2581re", "\u2581red",
+            "ci", "rc", "le", "\u2581ci", "\u2581circ", "\u2581circle", "\u2581\u2581", "ed", "\u2581a", "aa", "aaa"];
+        var model = variant == "nobytes"
+            ? SentencePieceModelWriter.BuildBpeModel(pieces, byteFallback: false)
+            : SentencePieceModelWriter.BuildBpeModel(pieces, byteFallback: true, controlSymbols: ["<image>", "<pad>"], userDefinedSymbols: ["<sep>"]);
+        if (variant == "unused")
+            model = model with { Pieces = model.Pieces.Select(p => p.Piece == "\u2581red" ? p with { Type = PieceType.Unused } : p).ToList() };
+        var tokenizer = SentencePieceBpeTokenizer.Create(SentencePieceModel.Parse(SentencePieceModelWriter.Serialize(model), variant));
+        string text = System.Text.RegularExpressions.Regex.Unescape(escapedText);
+        Assert.Equal(expected, tokenizer.Encode(text, addBos: false));
+        if (variant != "nobytes") Assert.Equal(text, tokenizer.Decode(tokenizer.Encode(text)));
     }
 
     [Fact]
