@@ -55,7 +55,21 @@ public sealed record ChatTurn(string User, string? Assistant = null);
 /// placeholder id the caller chose (-200 as original LLaVA, or the config's image_token_index), which
 /// the model replaces with the visual tokens. <see cref="ImageSlot"/> is -1 for a text-only prompt.
 /// <see cref="Text"/> is the rendered prompt.</summary>
-public sealed record PromptIds(int[] Ids, int ImageSlot, string Text);
+public sealed record PromptIds(int[] Ids, int ImageSlot, string Text)
+{
+    /// <summary>The ids with the image slot repeated <paramref name="imageTokens"/> times, as the llava-hf
+    /// processor expands <c>&lt;image&gt;</c> to one id per visual token (576 for LLaVA-1.5).</summary>
+    public int[] ExpandImage(int imageTokens)
+    {
+        if (ImageSlot < 0) throw new InvalidInputException("the prompt has no image slot to expand");
+        if (imageTokens < 1) throw new InvalidInputException($"cannot expand the image slot to {imageTokens} tokens");
+        var result = new int[Ids.Length - 1 + imageTokens];
+        Ids.AsSpan(0, ImageSlot).CopyTo(result);
+        result.AsSpan(ImageSlot, imageTokens).Fill(Ids[ImageSlot]);
+        Ids.AsSpan(ImageSlot + 1).CopyTo(result.AsSpan(ImageSlot + imageTokens));
+        return result;
+    }
+}
 
 /// <summary>Renders LLaVA conversation templates and encodes them the way the reference
 /// implementations do.</summary>

@@ -228,13 +228,6 @@ public sealed class SentencePieceBpeTokenizer
         return sb.ToString();
     }
 
-    readonly struct Symbol(int start, int length, int prev, int next, bool frozen)
-    {
-        public readonly int Start = start, Length = length, Prev = prev, Next = next;
-        public readonly bool Frozen = frozen;
-        public Symbol With(int length, int prev, int next) => new(Start, length, prev, next, Frozen);
-    }
-
     /// <summary>Orders candidate merges: higher score first, then the leftmost pair (SentencePiece's
     /// SymbolPairComparator).</summary>
     sealed class MergeOrder : IComparer<(float Score, int Left)>
@@ -247,50 +240,65 @@ public sealed class SentencePieceBpeTokenizer
         }
     }
 
+    /// <summary>BPE over the characters of <paramref name="s"/>. Symbols form a linked list over spans
+    /// of <paramref name="s"/>; a merged-away symbol has length 0. Candidate pairs sit in a priority
+    /// queue and are checked for staleness when popped, as in SentencePiece.</summary>
     void EncodeNormalized(string s, List<int> output)
     {
-        var symbols = new List<Symbol>(s.Length);
+        var start = new List<int>(s.Length);
+        var frozen = new List<bool>(s.Length);
         for (int i = 0; i < s.Length;)
         {
             string? user = MatchUserDefined(s, i);
             int len = user?.Length ?? (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]) ? 2 : 1);
-            symbols.Add(new Symbol(i, len, symbols.Count - 1, symbols.Count + 1, user is not null));
+            start.Add(i);
+            frozen.Add(user is not null);  // user-defined symbols are never merged with neighbours
             i += len;
         }
-        symbols[^1] = symbols[^1].With(symbols[^1].Length, symbols[^1].Prev, -1);
+        int n = start.Count;
+        var length = new int[n];
+        var prev = new int[n];
+        var next = new int[n];
+        for (int k = 0; k < n; k++)
+        {
+            length[k] = (k + 1 < n ? start[k + 1] : s.Length) - start[k];
+            prev[k] = k - 1;
+            next[k] = k + 1 < n ? k + 1 : -1;
+        }
 
         var agenda = new PriorityQueue<(int Left, int Right, int Length), (float, int)>(MergeOrder.Instance);
         Dictionary<string, (string Left, string Right)>? unusedSplits = null;
         void MaybeAddPair(int left, int right)
         {
-            if (left < 0 || right < 0 || symbols[left].Frozen || symbols[right].Frozen) return;
-            int length = symbols[left].Length + symbols[right].Length;
-            if (_lookup.TryGetValue(s.AsSpan(symbols[left].Start, length), out int id))
-                agenda.Enqueue((left, right, length), (Model.Pieces[id].Score, left));
+            if (left < 0 || right < 0 || frozen[left] || frozen[right]) return;
+            int merged = length[left] + length[right];
+            if (_lookup.TryGetValue(s.AsSpan(start[left], merged), out int id))
+                agenda.Enqueue((left, right, merged), (Model.Pieces[id].Score, left));
         }
-        for (int i = 1; i < symbols.Count; i++) MaybeAddPair(i - 1, i);
+        for (int k = 1; k < n; k++) MaybeAddPair(k - 1, k);
 
         while (agenda.TryDequeue(out var pair, out _))
         {
-            var left = symbols[pair.Left];
-            var right = symbols[pair.Right];
+            var (left, right, merged) = pair;
             // Stale candidate: one side was merged away or grew since the pair was queued.
-            if (left.Length == 0 || right.Length == 0 || left.Length + right.Length != pair.Length) continue;
-            int mergedId = _lookup[s.AsSpan(left.Start, pair.Length)];
+            if (length[left] == 0 || length[right] == 0 || length[left] + length[right] != merged) continue;
+            int mergedId = _lookup[s.AsSpan(start[left], merged)];
             if (Model.Pieces[mergedId].Type == PieceType.Unused)
             {
                 unusedSplits ??= new(StringComparer.Ordinal);
-                unusedSplits[s.Substring(left.Start, pair.Length)] = (s.Substring(left.Start, left.Length), s.Substring(right.Start, right.Length));
+                unusedSplits[s.Substring(start[left], merged)] = (s.Substring(start[left], length[left]), s.Substring(start[right], length[right]));
             }
-            symbols[pair.Left] = left.With(pair.Length, left.Prev, right.Next);
-            symbols[pair.Right] = right.With(0, right.Prev, right.Next);
-            if (right.Next >= 0) symbols[right.Next] = symbols[right.Next].With(symbols[right.Next].Length, pair.Left, symbols[right.Next].Next);
-            MaybeAddPair(left.Prev, pair.Left);
-            MaybeAddPair(pair.Left, right.Next);
+            length[left] = merged;
+            length[right] = 0;
+            next[left] = next[right];
+            if (next[right] >= 0) prev[next[right]] = left;
+            MaybeAddPair(prev[left], left);
+            MaybeAddPair(left, next[left]);
         }
 
-        for (int i = 0; i >= 0; i = symbols[i].Next)
-            EmitPiece(s.AsSpan(symbols[i].Start, symbols[i].Length), unusedSplits, output);
+        bool lastWasUnknown = false;
+        for (int k = 0; k >= 0; k = next[k])
+            EmitPiece(s.AsSpan(start[k], length[k]), unusedSplits, output, ref lastWasUnknown);
     }
 
     string? MatchUserDefined(string s, int at)
@@ -302,23 +310,26 @@ public sealed class SentencePieceBpeTokenizer
 
     /// <summary>A final symbol becomes its piece id; an UNUSED piece is split back into the two
     /// pieces it was merged from (SentencePiece's resegment); anything else is unknown and falls
-    /// back to bytes or &lt;unk&gt;.</summary>
-    void EmitPiece(ReadOnlySpan<char> piece, Dictionary<string, (string Left, string Right)>? unusedSplits, List<int> output)
+    /// back to bytes or, without byte fallback, to &lt;unk&gt; (a run of unknown symbols becomes one
+    /// &lt;unk&gt;, as SentencePiece merges them).</summary>
+    void EmitPiece(ReadOnlySpan<char> piece, Dictionary<string, (string Left, string Right)>? unusedSplits, List<int> output, ref bool lastWasUnknown)
     {
         if (_lookup.TryGetValue(piece, out int id))
         {
             if (Model.Pieces[id].Type == PieceType.Unused && unusedSplits is not null && unusedSplits.TryGetValue(piece.ToString(), out var split))
             {
-                EmitPiece(split.Left, unusedSplits, output);
-                EmitPiece(split.Right, unusedSplits, output);
+                EmitPiece(split.Left, unusedSplits, output, ref lastWasUnknown);
+                EmitPiece(split.Right, unusedSplits, output, ref lastWasUnknown);
                 return;
             }
             output.Add(id);
+            lastWasUnknown = false;
             return;
         }
         if (!Model.ByteFallback)
         {
-            output.Add(Model.UnkId);
+            if (!lastWasUnknown) output.Add(Model.UnkId);
+            lastWasUnknown = true;
             return;
         }
         foreach (byte b in Encoding.UTF8.GetBytes(piece.ToString())) output.Add(_byteIds[b]);
@@ -329,7 +340,8 @@ public sealed class SentencePieceBpeTokenizer
     /// the first piece is removed once. With <paramref name="skipSpecialTokens"/> (the default, as in
     /// LLaVA's <c>batch_decode(skip_special_tokens=True)</c>) control pieces (BOS/EOS), &lt;unk&gt; and added
     /// tokens produce nothing; without it they appear as their piece text (&lt;unk&gt; as the model's
-    /// unk surface), and do not count as text for the dummy-prefix rule.</summary>
+    /// unk surface, " ⁇ "), and control and added tokens do not count as text for the dummy-prefix
+    /// rule.</summary>
     public string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = true)
     {
         var text = new StringBuilder();
@@ -358,7 +370,8 @@ public sealed class SentencePieceBpeTokenizer
                     if (!skipSpecialTokens) specialChars += Append(text, piece.Piece);
                     continue;
                 case PieceType.Unknown:
-                    if (!skipSpecialTokens) specialChars += Append(text, Model.UnkSurface);
+                    // Shown, the unk surface is text like SentencePiece's (a following ▁ stays a space).
+                    if (!skipSpecialTokens) text.Append(Model.UnkSurface);
                     continue;
             }
             if (bosSpaceSeen || text.Length > specialChars) expectBosSpace = false;

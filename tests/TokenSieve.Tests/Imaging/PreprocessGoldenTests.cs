@@ -99,6 +99,22 @@ public class PreprocessGoldenTests
         Assert.Equal(((byte)122, (byte)116, (byte)104), tallSquare[55, 3]);
     }
 
+    /// <summary>SHA-256 of the squared and resized uint8 images from LLaVA's own <c>expand2square</c>
+    /// (Image.new + paste) and Pillow 9.4.0 <c>resize((56, 56), BICUBIC)</c>.</summary>
+    [Theory]
+    [InlineData("image", 97, "01f4d91da49201f51485cd4f43a662067a7a20e1c1716c634d615b4a6164efec", "809f349ecaab1c3b30874afda8bbd1bba3ceb3545cf57a8b061a019926bffd83")]
+    [InlineData("image_extra0", 70, "768d4180501ad9cb609c083edbeadad02726bd2ee1984dd7d8d62a15fe88cc48", "7312355e3c9da29752c540097eb5b7b8ef0dcf236f73852a4b89d73293277a8a")]
+    public void Pad_mode_matches_llava_expand2square_and_Pillow(string name, int side, string squaredSha256, string resizedSha256)
+    {
+        var processor = ImageProcessor.FromFile(Dir);
+        var stages = processor.RunStages(ImageDecoder.Load(Path.Combine(Dir, name + ".png")), AspectMode.Pad);
+        Assert.Equal((side, side), (stages.Squared!.Width, stages.Squared.Height));
+        Assert.Equal(squaredSha256, Sha256(stages.Squared.Pixels));
+        Assert.Equal(resizedSha256, Sha256(stages.Resized.Pixels));
+    }
+
+    static string Sha256(byte[] bytes) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes));
+
     [Fact]
     public void Resized_size_follows_transformers_shortest_edge_rule()
     {

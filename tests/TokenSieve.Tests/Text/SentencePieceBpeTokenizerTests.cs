@@ -95,6 +95,15 @@ public class SentencePieceBpeTokenizerTests
     }
 
     [Fact]
+    public void Decode_matches_SentencePiece_0_1_97_on_unk_and_stray_bytes()
+    {
+        // Outputs of sentencepiece 0.1.97's decode on this tokenizer.model.
+        Assert.Equal(" \u2047  Hello", Tok.Decode([0, 15043], skipSpecialTokens: false));
+        Assert.Equal("\uFFFD\uFFFD  Hello", Tok.Decode([243, 162, 29871, 15043]));
+        Assert.Equal("Hello", Tok.Decode([0, 15043]));  // skipped <unk> leaves no text, as HF skip_special_tokens does
+    }
+
+    [Fact]
     public void Decode_turns_each_invalid_byte_into_one_replacement_character()
     {
         // 0xF0 0x9F (a truncated 4-byte sequence) then 'A' (0x41 = id 68): SentencePiece gives two U+FFFD.
