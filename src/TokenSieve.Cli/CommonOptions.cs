@@ -54,3 +54,11 @@ public static class CommonOptions
         _ => $"{flops:F0} FLOP",
     };
 }
+
+/// <summary>Spectre output bound to the current Console.Out (so in-process callers that redirect
+/// Console see the tables too).</summary>
+public static class CliConsole
+{
+    public static Spectre.Console.IAnsiConsole Out =>
+        Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings { Out = new Spectre.Console.AnsiConsoleOutput(Console.Out) });
+}

@@ -21,6 +21,6 @@ public static class ReportPrinter
         Row("KV cache", CommonOptions.Bytes(r.KvCacheBytes));
         Row("threads", r.Threads.ToString());
         foreach (var n in r.Notes) Row("note", n);
-        AnsiConsole.Write(t);
+        CliConsole.Out.Write(t);
     }
 }

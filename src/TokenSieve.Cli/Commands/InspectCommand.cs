@@ -27,6 +27,7 @@ public static class InspectCommand
 
     static void Print(LlavaModel m, int? context)
     {
+        var console = CliConsole.Out;
         var c = m.Config;
         var defaulted = new HashSet<string>(c.Defaulted);
         string D(string key, object value) => defaulted.Contains(key) ? $"{value} [grey](default)[/]" : $"{value}";
@@ -54,7 +55,7 @@ public static class InspectCommand
         Row("projector_hidden_act", c.ProjectorHiddenAct);
         Row("vision_feature_layer", c.VisionFeatureLayer);
         Row("vision_feature_select_strategy", c.VisionFeatureSelectStrategy);
-        AnsiConsole.Write(t);
+        console.Write(t);
 
         var dtypes = m.Weights.Names.Select(m.Weights.Get).GroupBy(x => x.DType)
             .Select(g => $"{g.Key}: {g.Count()} tensors, {CommonOptions.Bytes(g.Sum(x => x.ByteLength))}");
@@ -62,14 +63,14 @@ public static class InspectCommand
         int tokens = context ?? visual + 64;
         long kv = CostModel.KvCacheBytes(c.Text, Enumerable.Repeat(tokens, c.Text.NumHiddenLayers).ToArray());
         long workspace = 4L * tokens * (5L * c.Text.HiddenSize + 2L * c.Text.IntermediateSize);
-        AnsiConsole.MarkupLine($"files: {m.Weights.Files.Count} safetensors ({string.Join(", ", m.Weights.Files.Select(f => Markup.Escape(Path.GetFileName(f.Path))))})");
-        AnsiConsole.MarkupLine($"parameters: {m.ParameterCount:N0}");
-        AnsiConsole.MarkupLine($"dtypes: {string.Join("; ", dtypes)}");
-        AnsiConsole.MarkupLine($"visual tokens per image: {visual} ({c.Vision.GridSize}x{c.Vision.GridSize} patches{(c.KeepClsFeature ? " + CLS" : "")}); vision layers run: {c.VisionLayersToRun} of {c.Vision.NumHiddenLayers}");
-        AnsiConsole.MarkupLine($"memory for a {tokens}-token prefill: weights {CommonOptions.Bytes(m.WeightBytes)} (memory-mapped, stored dtype) + KV cache {CommonOptions.Bytes(kv)} (float32) + decoder workspace ≈{CommonOptions.Bytes(workspace)}");
-        AnsiConsole.MarkupLine($"prefill cost at {tokens} tokens: {CommonOptions.Flops(CostModel.PrefillFlops(c.Text, tokens))}; vision tower: {CommonOptions.Flops(CostModel.VisionFlops(c.Vision, c.VisionLayersToRun, c.Vision.SequenceLength))}");
-        foreach (var k in c.IgnoredKeys) AnsiConsole.MarkupLine($"[yellow]ignored unknown config key[/]: {Markup.Escape(k)}");
-        if (!File.Exists(Path.Combine(m.Directory, "tokenizer.model"))) AnsiConsole.MarkupLine("[yellow]no tokenizer.model[/]: `run` needs one; `dump` with --input-ids does not");
-        if (!File.Exists(Path.Combine(m.Directory, "preprocessor_config.json"))) AnsiConsole.MarkupLine("[yellow]no preprocessor_config.json[/]: CLIP defaults at the config's image size will be used");
+        console.MarkupLine($"files: {m.Weights.Files.Count} safetensors ({string.Join(", ", m.Weights.Files.Select(f => Markup.Escape(Path.GetFileName(f.Path))))})");
+        console.MarkupLine($"parameters: {m.ParameterCount:N0}");
+        console.MarkupLine($"dtypes: {string.Join("; ", dtypes)}");
+        console.MarkupLine($"visual tokens per image: {visual} ({c.Vision.GridSize}x{c.Vision.GridSize} patches{(c.KeepClsFeature ? " + CLS" : "")}); vision layers run: {c.VisionLayersToRun} of {c.Vision.NumHiddenLayers}");
+        console.MarkupLine($"memory for a {tokens}-token prefill: weights {CommonOptions.Bytes(m.WeightBytes)} (memory-mapped, stored dtype) + KV cache {CommonOptions.Bytes(kv)} (float32) + decoder workspace ≈{CommonOptions.Bytes(workspace)}");
+        console.MarkupLine($"prefill cost at {tokens} tokens: {CommonOptions.Flops(CostModel.PrefillFlops(c.Text, tokens))}; vision tower: {CommonOptions.Flops(CostModel.VisionFlops(c.Vision, c.VisionLayersToRun, c.Vision.SequenceLength))}");
+        foreach (var k in c.IgnoredKeys) console.MarkupLine($"[yellow]ignored unknown config key[/]: {Markup.Escape(k)}");
+        if (!File.Exists(Path.Combine(m.Directory, "tokenizer.model"))) console.MarkupLine("[yellow]no tokenizer.model[/]: `run` needs one; `dump` with --input-ids does not");
+        if (!File.Exists(Path.Combine(m.Directory, "preprocessor_config.json"))) console.MarkupLine("[yellow]no preprocessor_config.json[/]: CLIP defaults at the config's image size will be used");
     }
 }
