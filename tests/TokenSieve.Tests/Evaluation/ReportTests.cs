@@ -39,7 +39,7 @@ public class ReportTests
         };
         string path = Path.Combine(folder, "results.jsonl");
         await EvalRunner.RunAsync([pope, gqa], methods, path, fake, new RunOptions { Seed = 1 });
-        return [.. PredictionScoring.ScoreFile(pope, path), .. PredictionScoring.ScoreFile(gqa, path)];
+        return [.. PredictionScoring.ScoreRun([pope, gqa], path)];
     }
 
     [Fact]

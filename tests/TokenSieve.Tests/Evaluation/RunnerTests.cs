@@ -64,9 +64,10 @@ public class RunnerTests
         Assert.Equal(("fastervlm", 64, 32.0, "tiny"), (r.Method, r.VisualTokens, r.PrefillMs, r.ModelId));
         Assert.Equal("llava", r.Settings!["prompt"]);
         Assert.Equal(EvalRunner.DeriveSeed(3, "pope", "fastervlm:64", "q0"), r.Seed);
-        Assert.Equal(12, reports.Count);
+        Assert.Equal(13, reports.Count);
+        Assert.Equal((0, 12, null), (reports[0].Done, reports[0].Total, reports[0].Eta));
         Assert.Equal(12, reports[^1].Done);
-        Assert.All(reports, p => Assert.NotNull(p.Eta));
+        Assert.All(reports.Skip(1), p => Assert.NotNull(p.Eta));
         Assert.Equal(TimeSpan.Zero, reports[^1].Eta);
     }
 
