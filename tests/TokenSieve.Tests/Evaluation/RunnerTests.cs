@@ -228,6 +228,36 @@ public class RunnerTests
         Assert.Equal(4, Assert.Single(issues).Line);
     }
 
+    [Fact]
+    public void ScoreApi_LlavaMmeAnswers_TwoQuestionsPerImageMatchedByQuestion()
+    {
+        using var dir = new TempDir();
+        dir.Bytes("MME/artwork/images/10002.jpg", [1]);
+        dir.File("MME/artwork/questions_answers_YN/10002.txt",
+            "Is this artwork created by X? Please answer yes or no.\tYes\nIs this artwork created by Y? Please answer yes or no.\tNo\n");
+        var ds = MmeReader.ReadFolder(Path.Combine(dir.Path, "MME"));
+        string answers = dir.File("answers.jsonl",
+            "{\"question_id\": \"artwork/images/10002.jpg\", \"prompt\": \"Is this artwork created by Y? Please answer yes or no.\\nAnswer the question using a single word or phrase.\", \"text\": \"No\"}\n" +
+            "{\"question_id\": \"artwork/images/10002.jpg\", \"prompt\": \"Is this artwork created by X? Please answer yes or no.\\nAnswer the question using a single word or phrase.\", \"text\": \"Yes\"}\n");
+        var s = Assert.Single(PredictionScoring.ScoreFile(ds, answers));
+        Assert.Equal(2, s.Score.Scored);
+        Assert.Equal(0, s.Unmatched);
+        Assert.Equal(200, s.Score.Main, 9);   // acc 100 + acc+ 100
+    }
+
+    [Fact]
+    public void Report_FromAnswerFileWithoutCosts_HasTablesAndNoCharts()
+    {
+        using var dir = new TempDir();
+        var ds = Dataset(3);
+        string answers = dir.File("answers.jsonl", string.Concat(ds.Items.Select(i => $"{{\"question_id\": \"{i.QuestionId}\", \"text\": \"Yes\"}}\n")));
+        var report = new BenchmarkReport(PredictionScoring.ScoreFile(ds, answers), baselineSpec: PredictionScoring.ExternalSpec);
+        Assert.Empty(ReportCharts.Build(report));
+        var output = TokenSieve.Cli.Reports.ReportFiles.Write(report, Path.Combine(dir.Path, "rep"));
+        Assert.Empty(output.ChartPngs);
+        Assert.Contains("| external | – |", File.ReadAllText(output.Markdown));
+    }
+
     /// <summary>Progress<T> posts to the thread pool; tests need the reports in order, synchronously.</summary>
     sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
     {
