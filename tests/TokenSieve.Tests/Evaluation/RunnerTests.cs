@@ -105,6 +105,23 @@ public class RunnerTests
     }
 
     [Fact]
+    public async Task EveryLineIsInTheFileBeforeTheNextRequestStarts()
+    {
+        using var dir = new TempDir();
+        string path = Path.Combine(dir.Path, "r.jsonl");
+        var linesSeen = new List<int>();
+        Answerer checking = async (req, ct) =>
+        {
+            using (var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+            using (var reader = new StreamReader(fs))
+                linesSeen.Add(reader.ReadToEnd().Count(c => c == '\n'));
+            return await Fake()(req, ct);
+        };
+        await EvalRunner.RunAsync([Dataset(2)], Methods, path, checking);
+        Assert.Equal(Enumerable.Range(0, 6), linesSeen);
+    }
+
+    [Fact]
     public async Task Resume_AfterCancellation_LosesOnlyTheItemInFlight()
     {
         using var dir = new TempDir();

@@ -58,7 +58,11 @@ public static class EvalRunner
             IReadOnlyList<EvalItem> items = options.Limit is { } limit ? ds.Items.Take(limit).ToList() : ds.Items;
             var selected = options.Shard is { } shard ? shard.Select(items) : items;
             foreach (var item in selected)
+            {
+                if (item.Task != ds.Task)
+                    throw new EvaluationException($"item '{item.QuestionId}' has task '{item.Task}' inside dataset '{ds.Task}'");
                 foreach (var m in methods) plan.Add((ds, item, m));
+            }
         }
         int total = plan.Count;
         int resumed = plan.Count(p => done.Contains((p.Item.Task, p.Method.Spec, p.Method.Budget, p.Item.QuestionId)));
