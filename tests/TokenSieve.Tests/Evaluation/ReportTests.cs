@@ -4,6 +4,8 @@ using TokenSieve.Evaluation;
 
 namespace TokenSieve.Tests.Evaluation;
 
+/// <summary>Report tables and files from a synthetic sweep. Relative scores and speed-ups are compared to
+/// 9 decimals: they are ratios of means of exact fractions, so only float rounding can differ.</summary>
 public class ReportTests
 {
     /// <summary>A synthetic sweep: two tasks, the baseline and one method at two budgets; the fake model

@@ -3,6 +3,8 @@ using TokenSieve.Evaluation;
 
 namespace TokenSieve.Tests.Evaluation;
 
+/// <summary>Runner and score-API tests with a deterministic fake answerer. Scores are compared to 9
+/// decimals: they are means of a handful of exact fractions, so only float rounding can differ.</summary>
 public class RunnerTests
 {
     static EvalDataset Dataset(int n, string task = "pope") => new()
