@@ -26,6 +26,15 @@ public static class PredictionScoring
         return Score(dataset, records, parsing);
     }
 
+    /// <summary>Scores a whole run: every task in <paramref name="datasets"/> × every configuration in the
+    /// results file, in dataset order — the input of <see cref="BenchmarkReport"/>.</summary>
+    public static IReadOnlyList<ConfigurationScore> ScoreRun(IReadOnlyList<EvalDataset> datasets, string resultsPath,
+        AnswerParsing parsing = AnswerParsing.Llava, List<ReadIssue>? issues = null)
+    {
+        var records = ResultsFile.Read(resultsPath, issues ?? []);
+        return datasets.SelectMany(d => Score(d, records.Where(r => r.Task == d.Task || (r.Task is null && datasets.Count == 1)), parsing)).ToList();
+    }
+
     /// <summary>Scores records (any task; those naming another task are ignored).</summary>
     public static IReadOnlyList<ConfigurationScore> Score(EvalDataset dataset, IEnumerable<PredictionRecord> records, AnswerParsing parsing = AnswerParsing.Llava)
     {

@@ -80,7 +80,7 @@ public static partial class VqaNormalizer
     public static string Normalize(string answer)
     {
         string s = WordTokenize(answer);
-        s = s.Replace("\n", " ").Replace("\t", " ").Trim();
+        s = PyStrip(s.Replace("\n", " ").Replace("\t", " "));
         s = ProcessPunctuation(s);
         return ProcessDigitArticle(s);
     }
@@ -90,7 +90,7 @@ public static partial class VqaNormalizer
     {
         string s = word.ToLowerInvariant();
         s = s.Replace(",", "").Replace("?", "").Replace("'s", " 's");
-        return s.Trim();
+        return PyStrip(s);
     }
 
     /// <summary>For each punctuation mark: deleted if it touches a space in the <em>input</em> (or the
@@ -125,13 +125,25 @@ public static partial class VqaNormalizer
         return string.Join(' ', words);
     }
 
+    /// <summary>Python's <c>str.isspace</c> for one character: .NET's whitespace plus the four
+    /// information separators U+001C–U+001F, which Python also splits and strips on.</summary>
+    internal static bool IsPythonSpace(char c) => char.IsWhiteSpace(c) || c is >= '\u001c' and <= '\u001f';
+
+    static string PyStrip(string s)
+    {
+        int start = 0, end = s.Length;
+        while (start < end && IsPythonSpace(s[start])) start++;
+        while (end > start && IsPythonSpace(s[end - 1])) end--;
+        return s[start..end];
+    }
+
     /// <summary>Python's <c>str.split()</c> with no argument: runs of whitespace separate, no empty parts.</summary>
     internal static IEnumerable<string> SplitWhitespace(string s)
     {
         var sb = new StringBuilder();
         foreach (char c in s)
         {
-            if (char.IsWhiteSpace(c))
+            if (IsPythonSpace(c))
             {
                 if (sb.Length > 0) { yield return sb.ToString(); sb.Clear(); }
             }

@@ -3,6 +3,8 @@ using TokenSieve.Evaluation;
 
 namespace TokenSieve.Tests.Evaluation;
 
+/// <summary>Runner and score-API tests with a deterministic fake answerer. Scores are compared to 9
+/// decimals: they are means of a handful of exact fractions, so only float rounding can differ.</summary>
 public class RunnerTests
 {
     static EvalDataset Dataset(int n, string task = "pope") => new()
@@ -64,9 +66,10 @@ public class RunnerTests
         Assert.Equal(("fastervlm", 64, 32.0, "tiny"), (r.Method, r.VisualTokens, r.PrefillMs, r.ModelId));
         Assert.Equal("llava", r.Settings!["prompt"]);
         Assert.Equal(EvalRunner.DeriveSeed(3, "pope", "fastervlm:64", "q0"), r.Seed);
-        Assert.Equal(12, reports.Count);
+        Assert.Equal(13, reports.Count);
+        Assert.Equal((0, 12, null), (reports[0].Done, reports[0].Total, reports[0].Eta));
         Assert.Equal(12, reports[^1].Done);
-        Assert.All(reports, p => Assert.NotNull(p.Eta));
+        Assert.All(reports.Skip(1), p => Assert.NotNull(p.Eta));
         Assert.Equal(TimeSpan.Zero, reports[^1].Eta);
     }
 
@@ -101,6 +104,23 @@ public class RunnerTests
         Assert.Equal((15, k, 15 - k), (summary.Total, summary.Resumed, summary.Answered));
         Assert.Equal(15 - k, calls.Count);
         Assert.Equal(File.ReadAllBytes(full), File.ReadAllBytes(part));
+    }
+
+    [Fact]
+    public async Task EveryLineIsInTheFileBeforeTheNextRequestStarts()
+    {
+        using var dir = new TempDir();
+        string path = Path.Combine(dir.Path, "r.jsonl");
+        var linesSeen = new List<int>();
+        Answerer checking = async (req, ct) =>
+        {
+            using (var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+            using (var reader = new StreamReader(fs))
+                linesSeen.Add(reader.ReadToEnd().Count(c => c == '\n'));
+            return await Fake()(req, ct);
+        };
+        await EvalRunner.RunAsync([Dataset(2)], Methods, path, checking);
+        Assert.Equal(Enumerable.Range(0, 6), linesSeen);
     }
 
     [Fact]
@@ -225,6 +245,36 @@ public class RunnerTests
         Assert.Equal(2, s.Score.Scored);
         Assert.Equal(1, s.Unmatched);
         Assert.Equal(4, Assert.Single(issues).Line);
+    }
+
+    [Fact]
+    public void ScoreApi_LlavaMmeAnswers_TwoQuestionsPerImageMatchedByQuestion()
+    {
+        using var dir = new TempDir();
+        dir.Bytes("MME/artwork/images/10002.jpg", [1]);
+        dir.File("MME/artwork/questions_answers_YN/10002.txt",
+            "Is this artwork created by X? Please answer yes or no.\tYes\nIs this artwork created by Y? Please answer yes or no.\tNo\n");
+        var ds = MmeReader.ReadFolder(Path.Combine(dir.Path, "MME"));
+        string answers = dir.File("answers.jsonl",
+            "{\"question_id\": \"artwork/images/10002.jpg\", \"prompt\": \"Is this artwork created by Y? Please answer yes or no.\\nAnswer the question using a single word or phrase.\", \"text\": \"No\"}\n" +
+            "{\"question_id\": \"artwork/images/10002.jpg\", \"prompt\": \"Is this artwork created by X? Please answer yes or no.\\nAnswer the question using a single word or phrase.\", \"text\": \"Yes\"}\n");
+        var s = Assert.Single(PredictionScoring.ScoreFile(ds, answers));
+        Assert.Equal(2, s.Score.Scored);
+        Assert.Equal(0, s.Unmatched);
+        Assert.Equal(200, s.Score.Main, 9);   // acc 100 + acc+ 100
+    }
+
+    [Fact]
+    public void Report_FromAnswerFileWithoutCosts_HasTablesAndNoCharts()
+    {
+        using var dir = new TempDir();
+        var ds = Dataset(3);
+        string answers = dir.File("answers.jsonl", string.Concat(ds.Items.Select(i => $"{{\"question_id\": \"{i.QuestionId}\", \"text\": \"Yes\"}}\n")));
+        var report = new BenchmarkReport(PredictionScoring.ScoreFile(ds, answers), baselineSpec: PredictionScoring.ExternalSpec);
+        Assert.Empty(ReportCharts.Build(report));
+        var output = TokenSieve.Cli.Reports.ReportFiles.Write(report, Path.Combine(dir.Path, "rep"));
+        Assert.Empty(output.ChartPngs);
+        Assert.Contains("| external | – |", File.ReadAllText(output.Markdown));
     }
 
     /// <summary>Progress<T> posts to the thread pool; tests need the reports in order, synchronously.</summary>

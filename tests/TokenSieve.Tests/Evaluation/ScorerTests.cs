@@ -119,16 +119,23 @@ public class ScorerTests
     };
 
     [Theory]
-    [InlineData("A", "A", true)]
-    [InlineData("B. the second", "B", true)]
-    [InlineData("The answer is C.", "C", true)]
-    [InlineData("So. The answer is B", "B", true)]
-    [InlineData("a", "A", false)]          // lowercase letters FAIL in LLaVA's parse
-    [InlineData("C", "C", false)]          // C names no choice when there are two
-    [InlineData("A\nbecause", "A", true)]  // newline → ". " so "A. because"
-    [InlineData("I'd say A", "A", false)]
-    public void ScienceQa_LlavaExtraction(string text, string answer, bool correct) =>
-        Assert.Equal(correct, ScienceQaScorer.IsCorrectLlava(text, answer, answer == "C" && text == "C" ? 2 : 3));
+    [InlineData("A", "A", 3, true)]
+    [InlineData("B. the second", "B", 3, true)]
+    [InlineData("The answer is C.", "C", 3, true)]
+    [InlineData("So. The answer is B", "B", 3, true)]
+    [InlineData("a", "A", 3, false)]          // lowercase letters FAIL in LLaVA's parse
+    [InlineData("C", "B", 2, false)]          // C names no choice when there are two
+    [InlineData("A\nbecause", "A", 3, true)]  // newline → ". " so "A. because"
+    [InlineData("I'd say A", "A", 3, false)]
+    public void ScienceQa_LlavaExtraction(string text, string answer, int choices, bool correct) =>
+        Assert.Equal(correct, ScienceQaScorer.IsCorrectLlava(text, answer, choices));
+
+    [Theory]
+    [InlineData(" b ", "B", true)]
+    [InlineData("B. because", "B", true)]
+    [InlineData("The answer is B.", "B", false)]
+    public void ScienceQa_LmmsEvalExtraction(string text, string answer, bool correct) =>
+        Assert.Equal(correct, ScienceQaScorer.IsCorrectLmmsEval(text, answer));
 
     [Theory]
     [InlineData("B", "B")]

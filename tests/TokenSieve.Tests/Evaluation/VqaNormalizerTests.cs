@@ -35,6 +35,7 @@ public class VqaNormalizerTests
     [InlineData("What?", "what")]
     [InlineData("yes\nno", "yes no")]
     [InlineData("yes\tno", "yes no")]
+    [InlineData("yes\u001fno\u001c", "yes no")]    // Python's split/strip also treat U+001C–U+001F as spaces
     public void Normalize_MatchesReference(string input, string expected) =>
         Assert.Equal(expected, VqaNormalizer.Normalize(input));
 

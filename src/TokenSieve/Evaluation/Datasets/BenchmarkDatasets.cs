@@ -31,11 +31,12 @@ public static class BenchmarkDatasets
     /// textvqa: the val json; mme: the release folder (images inside); scienceqa: problems.json (pid_splits.json
     /// beside it is used when present) or LLaVA's llava_test_CQM-A.json (problems.json beside it gives the
     /// answers); mmbench: the tsv (images inside).</param>
-    /// <param name="images">Image folder (pope, gqa, textvqa, scienceqa); ignored for mme and mmbench.</param>
+    /// <param name="images">Image folder (pope, gqa, textvqa, scienceqa); ignored for mme and mmbench. May be null
+    /// when the dataset is only scored: image paths then stay relative, as the annotation file has them.</param>
     public static EvalDataset Load(string task, string annotations, string? images, DatasetOptions? options = null, CancellationToken ct = default)
     {
         options ??= new DatasetOptions();
-        string Images() => images ?? throw new EvaluationException($"task '{task}' needs an image folder");
+        string Images() => images ?? "";
         switch (task.ToLowerInvariant())
         {
             case "pope":

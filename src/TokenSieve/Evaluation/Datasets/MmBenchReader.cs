@@ -28,7 +28,10 @@ public static class MmBenchReader
         if (iIndex < 0 || iQuestion < 0 || iImage < 0 || iOptions[0] < 0)
             throw new DatasetException(tsvPath, "header must have index, question, A and image columns");
 
-        var rows = new List<(int Line, long Index, string Question, string? Hint, List<string> Options, string? Answer, string? Category, string? L2, string Image)>();
+        // Images are decoded as rows are read (the dev tsv holds ~200 MB of base64); a short numeric field
+        // refers to another row's image and is resolved afterwards.
+        var rows = new List<(int Line, long Index, string Question, string? Hint, List<string> Options, string? Answer, string? Category, string? L2, long? ImageRef)>();
+        var images = new Dictionary<long, byte[]>();
         while (records.MoveNext())
         {
             ct.ThrowIfCancellationRequested();
@@ -55,26 +58,30 @@ public static class MmBenchReader
                 issues.Add(new ReadIssue(tsvPath, line, $"needs at least options A and B and an answer among them (answer '{answer}')"));
                 continue;
             }
+            string image = f[iImage].Trim();
+            long? imageRef = null;
+            if (IsReference(image)) imageRef = long.Parse(image);
+            else
+            {
+                try { images[index] = Convert.FromBase64String(image); }
+                catch (FormatException)
+                {
+                    issues.Add(new ReadIssue(tsvPath, line, "image is not valid base64"));
+                    continue;
+                }
+            }
             rows.Add((line, index, f[iQuestion], iHint >= 0 && !IsNone(f[iHint]) ? f[iHint] : null, options, answer,
-                iCategory >= 0 ? f[iCategory] : null, iL2 >= 0 && !IsNone(f[iL2]) ? f[iL2] : null, f[iImage].Trim()));
-        }
-
-        // Decode base64 images; short numeric fields refer to another row's image.
-        var images = new Dictionary<long, byte[]>();
-        foreach (var r in rows.Where(r => !IsReference(r.Image)))
-        {
-            try { images[r.Index] = Convert.FromBase64String(r.Image); }
-            catch (FormatException) { issues.Add(new ReadIssue(tsvPath, r.Line, "image is not valid base64")); }
+                iCategory >= 0 ? f[iCategory] : null, iL2 >= 0 && !IsNone(f[iL2]) ? f[iL2] : null, imageRef));
         }
         bool hasRotations = rows.Any(r => r.Index >= MmBenchScorer.CircularStride);
         var items = new List<EvalItem>();
         var seen = new HashSet<long>();
         foreach (var r in rows)
         {
-            byte[]? bytes = IsReference(r.Image) ? images.GetValueOrDefault(long.Parse(r.Image)) : images.GetValueOrDefault(r.Index);
+            byte[]? bytes = images.GetValueOrDefault(r.ImageRef ?? r.Index);
             if (bytes is null)
             {
-                if (IsReference(r.Image)) issues.Add(new ReadIssue(tsvPath, r.Line, $"image refers to row {r.Image}, which has no image"));
+                issues.Add(new ReadIssue(tsvPath, r.Line, $"image refers to row {r.ImageRef}, which has no image"));
                 continue;
             }
             if (!seen.Add(r.Index))

@@ -27,8 +27,8 @@ public sealed record RunOptions
     public string? ModelId { get; init; }
 }
 
-/// <summary>Progress after each request. <see cref="Eta"/> extrapolates the mean time of the requests
-/// answered in this session; null until one has been answered.</summary>
+/// <summary>Progress: once at the start (what was resumed) and after each request. <see cref="Eta"/>
+/// extrapolates the mean time of the requests answered in this session; null until one has been answered.</summary>
 public sealed record RunProgress(int Done, int Total, int Resumed, TimeSpan Elapsed, TimeSpan? Eta,
     string Task, string Spec, string QuestionId);
 
@@ -58,7 +58,11 @@ public static class EvalRunner
             IReadOnlyList<EvalItem> items = options.Limit is { } limit ? ds.Items.Take(limit).ToList() : ds.Items;
             var selected = options.Shard is { } shard ? shard.Select(items) : items;
             foreach (var item in selected)
+            {
+                if (item.Task != ds.Task)
+                    throw new EvaluationException($"item '{item.QuestionId}' has task '{item.Task}' inside dataset '{ds.Task}'");
                 foreach (var m in methods) plan.Add((ds, item, m));
+            }
         }
         int total = plan.Count;
         int resumed = plan.Count(p => done.Contains((p.Item.Task, p.Method.Spec, p.Method.Budget, p.Item.QuestionId)));
@@ -68,6 +72,7 @@ public static class EvalRunner
         await using var stream = new FileStream(resultsPath, FileMode.Append, FileAccess.Write, FileShare.Read);
         var clock = Stopwatch.StartNew();
         int answered = 0;
+        progress?.Report(new RunProgress(resumed, total, resumed, TimeSpan.Zero, null, "", "", ""));
         foreach (var (ds, item, method) in plan)
         {
             cancellationToken.ThrowIfCancellationRequested();
