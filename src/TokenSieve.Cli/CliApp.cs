@@ -14,6 +14,8 @@ public static class CliApp
             RunCommand.Create(),
             DumpCommand.Create(),
             ReduceCommand.Create(),
+            BenchCommand.Create(),
+            ScoreCommand.Create(),
             InspectCommand.Create(),
             SynthCommand.Create(),
         })

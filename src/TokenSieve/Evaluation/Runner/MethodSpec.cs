@@ -30,13 +30,17 @@ public sealed record MethodSpec(string Spec, string Method, int? Budget)
                 if (budgetList.Count == 0) throw new EvaluationException($"method '{method}' needs a budget, none given");
                 foreach (int b in budgetList) Add(new MethodSpec(method.Replace("{budget}", b.ToString(CultureInfo.InvariantCulture)), name, b));
             }
-            else if (method == "none" || method.Contains(':') || budgetList.Count == 0)
+            else if (method == "none" || Unbudgeted.Contains(method) || method.Contains(':') || budgetList.Count == 0)
                 Add(new MethodSpec(method, name, TrailingBudget(method)));
             else
                 foreach (int b in budgetList) Add(new MethodSpec($"{method}:{b.ToString(CultureInfo.InvariantCulture)}", name, b));
         }
         return result;
     }
+
+    /// <summary>Methods whose bare name is a complete spec (adaptive token counts, or stage presets):
+    /// they run once instead of once per budget.</summary>
+    public static readonly IReadOnlySet<string> Unbudgeted = new HashSet<string>(StringComparer.Ordinal) { "prumerge", "prumerge+", "pdrop" };
 
     /// <summary>"name:64" → 64; anything else → null.</summary>
     static int? TrailingBudget(string spec)

@@ -1,0 +1,147 @@
+using System.CommandLine;
+using Spectre.Console;
+using TokenSieve.Cli.Reports;
+using TokenSieve.Evaluation;
+using TokenSieve.Pipeline;
+using TokenSieve.Text;
+
+namespace TokenSieve.Cli.Commands;
+
+/// <summary>`tokensieve bench`: sweeps methods × budgets over a dataset with resumable JSONL
+/// results and a report; `--speed` runs the end-to-end speed harness instead.</summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var model = CommonOptions.Model(required: false);
+        var task = new Option<string?>("--task") { Description = "benchmark: " + string.Join(", ", BenchmarkDatasets.Names) };
+        var data = new Option<string?>("--data") { Description = "annotation file or folder of the benchmark (see docs in src/TokenSieve/Evaluation/EVALUATION.md)" };
+        var images = new Option<string?>("--images") { Description = "image folder of the benchmark" };
+        var methods = new Option<string[]>("--methods")
+        {
+            Description = "method specs separated by ';' (or repeat the option); a bare name takes each budget (pool → pool:64, pool:128); '{budget}' is substituted (fastv:k=2,keep={budget}); VISION|PRUNER combines both sides",
+            DefaultValueFactory = _ => ["none"],
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var budgets = new Option<string?>("--budgets") { Description = "comma-separated budgets, e.g. 64,128,192" };
+        var output = new Option<string>("--out") { Description = "results JSONL (appended; a re-run resumes)", DefaultValueFactory = _ => "results.jsonl" };
+        var report = new Option<string?>("--report") { Description = "write report.md/.csv/.html with charts into this folder when done" };
+        var limit = new Option<int?>("--limit") { Description = "first N items of each task" };
+        var shard = new Option<string?>("--shard") { Description = "i/n: this process's contiguous slice (use one --out per shard)" };
+        var seed = new Option<int>("--seed") { Description = "run seed (per-item seeds derive from it)", DefaultValueFactory = _ => 0 };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "answer length limit", DefaultValueFactory = _ => 16 };
+        var template = RunCommand.TemplateOption();
+        var aspect = RunCommand.AspectOption("pad");
+        var parsing = new Option<string>("--parsing") { Description = "answer parsing for the report: llava or lmms-eval", DefaultValueFactory = _ => "llava" };
+        var ocr = new Option<bool>("--ocr-tokens") { Description = "TextVQA: add the reference OCR tokens to the prompt (LLaVA-1.5's setting)" };
+        var speed = new Option<bool>("--speed") { Description = "run the end-to-end speed harness (see `bench --speed --help` options below)" };
+        var threads = CommonOptions.Threads();
+        var cmd = new Command("bench", "Sweep methods x budgets over a benchmark (resumable JSONL + report), or measure end-to-end speed with --speed.")
+        {
+            model, task, data, images, methods, budgets, output, report, limit, shard, seed, maxNew, template, aspect, parsing, ocr, speed, threads,
+        };
+        SpeedHarness.AddOptions(cmd);
+        cmd.SetAction(async (p, cancel) =>
+        {
+            if (p.GetValue(speed)) return SpeedHarness.Run(p, p.GetValue(model), p.GetValue(threads), cancel);
+            string modelDir = p.GetValue(model) ?? throw new InvalidInputException("--model is required for a sweep");
+            var datasets = new List<EvalDataset>();
+            if (p.GetValue(task) is { } t)
+            {
+                string ann = p.GetValue(data) ?? throw new InvalidInputException("--task needs --data (the annotation file or folder)");
+                datasets.Add(BenchmarkDatasets.Load(t, ann, p.GetValue(images), new DatasetOptions { OcrTokens = p.GetValue(ocr) }, cancel));
+            }
+            if (datasets.Count == 0) throw new InvalidInputException("nothing to run: give --task with --data");
+            foreach (var ds in datasets)
+                if (ds.Skipped > 0) Console.Error.WriteLine($"{ds.Task}: skipped {ds.Skipped} malformed entries (first: {ds.Issues[0]})");
+            var budgetList = ParseBudgets(p.GetValue(budgets));
+            var specs = MethodSpec.Expand(SplitMethods(p.GetValue(methods)!), budgetList);
+            var summary = await Sweep(modelDir, datasets, specs, p.GetValue(output)!, p.GetValue(limit), p.GetValue(shard), p.GetValue(seed),
+                p.GetValue(maxNew), p.GetValue(template)!, p.GetValue(aspect)!, p.GetValue(threads), cancel);
+            Console.WriteLine($"{summary.Answered} answered, {summary.Resumed} already in {p.GetValue(output)}, {summary.Total} in the plan");
+            var parse = ParseParsing(p.GetValue(parsing)!);
+            var scores = PredictionScoring.ScoreRun(datasets, p.GetValue(output)!, parse);
+            PrintScores(scores);
+            if (p.GetValue(report) is { } dir)
+            {
+                var files = ReportFiles.Write(new BenchmarkReport(scores), dir);
+                Console.WriteLine($"report: {files.Markdown}, {files.Html}");
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    public static IEnumerable<string> SplitMethods(IEnumerable<string> values) =>
+        values.SelectMany(v => v.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
+    public static List<int> ParseBudgets(string? text)
+    {
+        var result = new List<int>();
+        if (string.IsNullOrWhiteSpace(text)) return result;
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, out int b) || b <= 0) throw new InvalidInputException($"--budgets: '{part}' is not a positive integer");
+            result.Add(b);
+        }
+        return result;
+    }
+
+    public static AnswerParsing ParseParsing(string s) => s.ToLowerInvariant() switch
+    {
+        "llava" => AnswerParsing.Llava,
+        "lmms-eval" or "lmmseval" or "lmms_eval" => AnswerParsing.LmmsEval,
+        _ => throw new InvalidInputException($"--parsing must be llava or lmms-eval, got '{s}'"),
+    };
+
+    /// <summary>Runs the sweep with a progress display; every prediction is on disk before the next starts.</summary>
+    public static async Task<RunSummary> Sweep(string modelDir, IReadOnlyList<EvalDataset> datasets, IReadOnlyList<MethodSpec> specs, string output,
+        int? limit, string? shard, int seed, int maxNewTokens, string template, string aspect, int threads, CancellationToken cancel)
+    {
+        using var m = CommonOptions.LoadModel(modelDir, false, null);
+        var tokenizer = SentencePieceBpeTokenizer.FromModelFolder(m.Directory);
+        var pipeline = new LlavaPipeline(m, CommonOptions.Compute(threads));
+        var answerer = new EngineAnswerer(pipeline, tokenizer, ChatTemplate.Get(template), RunCommand.ParseAspect(aspect), maxNewTokens);
+        answerer.Prepare(specs.Select(s => s.Spec));
+        var options = new TokenSieve.Evaluation.RunOptions
+        {
+            Seed = seed, Limit = limit, Shard = shard is null ? null : Shard.Parse(shard), ModelId = Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd('/')),
+        };
+        if (Console.IsOutputRedirected)
+        {
+            var lastPrint = DateTime.MinValue;
+            var progress = new Progress<RunProgress>(r =>
+            {
+                if ((DateTime.UtcNow - lastPrint).TotalSeconds < 5 && r.Done < r.Total) return;
+                lastPrint = DateTime.UtcNow;
+                Console.WriteLine($"[{r.Done}/{r.Total}] {r.Spec} {r.QuestionId} elapsed {r.Elapsed:hh\\:mm\\:ss} eta {r.Eta:hh\\:mm\\:ss}");
+            });
+            return await EvalRunner.RunAsync(datasets, specs, output, answerer.Answer, options, progress, cancel);
+        }
+        RunSummary? summary = null;
+        await AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .StartAsync(async ctx =>
+            {
+                var bar = ctx.AddTask("answering", maxValue: 1);
+                var progress = new Progress<RunProgress>(r =>
+                {
+                    bar.MaxValue = r.Total;
+                    bar.Value = r.Done;
+                    bar.Description = $"{r.Task} {r.Spec}";
+                });
+                summary = await EvalRunner.RunAsync(datasets, specs, output, answerer.Answer, options, progress, cancel);
+                bar.Value = bar.MaxValue;
+            });
+        return summary!;
+    }
+
+    public static void PrintScores(IReadOnlyList<ConfigurationScore> scores)
+    {
+        var table = new Table().Border(TableBorder.Markdown).AddColumns("task", "spec", "score", "visual tokens", "prefill ms (median)", "FLOPs (mean)", "n");
+        foreach (var s in scores)
+            table.AddRow(Markup.Escape(s.Task), Markup.Escape(s.Spec), $"{s.Score.Main:F2} ({s.Score.MainMetric})", $"{s.Cost.MeanVisualTokens:F1}", $"{s.Cost.MedianPrefillMs:F1}",
+                CommonOptions.Flops(s.Cost.MeanFlops), s.Cost.Count.ToString());
+        CliConsole.Out.Write(table);
+    }
+}

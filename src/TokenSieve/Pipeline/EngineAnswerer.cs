@@ -1,0 +1,71 @@
+using TokenSieve.Evaluation;
+using TokenSieve.Imaging;
+using TokenSieve.Models;
+using TokenSieve.Text;
+
+namespace TokenSieve.Pipeline;
+
+/// <summary>Answers evaluation items with a <see cref="LlavaPipeline"/>: decodes the item's image,
+/// builds the prompt with the chosen template, applies the item's method spec
+/// (<see cref="MethodCombination"/>) and reports the measured cost with the answer.</summary>
+public sealed class EngineAnswerer
+{
+    readonly LlavaPipeline _pipeline;
+    readonly SentencePieceBpeTokenizer _tokenizer;
+    readonly ChatTemplate _template;
+    readonly AspectMode _aspect;
+    readonly int _maxNewTokens;
+    readonly Dictionary<string, MethodCombination> _methods = new(StringComparer.Ordinal);
+    string? _imageKey;
+    float[]? _pixels;
+
+    public EngineAnswerer(LlavaPipeline pipeline, SentencePieceBpeTokenizer tokenizer, ChatTemplate template, AspectMode aspect, int maxNewTokens)
+    {
+        _pipeline = pipeline;
+        _tokenizer = tokenizer;
+        _template = template;
+        _aspect = aspect;
+        _maxNewTokens = maxNewTokens;
+    }
+
+    /// <summary>Parses every spec up front so a typo fails before hours of work.</summary>
+    public void Prepare(IEnumerable<string> specs)
+    {
+        foreach (var s in specs) Method(s);
+    }
+
+    MethodCombination Method(string spec)
+    {
+        if (!_methods.TryGetValue(spec, out var m)) _methods[spec] = m = MethodCombination.Parse(spec);
+        return m;
+    }
+
+    float[] Pixels(EvalItem item)
+    {
+        // Items run through every configuration in turn: keep the last image's pixels.
+        string key = item.ImagePath ?? $"{item.Task}/{item.QuestionId}";
+        if (key == _imageKey && _pixels is not null) return _pixels;
+        RgbImage image = item.ImagePath is not null
+            ? ImageDecoder.Load(item.ImagePath)
+            : item.ImageBytes is { } bytes ? ImageDecoder.Decode(bytes.ToArray(), $"{item.Task}/{item.QuestionId}")
+            : throw new InvalidInputException($"{item.Task}/{item.QuestionId}: the item has no image");
+        _pixels = _pipeline.Preprocess(image, _aspect);
+        _imageKey = key;
+        return _pixels;
+    }
+
+    public ValueTask<Prediction> Answer(AnswerRequest request, CancellationToken cancel)
+    {
+        var item = request.Item;
+        var method = Method(request.Method.Spec);
+        var prompt = LlavaPrompt.Build(_tokenizer, _template, item.Prompt, _pipeline.Model.Config.ImageTokenIndex);
+        var result = _pipeline.Run(Pixels(item), prompt.Ids, prompt.ImageSlot, new RunOptions
+        {
+            Reducer = method.Reducer, Pruner = method.Pruner, Aspect = _aspect, Seed = (ulong)(uint)request.Seed,
+            Generation = new GenerationOptions { MaxNewTokens = _maxNewTokens, EosTokenId = _tokenizer.EosId, Seed = request.Seed },
+        }, ids => _tokenizer.Decode(ids).Trim(), cancel: cancel);
+        var r = result.Report;
+        return ValueTask.FromResult(new Prediction(result.Text ?? "", r.VisualTokens, r.PrefillMs, r.DecodeMs, r.TimeToFirstTokenMs,
+            r.VisionFlops + r.ProjectorFlops + r.PrefillFlops));
+    }
+}
