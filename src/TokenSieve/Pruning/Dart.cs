@@ -115,6 +115,7 @@ public sealed class Dart : IDecoderPruner
         if (TextPivots > nt) throw new ReductionSpecException(Spec, $"{TextPivots} text pivots but only {nt} tokens after the image");
         int pivots = ImagePivots + TextPivots;
         _quota = Quotas(pivots, ImagePivots, MaxTokens, ReductionRatio, nv, ExactCount);
+        if (_quota.Any(q => q < 0)) throw new ReductionSpecException(Spec, $"count=exact keeps {ImagePivots + _quota.Sum()} visual tokens, fewer than the {ImagePivots} image pivots");
         int kept = ImagePivots + _quota.Sum();
         if (kept > nv) throw new ReductionSpecException(Spec, $"keeps {ImagePivots} pivots + {_quota.Sum()} claimed = {kept} visual tokens, more than the {nv} in the sequence");
     }
