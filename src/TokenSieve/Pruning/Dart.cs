@@ -177,6 +177,8 @@ public sealed class Dart : IDecoderPruner
             return (image, text);
         }
         // L1 norm of the post-RoPE keys (RoPE keeps L2 per pair, not L1, so this is position-dependent).
+        // The reference concatenates heads after repeat_kv; under GQA that repeats each kv head equally
+        // often, scaling every norm by the group size, so ranking the kv heads directly is the same.
         float sign = PivotRule == DartPivotRule.MinKeyNorm ? -1f : 1f;
         var norms = new float[n];
         for (int i = 0; i < n; i++) norms[i] = sign * System.Numerics.Tensors.TensorPrimitives.SumOfMagnitudes(keys.AsSpan(i * kv, kv));
