@@ -115,6 +115,7 @@ public sealed class Dart : IDecoderPruner
         if (TextPivots > nt) throw new ReductionSpecException(Spec, $"{TextPivots} text pivots but only {nt} tokens after the image");
         int pivots = ImagePivots + TextPivots;
         _quota = Quotas(pivots, ImagePivots, MaxTokens, ReductionRatio, nv, ExactCount);
+        if (_quota.Any(q => q < 0)) throw new ReductionSpecException(Spec, $"count=exact keeps {ImagePivots + _quota.Sum()} visual tokens, fewer than the {ImagePivots} image pivots");
         int kept = ImagePivots + _quota.Sum();
         if (kept > nv) throw new ReductionSpecException(Spec, $"keeps {ImagePivots} pivots + {_quota.Sum()} claimed = {kept} visual tokens, more than the {nv} in the sequence");
     }
@@ -176,6 +177,8 @@ public sealed class Dart : IDecoderPruner
             return (image, text);
         }
         // L1 norm of the post-RoPE keys (RoPE keeps L2 per pair, not L1, so this is position-dependent).
+        // The reference concatenates heads after repeat_kv; under GQA that repeats each kv head equally
+        // often, scaling every norm by the group size, so ranking the kv heads directly is the same.
         float sign = PivotRule == DartPivotRule.MinKeyNorm ? -1f : 1f;
         var norms = new float[n];
         for (int i = 0; i < n; i++) norms[i] = sign * System.Numerics.Tensors.TensorPrimitives.SumOfMagnitudes(keys.AsSpan(i * kv, kv));
