@@ -86,6 +86,7 @@ public class ImageCodecTests
                 ["truncated.png"] = good[..(good.Length / 2)],
                 ["header-only.png"] = good[..33],
                 ["zero-size.png"] = RawPngWithSize(0, 4),
+                ["huge.png"] = RawPngWithSize(1 << 20, 1 << 20),
             };
             foreach (var (name, bytes) in cases)
             {
@@ -95,6 +96,7 @@ public class ImageCodecTests
                 Assert.Equal(path, e.File);
                 Assert.StartsWith(path + ": ", e.Message);
             }
+            Assert.Contains("1048576x1048576", Assert.Throws<ImageDecodeException>(() => ImageDecoder.Load(Path.Combine(dir, "huge.png"))).Message);
             string missing = Path.Combine(dir, "missing.png");
             Assert.Contains("not found", Assert.Throws<ImageDecodeException>(() => ImageDecoder.Load(missing)).Message);
         }
