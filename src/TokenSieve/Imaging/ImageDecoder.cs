@@ -10,10 +10,6 @@ namespace TokenSieve.Imaging;
 /// byte where PIL clips the 16-bit value to 255.</summary>
 public static class ImageDecoder
 {
-    /// <summary>Images with more pixels than this are refused before decoding (a corrupt or hostile header
-    /// could otherwise ask for gigabytes). 2^28 pixels is 16384×16384, far above any VLM input.</summary>
-    public const long MaxPixels = 1L << 28;
-
     public static RgbImage Load(string path)
     {
         byte[] data;
@@ -36,15 +32,9 @@ public static class ImageDecoder
         ImageResult result;
         try
         {
-            using (var header = new MemoryStream(data, writable: false))
-            {
-                var info = ImageInfo.FromStream(header);
-                if (info is { } i && (long)i.Width * i.Height > MaxPixels)
-                    throw new ImageDecodeException(name, $"the image claims {i.Width}x{i.Height} pixels, more than the {MaxPixels} allowed");
-            }
             result = ImageResult.FromMemory(data, ColorComponents.RedGreenBlue);
         }
-        catch (Exception e) when (e is not (OutOfMemoryException or ImageDecodeException))
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
             throw new ImageDecodeException(name, $"cannot decode the image ({e.Message}); the file is corrupt, truncated or not a PNG/JPEG/BMP/GIF/TGA", e);
         }

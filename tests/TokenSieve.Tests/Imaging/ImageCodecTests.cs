@@ -86,7 +86,7 @@ public class ImageCodecTests
                 ["truncated.png"] = good[..(good.Length / 2)],
                 ["header-only.png"] = good[..33],
                 ["zero-size.png"] = RawPngWithSize(0, 4),
-                ["huge.png"] = RawPngWithSize(1 << 20, 1 << 20),
+                ["huge.png"] = RawPngWithSize(20000, 20000),
             };
             foreach (var (name, bytes) in cases)
             {
@@ -96,7 +96,8 @@ public class ImageCodecTests
                 Assert.Equal(path, e.File);
                 Assert.StartsWith(path + ": ", e.Message);
             }
-            Assert.Contains("1048576x1048576", Assert.Throws<ImageDecodeException>(() => ImageDecoder.Load(Path.Combine(dir, "huge.png"))).Message);
+            // stb_image refuses oversized headers itself instead of allocating gigabytes.
+            Assert.Contains("too large", Assert.Throws<ImageDecodeException>(() => ImageDecoder.Load(Path.Combine(dir, "huge.png"))).Message);
             string missing = Path.Combine(dir, "missing.png");
             Assert.Contains("not found", Assert.Throws<ImageDecodeException>(() => ImageDecoder.Load(missing)).Message);
         }
