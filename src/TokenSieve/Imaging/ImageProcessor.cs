@@ -12,8 +12,8 @@ public enum AspectMode
 }
 
 /// <summary>Every intermediate of <see cref="ImageProcessor.RunStages"/>, for tests and <c>dump</c>.
-/// <see cref="Squared"/> is null in <see cref="AspectMode.Crop"/> mode or when the image is already
-/// square; <see cref="RescaledHwc"/> is HWC float32; <see cref="PixelValues"/> is CHW float32
+/// <see cref="Squared"/> is null when nothing was padded (<see cref="AspectMode.Crop"/> without the
+/// config's do_pad, or an already square image); <see cref="RescaledHwc"/> is HWC float32; <see cref="PixelValues"/> is CHW float32
 /// [3, <see cref="Height"/>, <see cref="Width"/>].</summary>
 public sealed record PreprocessStages(
     RgbImage Input, RgbImage? Squared, RgbImage Resized, RgbImage Cropped, float[] RescaledHwc, float[] PixelValues, int Height, int Width);

@@ -86,31 +86,34 @@ public static class PilResample
         return new Coefficients(first, count, weights, maxTaps);
     }
 
+    // Rows (horizontal pass) and output rows (vertical pass) are independent, so both run in parallel;
+    // every output byte is computed by the same integer arithmetic whatever the schedule.
     static RgbImage HorizontalPass(RgbImage src, int outWidth, ResampleFilter filter)
     {
         var c = Precompute(src.Width, outWidth, filter);
         var dst = new RgbImage(outWidth, src.Height);
-        byte[] s = src.Pixels, d = dst.Pixels;
-        for (int y = 0; y < src.Height; y++)
+        int inStride = src.Width * 3, outStride = outWidth * 3;
+        Parallel.For(0, src.Height, y =>
         {
-            int rowIn = y * src.Width * 3, rowOut = y * outWidth * 3;
+            ReadOnlySpan<byte> row = src.Pixels.AsSpan(y * inStride, inStride);
+            Span<byte> output = dst.Pixels.AsSpan(y * outStride, outStride);
             for (int x = 0; x < outWidth; x++)
             {
                 int r = 1 << (PrecisionBits - 1), g = r, b = r;
-                int k = x * c.MaxTaps, p = rowIn + c.First[x] * 3;
-                for (int t = 0; t < c.Count[x]; t++, p += 3)
+                ReadOnlySpan<int> weights = c.Weights.AsSpan(x * c.MaxTaps, c.Count[x]);
+                ReadOnlySpan<byte> taps = row.Slice(c.First[x] * 3, weights.Length * 3);
+                for (int t = 0; t < weights.Length; t++)
                 {
-                    int weight = c.Weights[k + t];
-                    r += s[p] * weight;
-                    g += s[p + 1] * weight;
-                    b += s[p + 2] * weight;
+                    int weight = weights[t];
+                    r += taps[3 * t] * weight;
+                    g += taps[3 * t + 1] * weight;
+                    b += taps[3 * t + 2] * weight;
                 }
-                int o = rowOut + x * 3;
-                d[o] = Clip8(r);
-                d[o + 1] = Clip8(g);
-                d[o + 2] = Clip8(b);
+                output[3 * x] = Clip8(r);
+                output[3 * x + 1] = Clip8(g);
+                output[3 * x + 2] = Clip8(b);
             }
-        }
+        });
         return dst;
     }
 
@@ -118,19 +121,19 @@ public static class PilResample
     {
         var c = Precompute(src.Height, outHeight, filter);
         var dst = new RgbImage(src.Width, outHeight);
-        byte[] s = src.Pixels, d = dst.Pixels;
         int stride = src.Width * 3;
-        for (int y = 0; y < outHeight; y++)
+        Parallel.For(0, outHeight, y =>
         {
-            int k = y * c.MaxTaps, firstRow = c.First[y] * stride;
+            ReadOnlySpan<int> weights = c.Weights.AsSpan(y * c.MaxTaps, c.Count[y]);
+            ReadOnlySpan<byte> source = src.Pixels.AsSpan(c.First[y] * stride, weights.Length * stride);
+            Span<byte> output = dst.Pixels.AsSpan(y * stride, stride);
             for (int i = 0; i < stride; i++)
             {
                 int acc = 1 << (PrecisionBits - 1);
-                int p = firstRow + i;
-                for (int t = 0; t < c.Count[y]; t++, p += stride) acc += s[p] * c.Weights[k + t];
-                d[y * stride + i] = Clip8(acc);
+                for (int t = 0; t < weights.Length; t++) acc += source[t * stride + i] * weights[t];
+                output[i] = Clip8(acc);
             }
-        }
+        });
         return dst;
     }
 

@@ -86,6 +86,7 @@ public class ImageCodecTests
                 ["truncated.png"] = good[..(good.Length / 2)],
                 ["header-only.png"] = good[..33],
                 ["zero-size.png"] = RawPngWithSize(0, 4),
+                ["huge.png"] = RawPngWithSize(20000, 20000),
             };
             foreach (var (name, bytes) in cases)
             {
@@ -95,6 +96,8 @@ public class ImageCodecTests
                 Assert.Equal(path, e.File);
                 Assert.StartsWith(path + ": ", e.Message);
             }
+            // stb_image refuses oversized headers itself instead of allocating gigabytes.
+            Assert.Contains("too large", Assert.Throws<ImageDecodeException>(() => ImageDecoder.Load(Path.Combine(dir, "huge.png"))).Message);
             string missing = Path.Combine(dir, "missing.png");
             Assert.Contains("not found", Assert.Throws<ImageDecodeException>(() => ImageDecoder.Load(missing)).Message);
         }
@@ -119,6 +122,46 @@ public class ImageCodecTests
         }
         System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(png.AsSpan(29), crc ^ 0xFFFFFFFFu);
         return png;
+    }
+
+    /// <summary>A 16x16 crop of the fixture image saved by Pillow 9.4.0 as JPEG (quality 90, 4:2:0).</summary>
+    const string JpegBase64 =
+        "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAMCAgMCAgMDAwMEAwMEBQgFBQQEBQoHBwYIDAoMDAsKCwsNDhIQDQ4RDgsLEBYQERMU" +
+        "FRUVDA8XGBYUGBIUFRT/2wBDAQMEBAUEBQkFBQkUDQsNFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU" +
+        "FBQUFBQUFBT/wAARCAAQABADASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUF" +
+        "BAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVW" +
+        "V1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi" +
+        "4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQFBgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAEC" +
+        "AxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVm" +
+        "Z2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq" +
+        "8vP09fb3+Pn6/9oADAMBAAIRAxEAPwD5aHg6/Ksry2jq5YuWDMXJPcsCMEAAjHHqcCvXPA8aW/nO6NN8gkVFQHcyjABGRkfJnHtz" +
+        "kHjk/DS3XiPZtspISGKTDejeUxXMa5yAS54GDgjGCT8tes+DdAu4NK2rOUmWLoFA8tmOcZJGATwR1ypGOpHweYUcyz2DdNtu+ttv" +
+        "62t+B/U1PhrhLL6EauTNtqSvzcz0f+JK32dd7dz/2Q==";
+
+    /// <summary>Pillow's (libjpeg-turbo's) decode of <see cref="JpegBase64"/>, RGB HWC.</summary>
+    const string PillowDecodedBase64 =
+        "KlR8GkFoCipRLFBmDTo1K0o7QjM4Kg8UVEdBZVxLVz4oelgyimMgpnAmpFobsFsiE0BnAi1PGDtXH0FNK1NILUU1TkNBWT8+XEw8" +
+        "dGBFakMkh1YrnGYmo2MbnksJ239AD0RmEEBXJk1UOVpTK0YzNEMuJiAURjMiYEkgd08eeDQFrVoopFIWr1YS3HYs1GgdIClKLjZL" +
+        "NDw+GhoOKx4OUzgnVC0eYjIbd0EVk04XnkgNkTEAv2Acx2EZ12MWyVABfSdMSwAZaS01bC8sch8bdhAMlyYegQwAqDYbqD0RokUC" +
+        "r1gJq08A4nkm52gb41sPwSFFwCtIsC07sC01viYzyyUxzSMmziIgzCUdvS4Qr0kJoEsAr1MAv1IA2VUKxzcA5hEt5xUu4BIn3Q0j" +
+        "7hU05wop4w4i7hsq5xMi0BsUxVAbmkMAuFsLy2AS11IN00IB+gsi9QYd/g8k/wwo/wYs/wcv9woo8gok+Aoq5BghxUAXrEYEwlcT" +
+        "wEkH6mQn4VIY+gka/hAg9Aka/hAn+QEm+wIq/Q8v9Qop9wcs4w4g6k413VsqyEAQ618u9mw77GIx/w8l9QYb+xMj8Qgd/w0v/w4y" +
+        "8wUl9Qop/w0z7hMp4DYp308t4VMv7mA83E0r41Qy/Aco+Agl+g0n8AYf+wso9gcm9Aso+g8t+wUq8g4p5TIuyDgg1lk72VxA10Qy" +
+        "4UU44Rk14Bkw3xsn5SAq3RMh5hgs5Rcu5RAs5Qgp7Rs06DhCyDkzylRKw01D7Vha1DM5fxEUkiIehhMBxk04pSMWlgcJ8lVo2TJM" +
+        "xBsw1zBE7VFm3lNmwUpe932S7lt15UZiRAIAWhMAmkkshzASdhwBmjQotDVGsCNDwjFO3khr0jto5liI3GOOv0hy31OC30t7jEsr" +
+        "dCkMeRgFpkYwnE0vlT8u3Wh60UZvuCNb81ab2jeI4EmWy1GM5XKr6Gas6mStby4GlUYnfxgJjigZw3hZsGRNmSg65l6M5U6TzzCE" +
+        "70ap0DWR6W6x2mmpzVKi3V20";
+
+    /// <summary>stb_image's IDCT and chroma upsampling are not libjpeg-turbo's, so JPEG pixels may differ
+    /// by a few levels (measured up to 3 on 4:2:0 photos; REFERENCE §2.1 says ±1–2); 4 is the bound.</summary>
+    [Fact]
+    public void Jpeg_decodes_within_a_few_levels_of_Pillow()
+    {
+        var image = ImageDecoder.Decode(Convert.FromBase64String(JpegBase64), "crop.jpg");
+        byte[] expected = Convert.FromBase64String(PillowDecodedBase64);
+        Assert.Equal((16, 16), (image.Width, image.Height));
+        int maxDiff = expected.Select((e, i) => Math.Abs(e - image.Pixels[i])).Max();
+        Assert.InRange(maxDiff, 0, 4);
     }
 
     [Fact]

@@ -190,6 +190,25 @@ public class SentencePieceBpeTokenizerTests
     }
 
     [Fact]
+    public void Models_we_cannot_reproduce_are_refused_with_the_reason()
+    {
+        var llama = Tok.Model;
+        Assert.Contains("only BPE", Assert.Throws<TokenizerException>(() => SentencePieceBpeTokenizer.Create(llama with { ModelType = SentencePieceModelType.Unigram }, source: "t5.model")).Message);
+        Assert.Contains("charsmap", Assert.Throws<TokenizerException>(() => SentencePieceBpeTokenizer.Create(llama with { NormalizerName = "nmt_nfkc", PrecompiledCharsMap = [1, 2, 3] })).Message);
+        var noBytes = llama with { Pieces = llama.Pieces.Where(p => p.Piece != "<0x41>").ToList() };
+        Assert.Contains("<0x41>", Assert.Throws<TokenizerException>(() => SentencePieceBpeTokenizer.Create(noBytes)).Message);
+        Assert.Contains("unk_id", Assert.Throws<TokenizerException>(() => SentencePieceBpeTokenizer.Create(llama with { UnkId = 5 })).Message);
+    }
+
+    [Fact]
+    public void Remove_extra_whitespaces_collapses_and_trims_spaces()
+    {
+        var tok = SentencePieceBpeTokenizer.Create(Tok.Model with { RemoveExtraWhitespaces = true });
+        Assert.Equal(Tok.Encode("Hello world", addBos: false), tok.Encode("   Hello    world  ", addBos: false));
+        Assert.Empty(tok.Encode("    ", addBos: false));
+    }
+
+    [Fact]
     public void Matches_library_on_every_golden_case()
     {
         foreach (var c in TokenizerFixture.Golden.GetProperty("cases").EnumerateArray())
