@@ -31,26 +31,63 @@ public static class ReductionMath
     }
 
     /// <summary>Indices of the k largest values, largest first; equal values in ascending index
-    /// order (the deterministic stand-in for torch.topk's unspecified tie order, METHODS §0.3).</summary>
+    /// order (the deterministic stand-in for torch.topk's unspecified tie order, METHODS §0.3).
+    /// O(n) selection of the k-th value, then a sort of the k winners only.</summary>
     public static int[] TopKDescending(ReadOnlySpan<float> values, int k)
     {
-        if ((uint)k > (uint)values.Length) throw new ArgumentOutOfRangeException(nameof(k));
         int n = values.Length;
-        var keys = new float[n];
-        var order = new int[n];
-        TensorPrimitives.Negate(values, keys);
-        for (int i = 0; i < n; i++) order[i] = i;
-        Array.Sort(keys, order); // primitive-key introsort: fast, but equal keys land in any order
-        // put equal values back in ascending index order, which only needs the runs that reach
-        // into the first k
-        for (int start = 0; start < k;)
+        if ((uint)k > (uint)n) throw new ArgumentOutOfRangeException(nameof(k));
+        if (k == 0) return [];
+        float threshold = KthSmallest(values.ToArray(), n - k); // the k-th largest value
+        var keys = new float[k];
+        var top = new int[k];
+        int count = 0;
+        for (int i = 0; i < n; i++)
+            if (values[i] > threshold) { keys[count] = -values[i]; top[count++] = i; }
+        for (int i = 0; i < n && count < k; i++) // ties at the threshold: lowest indices first
+            if (values[i] == threshold) { keys[count] = -threshold; top[count++] = i; }
+        Array.Sort(keys, top);
+        for (int start = 0; start < k;) // equal values back in ascending index order
         {
             int end = start + 1;
-            while (end < n && keys[end] == keys[start]) end++;
-            if (end - start > 1) Array.Sort(order, start, end - start);
+            while (end < k && keys[end] == keys[start]) end++;
+            if (end - start > 1) Array.Sort(top, start, end - start);
             start = end;
         }
-        return order.AsSpan(0, k).ToArray();
+        return top;
+    }
+
+    /// <summary>The value of rank <paramref name="rank"/> (0 = smallest) of <paramref name="scratch"/>,
+    /// which is reordered: afterwards scratch[rank] holds it, everything before is ≤ and everything
+    /// after is ≥ (Hoare quickselect, median-of-three pivots). No NaN.</summary>
+    public static float KthSmallest(Span<float> scratch, int rank)
+    {
+        if ((uint)rank >= (uint)scratch.Length) throw new ArgumentOutOfRangeException(nameof(rank));
+        int lo = 0, hi = scratch.Length - 1;
+        while (hi > lo)
+        {
+            int mid = lo + (hi - lo) / 2;
+            if (scratch[mid] < scratch[lo]) (scratch[mid], scratch[lo]) = (scratch[lo], scratch[mid]);
+            if (scratch[hi] < scratch[lo]) (scratch[hi], scratch[lo]) = (scratch[lo], scratch[hi]);
+            if (scratch[hi] < scratch[mid]) (scratch[hi], scratch[mid]) = (scratch[mid], scratch[hi]);
+            float pivot = scratch[mid];
+            int i = lo, j = hi;
+            while (i <= j)
+            {
+                while (scratch[i] < pivot) i++;
+                while (scratch[j] > pivot) j--;
+                if (i <= j)
+                {
+                    (scratch[i], scratch[j]) = (scratch[j], scratch[i]);
+                    i++;
+                    j--;
+                }
+            }
+            if (rank <= j) hi = j;
+            else if (rank >= i) lo = i;
+            else break; // j < rank < i: scratch[rank] equals the pivot
+        }
+        return scratch[rank];
     }
 
     /// <summary>The k largest entries of <paramref name="row"/> (skipping index
@@ -105,29 +142,28 @@ public static class ReductionMath
         static bool Worse(float v1, int i1, float v2, int i2) => v1 < v2 || (v1 == v2 && i1 > i2);
     }
 
-    /// <summary>numpy.percentile(values, q) with the default 'linear' method (numpy 1.24's
-    /// _lerp, including its t ≥ 0.5 branch), computed in float64. q in [0, 100].</summary>
-    public static double NumpyPercentile(ReadOnlySpan<double> sortedAscending, double q)
+    /// <summary>numpy.percentile(values, q) with the default 'linear' method: the order statistics
+    /// v⌊h⌋ and v⌊h⌋+1 at h = (n−1)·q/100 combined by numpy 1.24's _lerp (including its t ≥ 0.5
+    /// branch), in float64. <paramref name="scratch"/> is a copy of the values that gets reordered;
+    /// q in [0, 100].</summary>
+    public static double NumpyPercentile(Span<float> scratch, double q)
     {
-        int n = sortedAscending.Length;
+        int n = scratch.Length;
         double h = (n - 1) * (q / 100.0);
         int lo = (int)Math.Floor(h);
-        int hi = Math.Min(lo + 1, n - 1);
+        double a = KthSmallest(scratch, lo);
+        double b = lo + 1 < n ? TensorPrimitives.Min(scratch[(lo + 1)..]) : a; // the next order statistic
         double t = h - lo;
-        double a = sortedAscending[lo], b = sortedAscending[hi];
         double diff = b - a;
         return t >= 0.5 ? b - diff * (1 - t) : a + diff * t;
     }
 
     /// <summary>The IQR upper fence Q3 + 1.5·(Q3 − Q1) of <paramref name="values"/> with numpy
-    /// linear percentiles (PruMerge's outlier_dectection).</summary>
+    /// linear percentiles (PruMerge's outlier_dectection), O(n) by selection.</summary>
     public static (double Q1, double Q3, double Fence) IqrUpperFence(ReadOnlySpan<float> values)
     {
-        var sortedF = values.ToArray();
-        Array.Sort(sortedF);
-        var sorted = new double[sortedF.Length];
-        for (int i = 0; i < sorted.Length; i++) sorted[i] = sortedF[i];
-        double q1 = NumpyPercentile(sorted, 25), q3 = NumpyPercentile(sorted, 75);
+        var scratch = values.ToArray();
+        double q1 = NumpyPercentile(scratch, 25), q3 = NumpyPercentile(scratch, 75);
         return (q1, q3, q3 + 1.5 * (q3 - q1));
     }
 

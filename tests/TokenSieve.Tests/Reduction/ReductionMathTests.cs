@@ -1,0 +1,89 @@
+using TokenSieve.Reduction;
+
+namespace TokenSieve.Tests.Reduction;
+
+public sealed class ReductionMathTests
+{
+    static float[] RandomValues(int n, int seed, int distinct)
+    {
+        var rng = new Random(seed);
+        // few distinct values → many ties
+        return Enumerable.Range(0, n).Select(_ => (float)rng.Next(distinct) / 7f).ToArray();
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(2, 2)]
+    [InlineData(17, 3)]
+    [InlineData(576, 5)]
+    [InlineData(576, 100000)]
+    [InlineData(1000, 2)]
+    public void KthSmallestMatchesSorting(int n, int distinct)
+    {
+        var values = RandomValues(n, n + distinct, distinct);
+        var sorted = values.OrderBy(v => v).ToArray();
+        for (int rank = 0; rank < n; rank += Math.Max(1, n / 37))
+        {
+            var scratch = (float[])values.Clone();
+            Assert.Equal(sorted[rank], ReductionMath.KthSmallest(scratch, rank));
+            Assert.All(scratch[..rank], v => Assert.True(v <= sorted[rank]));
+            Assert.All(scratch[(rank + 1)..], v => Assert.True(v >= sorted[rank]));
+        }
+    }
+
+    [Theory]
+    [InlineData(576, 4, 33)]
+    [InlineData(576, 1000000, 139)]
+    [InlineData(10, 2, 10)]
+    [InlineData(9, 3, 0)]
+    [InlineData(300, 7, 150)]
+    public void TopKIsValueDescendingThenIndexAscending(int n, int distinct, int k)
+    {
+        var values = RandomValues(n, 17 * n + k, distinct);
+        var expected = Enumerable.Range(0, n).OrderByDescending(i => values[i]).ThenBy(i => i).Take(k).ToArray();
+        Assert.Equal(expected, ReductionMath.TopKDescending(values, k));
+    }
+
+    [Fact]
+    public void RowTopKKeepsLowerIndicesOnTiesAndSkipsTheExcludedIndex()
+    {
+        float[] row = [5, 1, 5, 3, 5, 9, 0];
+        var result = new int[3];
+        ReductionMath.RowTopK(row, 5, result);
+        Assert.Equal([0, 2, 4], result.OrderBy(v => v));
+        ReductionMath.RowTopK(row, -1, result);
+        Assert.Equal([0, 2, 5], result.OrderBy(v => v));
+        var values = RandomValues(576, 3, 6);
+        var top = new int[32];
+        ReductionMath.RowTopK(values, 10, top);
+        var expected = Enumerable.Range(0, 576).Where(i => i != 10).OrderByDescending(i => values[i]).ThenBy(i => i).Take(32).OrderBy(i => i);
+        Assert.Equal(expected, top.OrderBy(i => i));
+    }
+
+    [Fact]
+    public void NumpyPercentileIsLinearInterpolation()
+    {
+        // np.percentile([1, 2, 3, 4], [25, 75]) = [1.75, 3.25]; n = 576: Q1 = v143 + .75(v144 − v143)
+        Assert.Equal(1.75, ReductionMath.NumpyPercentile(new float[] { 4, 1, 3, 2 }, 25), 12);
+        Assert.Equal(3.25, ReductionMath.NumpyPercentile(new float[] { 4, 1, 3, 2 }, 75), 12);
+        var values = RandomValues(576, 9, 1000000);
+        var sorted = values.Select(v => (double)v).OrderBy(v => v).ToArray();
+        var (q1, q3, fence) = ReductionMath.IqrUpperFence(values);
+        Assert.Equal(sorted[143] + 0.75 * (sorted[144] - sorted[143]), q1, 12);
+        Assert.Equal(sorted[431] + 0.25 * (sorted[432] - sorted[431]), q3, 12);
+        Assert.Equal(q3 + 1.5 * (q3 - q1), fence, 12);
+    }
+
+    [Fact]
+    public void FiniteScanFindsTheFirstBadValueAnywhere()
+    {
+        for (int n = 1; n < 70; n++)
+            for (int bad = 0; bad < n; bad += 5)
+            {
+                var v = new float[n];
+                v[bad] = bad % 2 == 0 ? float.NaN : float.NegativeInfinity;
+                Assert.Equal(bad, ReductionMath.IndexOfNonFinite(v));
+            }
+        Assert.Equal(-1, ReductionMath.IndexOfNonFinite(new float[33]));
+    }
+}
