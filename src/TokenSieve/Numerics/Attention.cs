@@ -40,6 +40,7 @@ public static unsafe class Attention
     const int KeyBlock = 64;
 
     [ThreadStatic] static NativeScratch? t_keysT;
+    [ThreadStatic] static NativeScratch? t_values;
     [ThreadStatic] static NativeScratch? t_tile;
 
     /// <summary>output[i, h·D..] = Σ_j softmax_j(q_i,h · k_j,g · scale) v_j,g. Strides are in floats per row.</summary>
@@ -61,8 +62,17 @@ public static unsafe class Attention
     {
         int d = s.HeadDim;
         int keysPadded = (s.KeyCount + KeyBlock - 1) / KeyBlock * KeyBlock;
+        // Per kv head: keys transposed to [d, keys] and values copied to contiguous [keys, d]. Besides the layout
+        // the kernels want, this removes the model's row stride (heads·d floats, often a power of two such as
+        // 8 KiB), which would map a head's rows onto a handful of cache sets.
         float* kt = (t_keysT ??= new NativeScratch()).Get((long)s.KvHeads * d * keysPadded);
-        ctx.For(s.KvHeads, g => TransposeKeys(k + g * d, kvStride, s.KeyCount, d, kt + (long)g * d * keysPadded, keysPadded));
+        float* vc = (t_values ??= new NativeScratch()).Get((long)s.KvHeads * d * keysPadded);
+        ctx.For(s.KvHeads, g =>
+        {
+            TransposeKeys(k + g * d, kvStride, s.KeyCount, d, kt + (long)g * d * keysPadded, keysPadded);
+            float* dst = vc + (long)g * d * keysPadded;
+            for (int j = 0; j < s.KeyCount; j++) Buffer.MemoryCopy(v + (long)j * kvStride + g * d, dst + (long)j * d, d * 4L, d * 4L);
+        });
 
         int queryBlocks = (s.QueryCount + QueryBlock - 1) / QueryBlock;
         ctx.For(queryBlocks * s.QueryHeads, task =>
@@ -70,7 +80,7 @@ public static unsafe class Attention
             int h = task % s.QueryHeads;
             int qb = s.Causal ? queryBlocks - 1 - task / s.QueryHeads : task / s.QueryHeads;
             int g = h / s.GroupSize;
-            FlashBlock(q + h * d, qStride, kt + (long)g * d * keysPadded, keysPadded, v + g * d, kvStride, o + h * d, outStride, s, qb * QueryBlock);
+            FlashBlock(q + h * d, qStride, kt + (long)g * d * keysPadded, keysPadded, vc + (long)g * d * keysPadded, d, o + h * d, outStride, s, qb * QueryBlock);
         });
     }
 
@@ -94,12 +104,14 @@ public static unsafe class Attention
     {
         int d = s.HeadDim;
         int rows = Math.Min(QueryBlock, s.QueryCount - i0);
-        float* scores = (t_tile ??= new NativeScratch()).Get(QueryBlock * KeyBlock + QueryBlock * d + 3 * QueryBlock);
+        float* scores = (t_tile ??= new NativeScratch()).Get(QueryBlock * KeyBlock + 2 * QueryBlock * d + 3 * QueryBlock);
         float* acc = scores + QueryBlock * KeyBlock;
-        float* rowMax = acc + QueryBlock * d;
+        float* qb = acc + QueryBlock * d;
+        float* rowMax = qb + QueryBlock * d;
         float* rowSum = rowMax + QueryBlock;
         float* correction = rowSum + QueryBlock;
         new Span<float>(acc, rows * d).Clear();
+        for (int r = 0; r < rows; r++) Buffer.MemoryCopy(q + (long)(i0 + r) * qStride, qb + r * d, d * 4L, d * 4L);
         for (int r = 0; r < rows; r++) { rowMax[r] = float.NegativeInfinity; rowSum[r] = 0f; }
 
         int lastKey = s.LastVisibleKey(i0 + rows - 1);
@@ -110,10 +122,10 @@ public static unsafe class Attention
             int cols = Math.Min(KeyBlock, lastKey + 1 - j0);
             for (int r = 0; r < rows; r += 4)
             {
-                float* q0 = q + (long)(i0 + r) * qStride;
-                float* q1 = r + 1 < rows ? q0 + qStride : q0;
-                float* q2 = r + 2 < rows ? q0 + 2L * qStride : q0;
-                float* q3 = r + 3 < rows ? q0 + 3L * qStride : q0;
+                float* q0 = qb + r * d;
+                float* q1 = r + 1 < rows ? q0 + d : q0;
+                float* q2 = r + 2 < rows ? q0 + 2 * d : q0;
+                float* q3 = r + 3 < rows ? q0 + 3 * d : q0;
                 Scores4x64(q0, q1, q2, q3, kt + j0, keysPadded, d, scores + r * KeyBlock);
             }
             // Online softmax per row: scale, mask what the row may not see, rescale its running state.
