@@ -32,8 +32,12 @@ public static class KernelsQuick
         Console.WriteLine();
         Console.WriteLine($"Measured peak: {peak1 / 1e9:F1} GFLOP/s on 1 thread, {peak / 1e9:F1} GFLOP/s on {threads}; streaming read {bandwidth / 1e9:F1} GB/s on {threads}.");
         Console.WriteLine();
-        Console.WriteLine("| kernel | shape | dtype | median ms | ± spread | GFLOP/s | % peak | GB/s | % bandwidth |");
-        Console.WriteLine("|---|---|---|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("Median ± half the interquartile range; GFLOP/s and % of peak from the median; the best run is shown too, since other");
+        Console.WriteLine("processes may share the cores (the peak and bandwidth are best-of probes). The CPU-second column divides by process");
+        Console.WriteLine("CPU time instead of wall time, against the 1-thread peak: per-core efficiency while actually running.");
+        Console.WriteLine();
+        Console.WriteLine("| kernel | shape | dtype | median ms | ± spread | best ms | GFLOP/s | % peak | % peak (best) | % of per-thread peak per CPU-second | GB/s | % bandwidth |");
+        Console.WriteLine("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
         foreach (var (m, k, n) in KernelCases.PrefillShapes.Concat(KernelCases.DecodeShapes))
         {
@@ -46,11 +50,11 @@ public static class KernelsQuick
                 string name = $"{m}x{k}x{n}";
                 if (filter != null && !$"linear {name} {dt}".Contains(filter, StringComparison.OrdinalIgnoreCase)) continue;
                 var w = WeightMatrix.FromFloats("bench", wf, n, k, dt);
-                var (med, spread) = Time(() => Gemm.Linear(ctx, x, m, w, bias, y), minMs);
+                var (med, spread, best) = Time(() => Gemm.Linear(ctx, x, m, w, bias, y), minMs);
                 double flops = 2.0 * m * n * k;
                 double gbs = w.ByteLength / (med / 1e3) / 1e9;
                 bool decode = m <= Gemm.GemvMaxRows;
-                Console.WriteLine($"| linear | {name} | {dt} | {med:F3} | {spread:F3} | {flops / med / 1e6:F1} | {100 * flops / med / 1e-3 / peak:F1}% | {(decode ? $"{gbs:F1}" : "")} | {(decode ? $"{100 * gbs * 1e9 / bandwidth:F1}%" : "")} |");
+                Console.WriteLine($"| linear | {name} | {dt} | {med:F3} | {spread:F3} | {best:F3} | {flops / med / 1e6:F1} | {100 * flops / med / 1e-3 / peak:F1}% | {100 * flops / best / 1e-3 / peak:F1}% | {100 * flops / LastCpuMsPerRun / 1e-3 / peak1:F1}% | {(decode ? $"{gbs:F1}" : "")} | {(decode ? $"{100 * gbs * 1e9 / bandwidth:F1}%" : "")} |");
             }
         }
 
@@ -62,18 +66,25 @@ public static class KernelsQuick
             var kk = KernelCases.Random((long)c.Keys * c.KvHeads * c.HeadDim, 5);
             var v = KernelCases.Random((long)c.Keys * c.KvHeads * c.HeadDim, 6);
             var o = new float[(long)c.Queries * c.QueryHeads * c.HeadDim];
-            var (med, spread) = Time(() => Attention.Forward(ctx, q, c.QueryHeads * c.HeadDim, kk, v, c.KvHeads * c.HeadDim, o, c.QueryHeads * c.HeadDim, s), minMs);
-            Console.WriteLine($"| attention | {c.Name} ({c.Queries}q×{c.Keys}k, {c.QueryHeads}/{c.KvHeads} heads) | F32 | {med:F3} | {spread:F3} | {c.Flops / med / 1e6:F1} | {100 * c.Flops / med / 1e-3 / peak:F1}% | | |");
+            var (med, spread, best) = Time(() => Attention.Forward(ctx, q, c.QueryHeads * c.HeadDim, kk, v, c.KvHeads * c.HeadDim, o, c.QueryHeads * c.HeadDim, s), minMs);
+            Console.WriteLine($"| attention | {c.Name} ({c.Queries}q×{c.Keys}k, {c.QueryHeads}/{c.KvHeads} heads) | F32 | {med:F3} | {spread:F3} | {best:F3} | {c.Flops / med / 1e6:F1} | {100 * c.Flops / med / 1e-3 / peak:F1}% | {100 * c.Flops / best / 1e-3 / peak:F1}% | {100 * c.Flops / LastCpuMsPerRun / 1e-3 / peak1:F1}% | | |");
         }
         return 0;
     }
 
-    /// <summary>Median and half the interquartile range, in ms, of repeated runs after two warm-ups.</summary>
-    static (double Median, double Spread) Time(Action body, double minMs)
+    /// <summary>Process CPU time per run of the last <see cref="Time"/> call (all threads; immune to being descheduled,
+    /// not to cache interference), in ms.</summary>
+    static double LastCpuMsPerRun;
+
+    /// <summary>Median, half the interquartile range and minimum, in ms, of repeated runs after two warm-ups.</summary>
+    static (double Median, double Spread, double Best) Time(Action body, double minMs)
     {
         body();
         body();
         var samples = new List<double>();
+        var process = Process.GetCurrentProcess();
+        process.Refresh();
+        var cpu0 = process.TotalProcessorTime;
         var total = Stopwatch.StartNew();
         while (samples.Count < 7 || (total.Elapsed.TotalMilliseconds < minMs && samples.Count < 200))
         {
@@ -81,8 +92,10 @@ public static class KernelsQuick
             body();
             samples.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
         }
+        process.Refresh();
+        LastCpuMsPerRun = (process.TotalProcessorTime - cpu0).TotalMilliseconds / samples.Count;
         samples.Sort();
         double q(double f) => samples[(int)Math.Round(f * (samples.Count - 1))];
-        return (q(0.5), (q(0.75) - q(0.25)) / 2);
+        return (q(0.5), (q(0.75) - q(0.25)) / 2, samples[0]);
     }
 }

@@ -21,8 +21,8 @@ public static unsafe class Gemm
 {
     /// <summary>Weight rows per microkernel tile.</summary>
     const int TileRows = 8;
-    /// <summary>K elements per block (the x panel slice, 48·KBlock floats, stays near L1).</summary>
-    const int KBlock = 192;
+    /// <summary>K elements per block: the x panel slice (48·KBlock floats = 24 KiB) stays in L1 while every tile of the task reads it.</summary>
+    const int KBlock = 128;
     /// <summary>Most weight rows one task owns (its converted W block is MaxTaskRows·KBlock floats).</summary>
     const int MaxTaskRows = 128;
     /// <summary>Up to this many rows, Linear is a matrix-vector product limited by reading W.</summary>
@@ -86,16 +86,42 @@ public static unsafe class Gemm
 
     static int VectorWidth => Vector512.IsHardwareAccelerated ? 16 : 8;
 
+    /// <summary>How x rows are cut into k-major panels: widths of 3 vectors, the last one padded to a whole
+    /// vector; a trailing single vector after a full panel is rebalanced into two 2-vector panels (M = 64, 640)
+    /// because the 1-vector microkernel is the slowest.</summary>
+    readonly struct PanelLayout
+    {
+        public readonly int[] Start;
+        public readonly int[] Width;
+        public int Count => Width.Length;
+        public long PaddedRows => Start[^1] + Width[^1];
+
+        public PanelLayout(int m, int lanes)
+        {
+            int full = 3 * lanes;
+            int count = (m + full - 1) / full;
+            var widths = new int[count];
+            for (int p = 0; p < count; p++) widths[p] = full;
+            widths[^1] = RoundUp(m - (count - 1) * full, lanes);
+            if (count >= 2 && widths[^1] == lanes)
+            {
+                widths[^2] = 2 * lanes;
+                widths[^1] = 2 * lanes;
+            }
+            Width = widths;
+            Start = new int[count];
+            for (int p = 1; p < count; p++) Start[p] = Start[p - 1] + widths[p - 1];
+        }
+    }
+
     static void Blocked(ComputeContext ctx, float* x, int m, int k, void* w, DType wType, int n, float* bias, float* y)
     {
         int lanes = VectorWidth;
-        int panel = 3 * lanes;
-        int panels = (m + panel - 1) / panel;
-        int lastWidth = RoundUp(m - (panels - 1) * panel, lanes);
-        long paddedM = (long)(panels - 1) * panel + lastWidth;
+        var layout = new PanelLayout(m, lanes);
+        int panels = layout.Count;
 
-        float* xp = (t_packedX ??= new NativeScratch()).Get(paddedM * k);
-        ctx.For(panels, p => PackPanel(x, m, k, p, panel, p == panels - 1 ? lastWidth : panel, xp + (long)p * panel * k));
+        float* xp = (t_packedX ??= new NativeScratch()).Get(layout.PaddedRows * k);
+        ctx.For(panels, p => PackPanel(x, m, k, layout.Start[p], layout.Width[p], xp + (long)layout.Start[p] * k));
 
         // Tasks: blocks of weight rows (multiples of the tile height), enough for the threads to balance;
         // small N is split along M as well.
@@ -111,16 +137,15 @@ public static unsafe class Gemm
             int nt = task / mChunks, mc = task % mChunks;
             int n0 = nt * tilesPerTask * TileRows, n1 = Math.Min(n, n0 + tilesPerTask * TileRows);
             int p0 = mc * panelsPerChunk, p1 = Math.Min(panels, p0 + panelsPerChunk);
-            BlockedTask(xp, m, k, w, wType, n, bias, y, n0, n1, p0, p1, panel, panels, lastWidth);
+            BlockedTask(xp, m, k, w, wType, n, bias, y, n0, n1, p0, p1, layout);
         });
     }
 
     static int RoundUp(int v, int multiple) => (v + multiple - 1) / multiple * multiple;
 
-    /// <summary>x rows [p·panel, +width) → k-major panel: dst[kk·width + r] = x[p·panel + r, kk]; rows past M are zero.</summary>
-    static void PackPanel(float* x, int m, int k, int p, int panel, int width, float* dst)
+    /// <summary>x rows [r0, r0+width) → k-major panel: dst[kk·width + r] = x[r0 + r, kk]; rows past M are zero.</summary>
+    static void PackPanel(float* x, int m, int k, int r0, int width, float* dst)
     {
-        int r0 = p * panel;
         int valid = Math.Min(width, m - r0);
         const int kStep = 64;
         for (int kb = 0; kb < k; kb += kStep)
@@ -136,29 +161,76 @@ public static unsafe class Gemm
         }
     }
 
+    /// <summary>Walks a set of cache lines a few at a time, so the next block's data is requested from memory
+    /// (into L2) while the current block computes: W blocks and x panel slices are not read sequentially
+    /// enough for the hardware prefetcher to run ahead on its own.</summary>
+    struct Prefetcher
+    {
+        byte* _base;
+        long _rowStride;
+        int _rows, _linesPerRow, _row, _line;
+
+        public void Reset(void* start, long rowStrideBytes, int rows, long rowBytes)
+        {
+            _base = (byte*)start;
+            _rowStride = rowStrideBytes;
+            _rows = rows;
+            _linesPerRow = (int)((rowBytes + 63) / 64);
+            _row = 0;
+            _line = 0;
+        }
+
+        public void Issue(int lines)
+        {
+            if (!Sse.IsSupported) return;
+            for (int i = 0; i < lines && _row < _rows; i++)
+            {
+                Sse.Prefetch1(_base + _row * _rowStride + _line * 64L);
+                if (++_line == _linesPerRow) { _line = 0; _row++; }
+            }
+        }
+    }
+
     static void BlockedTask(float* xp, int m, int k, void* w, DType wType, int n, float* bias, float* y,
-        int n0, int n1, int p0, int p1, int panel, int panels, int lastWidth)
+        int n0, int n1, int p0, int p1, PanelLayout layout)
     {
         int rows = n1 - n0;
         int lanes = VectorWidth;
-        long tileWidth = (long)(p1 - p0 - 1) * panel + (p1 == panels ? lastWidth : panel);
+        int m0 = layout.Start[p0];
+        long tileWidth = layout.Start[p1 - 1] + layout.Width[p1 - 1] - m0;
         float* wp = (t_weights ??= new NativeScratch()).Get((long)MaxTaskRows * KBlock);
         float* ct = (t_tile ??= new NativeScratch()).Get(rows * tileWidth);
         int elementSize = DTypes.SizeOf(wType);
+        int tileCount = (rows + TileRows - 1) / TileRows;
+        int callsPerBlock = (p1 - p0) * tileCount;
+        var nextW = new Prefetcher();
+        var nextX = new Prefetcher();
 
         for (int pc = 0; pc < k; pc += KBlock)
         {
             int kc = Math.Min(KBlock, k - pc);
             for (int r = 0; r < rows; r++)
                 WeightConversion.ToSingle((byte*)w + ((long)(n0 + r) * k + pc) * elementSize, wType, wp + (long)r * kc, kc);
+            int nextPc = pc + KBlock;
+            int nextKc = Math.Min(KBlock, k - nextPc);
+            if (nextKc > 0)
+                nextW.Reset((byte*)w + ((long)n0 * k + nextPc) * elementSize, (long)k * elementSize, rows, (long)nextKc * elementSize);
+            int wLinesPerCall = nextKc > 0 ? (rows * ((nextKc * elementSize + 63) / 64) + callsPerBlock - 1) / callsPerBlock : 0;
             bool accumulate = pc > 0;
             for (int p = p0; p < p1; p++)
             {
-                int width = p == panels - 1 ? lastWidth : panel;
-                float* xpan = xp + (long)p * panel * k + (long)pc * width;
-                float* cpan = ct + (long)(p - p0) * panel;
+                int width = layout.Width[p];
+                float* xpan = xp + (long)layout.Start[p] * k + (long)pc * width;
+                float* cpan = ct + (layout.Start[p] - m0);
+                // The slice the next call sequence reads: next panel at this pc, or the first panel at the next pc.
+                if (p + 1 < p1) nextX.Reset(xp + (long)layout.Start[p + 1] * k + (long)pc * layout.Width[p + 1], 0, 1, (long)kc * layout.Width[p + 1] * 4);
+                else if (nextKc > 0) nextX.Reset(xp + (long)layout.Start[p0] * k + (long)nextPc * layout.Width[p0], 0, 1, (long)nextKc * layout.Width[p0] * 4);
+                else nextX.Reset(null, 0, 0, 0);
+                int xLinesPerCall = (int)(((long)KBlock * 3 * lanes * 4 / 64 + tileCount - 1) / tileCount);
                 for (int r = 0; r < rows; r += TileRows)
                 {
+                    nextX.Issue(xLinesPerCall);
+                    nextW.Issue(wLinesPerCall);
                     int tr = Math.Min(TileRows, rows - r);
                     float* wt = wp + (long)r * kc;
                     float* cr = cpan + r * tileWidth;
@@ -169,8 +241,7 @@ public static unsafe class Gemm
         }
 
         // yᵀ tile → y, adding the bias.
-        int m0 = p0 * panel;
-        int mEnd = Math.Min(m, p1 * panel);
+        int mEnd = Math.Min(m, m0 + (int)tileWidth);
         for (int i = m0; i < mEnd; i += 16)
         {
             int ie = Math.Min(mEnd, i + 16);
@@ -189,6 +260,11 @@ public static unsafe class Gemm
         if (rows == TileRows && width == 48)
         {
             Kernel512x8x3(xpan, wt, kc, c, ldc, accumulate);
+            return;
+        }
+        if (rows == TileRows && width == 32)
+        {
+            Kernel512x8x2(xpan, wt, kc, c, ldc, accumulate);
             return;
         }
         for (int v = 0; v < width; v += 16)
@@ -265,6 +341,47 @@ public static unsafe class Gemm
         c50.Store(c + 5 * ldc); c51.Store(c + 5 * ldc + 16); c52.Store(c + 5 * ldc + 32);
         c60.Store(c + 6 * ldc); c61.Store(c + 6 * ldc + 16); c62.Store(c + 6 * ldc + 32);
         c70.Store(c + 7 * ldc); c71.Store(c + 7 * ldc + 16); c72.Store(c + 7 * ldc + 32);
+    }
+
+    /// <summary>8 weight rows × 32 columns (two-vector panels): 16 accumulators.</summary>
+    static void Kernel512x8x2(float* xp, float* w, int kc, float* c, long ldc, bool accumulate)
+    {
+        Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
+        if (accumulate)
+        {
+            c00 = Vector512.Load(c); c01 = Vector512.Load(c + 16);
+            c10 = Vector512.Load(c + ldc); c11 = Vector512.Load(c + ldc + 16);
+            c20 = Vector512.Load(c + 2 * ldc); c21 = Vector512.Load(c + 2 * ldc + 16);
+            c30 = Vector512.Load(c + 3 * ldc); c31 = Vector512.Load(c + 3 * ldc + 16);
+            c40 = Vector512.Load(c + 4 * ldc); c41 = Vector512.Load(c + 4 * ldc + 16);
+            c50 = Vector512.Load(c + 5 * ldc); c51 = Vector512.Load(c + 5 * ldc + 16);
+            c60 = Vector512.Load(c + 6 * ldc); c61 = Vector512.Load(c + 6 * ldc + 16);
+            c70 = Vector512.Load(c + 7 * ldc); c71 = Vector512.Load(c + 7 * ldc + 16);
+        }
+        else c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = Vector512<float>.Zero;
+        float* w0 = w, w1 = w + kc, w2 = w + 2 * kc, w3 = w + 3 * kc, w4 = w + 4 * kc, w5 = w + 5 * kc, w6 = w + 6 * kc, w7 = w + 7 * kc;
+        for (int p = 0; p < kc; p++)
+        {
+            var x0 = Vector512.Load(xp);
+            var x1 = Vector512.Load(xp + 16);
+            xp += 32;
+            var b = Vector512.Create(w0[p]); c00 = Avx512F.FusedMultiplyAdd(x0, b, c00); c01 = Avx512F.FusedMultiplyAdd(x1, b, c01);
+            b = Vector512.Create(w1[p]); c10 = Avx512F.FusedMultiplyAdd(x0, b, c10); c11 = Avx512F.FusedMultiplyAdd(x1, b, c11);
+            b = Vector512.Create(w2[p]); c20 = Avx512F.FusedMultiplyAdd(x0, b, c20); c21 = Avx512F.FusedMultiplyAdd(x1, b, c21);
+            b = Vector512.Create(w3[p]); c30 = Avx512F.FusedMultiplyAdd(x0, b, c30); c31 = Avx512F.FusedMultiplyAdd(x1, b, c31);
+            b = Vector512.Create(w4[p]); c40 = Avx512F.FusedMultiplyAdd(x0, b, c40); c41 = Avx512F.FusedMultiplyAdd(x1, b, c41);
+            b = Vector512.Create(w5[p]); c50 = Avx512F.FusedMultiplyAdd(x0, b, c50); c51 = Avx512F.FusedMultiplyAdd(x1, b, c51);
+            b = Vector512.Create(w6[p]); c60 = Avx512F.FusedMultiplyAdd(x0, b, c60); c61 = Avx512F.FusedMultiplyAdd(x1, b, c61);
+            b = Vector512.Create(w7[p]); c70 = Avx512F.FusedMultiplyAdd(x0, b, c70); c71 = Avx512F.FusedMultiplyAdd(x1, b, c71);
+        }
+        c00.Store(c); c01.Store(c + 16);
+        c10.Store(c + ldc); c11.Store(c + ldc + 16);
+        c20.Store(c + 2 * ldc); c21.Store(c + 2 * ldc + 16);
+        c30.Store(c + 3 * ldc); c31.Store(c + 3 * ldc + 16);
+        c40.Store(c + 4 * ldc); c41.Store(c + 4 * ldc + 16);
+        c50.Store(c + 5 * ldc); c51.Store(c + 5 * ldc + 16);
+        c60.Store(c + 6 * ldc); c61.Store(c + 6 * ldc + 16);
+        c70.Store(c + 7 * ldc); c71.Store(c + 7 * ldc + 16);
     }
 
     /// <summary>One 16-lane column of an 8-row tile (x panels narrower than 48, the M tail).</summary>
