@@ -4,6 +4,7 @@ using TokenSieve.Bench;
 //   kernels [--threads N] [--filter text] [--min-ms N]   quick Markdown table of kernel speeds vs measured peak
 //   bdn [BenchmarkDotNet args]                           the BenchmarkDotNet suites
 //   memory --model DIR [--tokens 640] [--threads N]       resident memory of a real-shaped model vs weights + KV
+//   pruning [--threads N]                                 decoder pruners: prefill time next to the unpruned run at equal FLOPs
 string mode = args.Length > 0 ? args[0] : "kernels";
 string[] rest = args.Length > 0 ? args[1..] : [];
 return mode switch
@@ -11,8 +12,16 @@ return mode switch
     "kernels" => KernelsQuick.Run(rest),
     "bdn" => BdnSuites.Run(rest),
     "memory" => TokenSieve.Bench.Memory.MemoryBench.Run(rest),
+    "pruning" => RunPruning(rest),
     _ => Usage(mode),
 };
+
+static int RunPruning(string[] rest)
+{
+    int threads = rest.Length == 2 && rest[0] == "--threads" ? int.Parse(rest[1]) : 0;
+    TokenSieve.Bench.Pruning.PruningBench.Run(Console.Out, threads: threads);
+    return 0;
+}
 
 static int Usage(string mode)
 {

@@ -75,7 +75,7 @@ public static class RunCommand
                     MaxNewTokens = p.GetValue(maxNew), Temperature = p.GetValue(temperature), TopP = p.GetValue(topP), Seed = p.GetValue(seed),
                     EosTokenId = tokenizer.EosId,
                 },
-            }, t => tokenizer.Decode(t).Trim(), cancel);
+            }, t => AnswerText.Decode(tokenizer, t), cancel);
             Console.WriteLine(result.Text);
             Console.WriteLine();
             ReportPrinter.Print(result.Report);

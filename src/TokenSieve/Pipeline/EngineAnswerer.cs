@@ -63,7 +63,7 @@ public sealed class EngineAnswerer
         {
             Reducer = method.Reducer, Pruner = method.Pruner, Aspect = _aspect, Seed = (ulong)(uint)request.Seed,
             Generation = new GenerationOptions { MaxNewTokens = _maxNewTokens, EosTokenId = _tokenizer.EosId, Seed = request.Seed },
-        }, ids => _tokenizer.Decode(ids).Trim(), cancel: cancel);
+        }, ids => AnswerText.Decode(_tokenizer, ids), cancel: cancel);
         var r = result.Report;
         return ValueTask.FromResult(new Prediction(result.Text ?? "", r.VisualTokens, r.PrefillMs, r.DecodeMs, r.TimeToFirstTokenMs,
             r.VisionFlops + r.ProjectorFlops + r.PrefillFlops));
