@@ -1,0 +1,63 @@
+using TokenSieve.Imaging;
+using TokenSieve.Models;
+using TokenSieve.Numerics;
+using TokenSieve.Pipeline;
+using TokenSieve.Tests.Support;
+using TokenSieve.Text;
+
+namespace TokenSieve.Tests.Pipeline;
+
+public sealed class LlavaPipelineTests
+{
+    static (LlavaPipeline Pipeline, LlavaModel Model, PromptIds Prompt, RgbImage Image) Setup()
+    {
+        var model = LlavaModel.Load(TestData.LlavaTiny);
+        var tokenizer = SentencePieceBpeTokenizer.FromModelFolder(TestData.LlavaTiny);
+        var prompt = LlavaPrompt.Build(tokenizer, ChatTemplate.LlavaHf, "What is in the image?", model.Config.ImageTokenIndex);
+        return (new LlavaPipeline(model, ComputeContext.SingleThread), model, prompt, ImageDecoder.Load(Path.Combine(TestData.LlavaTiny, "image.png")));
+    }
+
+    [Fact]
+    public void Vision_reduction_and_decoder_pruning_compose_and_the_report_counts_tokens_per_layer()
+    {
+        var (pipeline, model, prompt, image) = Setup();
+        using var _ = model;
+        var method = MethodCombination.Parse("pool:4|fastv:k=1,keep=2");
+        var result = pipeline.Run(image, prompt.Ids, prompt.ImageSlot, new RunOptions
+        {
+            Reducer = method.Reducer, Pruner = method.Pruner, Generation = new GenerationOptions { MaxNewTokens = 3 },
+        });
+        var r = result.Report;
+        int textTokens = prompt.Ids.Length - 1;
+        Assert.Equal(4, r.VisualTokens);
+        Assert.Equal(textTokens + 4, r.PromptTokens);
+        // Layer 0 sees all 4 pooled tokens; FastV at k=1 keeps 2 of them for layer 1.
+        Assert.Equal([textTokens + 4, textTokens + 2], r.TokensPerLayer);
+        Assert.Equal(textTokens + 2, r.KeptPositions.Length);
+        Assert.Equal("pool:4", r.Reduction);
+        Assert.StartsWith("fastv", r.Pruning);
+        Assert.True(r.PrefillFlops < Cost.CostModel.PrefillFlops(model.Config.Text, textTokens + 4));
+    }
+
+    [Fact]
+    public void Unreduced_pipeline_equals_the_session_run_on_the_same_pixels()
+    {
+        var (pipeline, model, prompt, image) = Setup();
+        using var _ = model;
+        var pixels = pipeline.Preprocess(image, AspectMode.Pad);
+        var viaPipeline = pipeline.Run(pixels, prompt.Ids, prompt.ImageSlot, new RunOptions { Generation = new GenerationOptions { MaxNewTokens = 4 } });
+        var session = new InferenceSession(model, ComputeContext.SingleThread);
+        var vision = model.Vision.Forward(session.Compute, pixels);
+        var visual = session.Project(vision.PatchFeatures, model.Config.Vision.NumPatches);
+        var seq = session.Splice(prompt.Ids, prompt.ImageSlot, visual, model.Config.Vision.NumPatches);
+        var direct = session.Generate(seq, new GenerationOptions { MaxNewTokens = 4 });
+        Assert.Equal(direct.Tokens, viaPipeline.Tokens);
+    }
+
+    [Theory]
+    [InlineData("prumerge|prumerge+")]
+    [InlineData("fastv:k=1,keep=2|dart:k=1,keep=4")]
+    [InlineData("a|b|c")]
+    public void Bad_combinations_are_spec_errors(string spec) =>
+        Assert.Throws<ReductionSpecException>(() => MethodCombination.Parse(spec));
+}
