@@ -252,6 +252,16 @@ public sealed class ClipVisionTower
         layer.Out.Forward(ctx, _att, tokens, xn);
         System.Numerics.Tensors.TensorPrimitives.Add(x, xn, x);
 
+        RunMlp(ctx, layer, tokens);
+        return tokens;
+    }
+
+    /// <summary>x += fc2(act(fc1(LN2(x)))) on the first <paramref name="tokens"/> rows of _x.</summary>
+    void RunMlp(ComputeContext ctx, Layer layer, int tokens)
+    {
+        int c = Config.HiddenSize;
+        var x = _x.AsSpan(0, tokens * c);
+        var xn = _xn.AsSpan(0, tokens * c);
         layer.Ln2.LayerNorm(x, tokens, xn);
         var mlp = _mlp.AsSpan(0, tokens * Config.IntermediateSize);
         layer.Fc1.Forward(ctx, xn, tokens, mlp);
@@ -259,7 +269,6 @@ public sealed class ClipVisionTower
         else Activations.GeluErf(mlp);
         layer.Fc2.Forward(ctx, mlp, tokens, xn);
         System.Numerics.Tensors.TensorPrimitives.Add(x, xn, x);
-        return tokens;
     }
 
     /// <summary>The ToMe layer (METHODS.md §12): attention (with log-size key bias when proportional),
@@ -314,17 +323,9 @@ public sealed class ClipVisionTower
             var merged = merging.Tracker.Merge(x, c, metric, hd, r, ctx);
             tokens = merging.Tracker.Tokens;
             merged.AsSpan(0, tokens * c).CopyTo(_x);
-            x = _x.AsSpan(0, tokens * c);
-            xn = _xn.AsSpan(0, tokens * c);
         }
 
-        layer.Ln2.LayerNorm(x, tokens, xn);
-        var mlp = _mlp.AsSpan(0, tokens * Config.IntermediateSize);
-        layer.Fc1.Forward(ctx, xn, tokens, mlp);
-        if (Config.HiddenAct == "quick_gelu") Activations.QuickGelu(mlp);
-        else Activations.GeluErf(mlp);
-        layer.Fc2.Forward(ctx, mlp, tokens, xn);
-        System.Numerics.Tensors.TensorPrimitives.Add(x, xn, x);
+        RunMlp(ctx, layer, tokens);
         return tokens;
     }
 }

@@ -89,19 +89,6 @@ public sealed class BenchResumeTests
         return result;
     }
 
-    static (int Rc, string Out, string Err) Capture(string[] args)
-    {
-        var (o, e) = (new StringWriter(), new StringWriter());
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        Console.SetOut(o);
-        Console.SetError(e);
-        try { return (CliApp.Run(args), o.ToString(), e.ToString()); }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
 
     [Theory]
     [InlineData("pope")]
@@ -115,7 +102,7 @@ public sealed class BenchResumeTests
         using var dir = TestData.TempDir();
         var ds = MakeDataset(task, dir, 6);
         string full = dir.File("full.jsonl"), killed = dir.File("killed.jsonl");
-        var (rc, output, err) = Capture(Args(task, ds, full));
+        var (rc, output, err) = CliCapture.Run(Args(task, ds, full));
         Assert.True(rc == 0, err + output);
         var expected = Answers(full);
         Assert.True(expected.Count >= 12, $"{task}: only {expected.Count} answers");
@@ -144,7 +131,7 @@ public sealed class BenchResumeTests
         int before = File.ReadAllLines(killed).Length;
         Assert.InRange(before, 4, expected.Count - 1);
 
-        (rc, output, err) = Capture(Args(task, ds, killed));
+        (rc, output, err) = CliCapture.Run(Args(task, ds, killed));
         Assert.True(rc == 0, err + output);
         Assert.Contains("already in", output);
         Assert.Equal(expected, Answers(killed));

@@ -39,20 +39,10 @@ public sealed class DumpCommandTests
     public void Bad_input_ids_are_clear_errors(string ids, string message)
     {
         using var dir = TestData.TempDir();
-        var err = new StringWriter();
-        var old = Console.Error;
-        Console.SetError(err);
-        try
-        {
-            int rc = CliApp.Run("dump", "--model", TestData.LlavaTiny, "--image", Path.Combine(TestData.LlavaTiny, "image.png"),
-                "--input-ids", ids, "--out", dir.File("d.safetensors"));
-            Assert.Equal(CliErrors.InputError, rc);
-        }
-        finally
-        {
-            Console.SetError(old);
-        }
-        Assert.Contains(message, err.ToString());
-        Assert.DoesNotContain("   at ", err.ToString());
+        var (rc, _, err) = CliCapture.Run("dump", "--model", TestData.LlavaTiny, "--image", Path.Combine(TestData.LlavaTiny, "image.png"),
+            "--input-ids", ids, "--out", dir.File("d.safetensors"));
+        Assert.Equal(CliErrors.InputError, rc);
+        Assert.Contains(message, err);
+        Assert.DoesNotContain("   at ", err);
     }
 }

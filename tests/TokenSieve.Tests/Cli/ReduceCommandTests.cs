@@ -38,14 +38,6 @@ public sealed class ReduceCommandTests
         Compare.Relative(g.Tensor($"{@case}.{variant}.output"), result.Get("features").ToFloats(), 1e-4, $"{@case}.{variant}.output");
     }
 
-    static (int Rc, string Err) RunCapturingErrors(params string[] args)
-    {
-        var err = new StringWriter();
-        var old = Console.Error;
-        Console.SetError(err);
-        try { return (CliApp.Run(args), err.ToString()); }
-        finally { Console.SetError(old); }
-    }
 
     [Theory]
     [InlineData("random:0", "budget")]
@@ -58,7 +50,7 @@ public sealed class ReduceCommandTests
         using var g = new Golden(TestData.Path("prumerge"));
         using var dir = TestData.TempDir();
         string input = WriteInputs(g, dir, "case0");
-        var (rc, err) = RunCapturingErrors("reduce", "--method", spec, "--in", input, "--out", dir.File("out.safetensors"));
+        var (rc, _, err) = CliCapture.Run("reduce", "--method", spec, "--in", input, "--out", dir.File("out.safetensors"));
         Assert.Equal(CliErrors.InputError, rc);
         Assert.Contains(mention, err);
         Assert.DoesNotContain("   at ", err);
@@ -70,7 +62,7 @@ public sealed class ReduceCommandTests
         using var g = new Golden(TestData.Path("prumerge"));
         using var dir = TestData.TempDir();
         string input = WriteInputs(g, dir, "case0", poison: true);
-        var (rc, err) = RunCapturingErrors("reduce", "--method", "prumerge", "--in", input, "--out", dir.File("out.safetensors"));
+        var (rc, _, err) = CliCapture.Run("reduce", "--method", "prumerge", "--in", input, "--out", dir.File("out.safetensors"));
         Assert.Equal(CliErrors.InputError, rc);
         Assert.Contains("Features", err);
     }
@@ -80,7 +72,7 @@ public sealed class ReduceCommandTests
     {
         using var dir = TestData.TempDir();
         new SafetensorsWriter().Add("image_features", new float[16 * 8], [16, 8]).Write(dir.File("in.safetensors"));
-        var (rc, err) = RunCapturingErrors("reduce", "--method", "prumerge", "--in", dir.File("in.safetensors"), "--out", dir.File("o.safetensors"));
+        var (rc, _, err) = CliCapture.Run("reduce", "--method", "prumerge", "--in", dir.File("in.safetensors"), "--out", dir.File("o.safetensors"));
         Assert.Equal(CliErrors.InputError, rc);
         Assert.Contains("LastLayerQueries", err);
     }

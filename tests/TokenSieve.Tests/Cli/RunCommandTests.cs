@@ -17,19 +17,6 @@ public sealed class RunCommandTests
         Assert.Equal("What is in the image?", tok.Decode(tok.Encode("What is in the image?")));
     }
 
-    static (int Rc, string Out, string Err) Capture(params string[] args)
-    {
-        var (o, e) = (new StringWriter(), new StringWriter());
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        Console.SetOut(o);
-        Console.SetError(e);
-        try { return (CliApp.Run(args), o.ToString(), e.ToString()); }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
 
     [Theory]
     [InlineData("none", "16 of 16")]
@@ -38,7 +25,7 @@ public sealed class RunCommandTests
     [InlineData("tome:r=2", "of 16")]
     public void Run_answers_and_reports_the_visual_tokens(string reduce, string visual)
     {
-        var (rc, output, err) = Capture("run", "--model", TestData.LlavaTiny, "--image", Path.Combine(TestData.LlavaTiny, "image.png"),
+        var (rc, output, err) = CliCapture.Run("run", "--model", TestData.LlavaTiny, "--image", Path.Combine(TestData.LlavaTiny, "image.png"),
             "--prompt", "What is in the image?", "--reduce", reduce, "--max-new-tokens", "4", "--threads", "1");
         Assert.True(rc == 0, err);
         Assert.Contains(visual, output);
@@ -49,7 +36,7 @@ public sealed class RunCommandTests
     public void A_prompt_longer_than_the_context_is_a_clear_error()
     {
         string longPrompt = string.Concat(Enumerable.Repeat("What is in the image? ", 120));
-        var (rc, _, err) = Capture("run", "--model", TestData.LlavaTiny, "--image", Path.Combine(TestData.LlavaTiny, "image.png"), "--prompt", longPrompt);
+        var (rc, _, err) = CliCapture.Run("run", "--model", TestData.LlavaTiny, "--image", Path.Combine(TestData.LlavaTiny, "image.png"), "--prompt", longPrompt);
         Assert.Equal(CliErrors.InputError, rc);
         Assert.Contains("longer than the model's context", err);
     }
@@ -59,7 +46,7 @@ public sealed class RunCommandTests
     {
         using var dir = TestData.TempDir();
         File.WriteAllBytes(dir.File("bad.png"), [0x89, 0x50, 0x4E, 0x47, 1, 2, 3]);
-        var (rc, _, err) = Capture("run", "--model", TestData.LlavaTiny, "--image", dir.File("bad.png"), "--prompt", "hi");
+        var (rc, _, err) = CliCapture.Run("run", "--model", TestData.LlavaTiny, "--image", dir.File("bad.png"), "--prompt", "hi");
         Assert.Equal(CliErrors.InputError, rc);
         Assert.Contains("bad.png", err);
         Assert.DoesNotContain("   at ", err);
