@@ -1,0 +1,34 @@
+using System.Diagnostics;
+using TokenSieve.Models;
+using TokenSieve.Numerics;
+
+namespace TokenSieve.Bench.Reduction;
+
+/// <summary>The vision tower's forward time (to the feature layer, plus the taps PruMerge needs), so
+/// reduction times can be read next to it. Use a synthetic CLIP-L/14-336 checkpoint
+/// (`tokensieve synth --shape tiny-1b`).</summary>
+public static class VisionForwardTiming
+{
+    public static void Run(string modelDir, int threads, int runs = 3)
+    {
+        var ctx = new ComputeContext(threads);
+        using var m = LlavaModel.Load(modelDir);
+        var cfg = m.Config.Vision;
+        var rng = new Random(5);
+        var pixels = new float[cfg.NumChannels * cfg.ImageSize * cfg.ImageSize];
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = (float)(rng.NextDouble() * 2 - 1);
+        foreach (var (label, taps) in new[] { ("features only", VisionTaps.None), ("features + next-layer q/k (PruMerge)", VisionTaps.NextLayerQK) })
+        {
+            m.Vision.Forward(ctx, pixels, taps); // warm-up
+            var times = new List<double>();
+            for (int r = 0; r < runs; r++)
+            {
+                var sw = Stopwatch.StartNew();
+                m.Vision.Forward(ctx, pixels, taps);
+                times.Add(sw.Elapsed.TotalMilliseconds);
+            }
+            times.Sort();
+            Console.WriteLine($"| vision tower {cfg.ImageSize}px, {cfg.NumHiddenLayers} layers x {cfg.HiddenSize}, {label} | {times[times.Count / 2]:F1} ms (min {times[0]:F1}, max {times[^1]:F1}), {ctx.Threads} thread(s) |");
+        }
+    }
+}
