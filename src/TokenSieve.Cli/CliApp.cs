@@ -14,6 +14,7 @@ public static class CliApp
             RunCommand.Create(),
             DumpCommand.Create(),
             ReduceCommand.Create(),
+            DemoCommand.Create(),
             BenchCommand.Create(),
             ScoreCommand.Create(),
             InspectCommand.Create(),

@@ -34,30 +34,49 @@ public static class BenchCommand
         var aspect = RunCommand.AspectOption("pad");
         var parsing = new Option<string>("--parsing") { Description = "answer parsing for the report: llava or lmms-eval", DefaultValueFactory = _ => "llava" };
         var ocr = new Option<bool>("--ocr-tokens") { Description = "TextVQA: add the reference OCR tokens to the prompt (LLaVA-1.5's setting)" };
+        var suite = new Option<string?>("--suite") { Description = "built-in suites: 'lab' (the lab question families on generated scenes; model defaults to models/lab)" };
+        var split = new Option<string>("--split") { Description = "lab split: test or validation", DefaultValueFactory = _ => "test" };
+        var perSuite = new Option<int>("--per-suite") { Description = "lab items per suite (existence has three suites: random, popular, adversarial)", DefaultValueFactory = _ => 50 };
+        var families = new Option<string?>("--families") { Description = "lab families, comma-separated (default all): " + string.Join(", ", TokenSieve.Lab.Evaluation.LabEvalDatasets.Families) };
         var speed = new Option<bool>("--speed") { Description = "run the end-to-end speed harness (see `bench --speed --help` options below)" };
         var threads = CommonOptions.Threads();
         var cmd = new Command("bench", "Sweep methods x budgets over a benchmark (resumable JSONL + report), or measure end-to-end speed with --speed.")
         {
-            model, task, data, images, methods, budgets, output, report, limit, shard, seed, maxNew, template, aspect, parsing, ocr, speed, threads,
+            model, task, data, images, suite, split, perSuite, families, methods, budgets, output, report, limit, shard, seed, maxNew, template, aspect, parsing, ocr, speed, threads,
         };
         SpeedHarness.AddOptions(cmd);
         cmd.SetAction(async (p, cancel) =>
         {
             if (p.GetValue(speed)) return SpeedHarness.Run(p, p.GetValue(model), p.GetValue(threads), cancel);
-            string modelDir = p.GetValue(model) ?? throw new InvalidInputException("--model is required for a sweep");
             var datasets = new List<EvalDataset>();
+            string? templateName = p.GetValue(template);
+            if (p.GetValue(suite) is { } suiteName)
+            {
+                if (suiteName != "lab") throw new InvalidInputException($"--suite '{suiteName}' is unknown (lab)");
+                var labSplit = p.GetValue(split)!.ToLowerInvariant() switch
+                {
+                    "test" => TokenSieve.Lab.Scenes.LabSplit.Test,
+                    "validation" => TokenSieve.Lab.Scenes.LabSplit.Validation,
+                    var other => throw new InvalidInputException($"--split must be test or validation, got '{other}' (the train split is never evaluated)"),
+                };
+                datasets.AddRange(TokenSieve.Lab.Evaluation.LabEvalDatasets.Load(labSplit, p.GetValue(perSuite), p.GetValue(families)?.Split(','), cancel: cancel));
+                // The lab model is trained on llava-hf's template and no padding (its scenes are square).
+                if (p.GetResult(template) is null) templateName = ChatTemplate.LlavaHf.Name;
+            }
+            string modelDir = p.GetValue(suite) is not null ? BuiltInModel.Resolve(p.GetValue(model))
+                : p.GetValue(model) ?? throw new InvalidInputException("--model is required for a sweep");
             if (p.GetValue(task) is { } t)
             {
                 string ann = p.GetValue(data) ?? throw new InvalidInputException("--task needs --data (the annotation file or folder)");
                 datasets.Add(BenchmarkDatasets.Load(t, ann, p.GetValue(images), new DatasetOptions { OcrTokens = p.GetValue(ocr) }, cancel));
             }
-            if (datasets.Count == 0) throw new InvalidInputException("nothing to run: give --task with --data");
+            if (datasets.Count == 0) throw new InvalidInputException("nothing to run: give --task with --data, or --suite lab");
             foreach (var ds in datasets)
                 if (ds.Skipped > 0) Console.Error.WriteLine($"{ds.Task}: skipped {ds.Skipped} malformed entries (first: {ds.Issues[0]})");
             var budgetList = ParseBudgets(p.GetValue(budgets));
             var specs = MethodSpec.Expand(SplitMethods(p.GetValue(methods)!), budgetList);
             var summary = await Sweep(modelDir, datasets, specs, p.GetValue(output)!, p.GetValue(limit), p.GetValue(shard), p.GetValue(seed),
-                p.GetValue(maxNew), p.GetValue(template)!, p.GetValue(aspect)!, p.GetValue(threads), cancel);
+                p.GetValue(maxNew), templateName!, p.GetValue(aspect)!, p.GetValue(threads), cancel);
             Console.WriteLine($"{summary.Answered} answered, {summary.Resumed} already in {p.GetValue(output)}, {summary.Total} in the plan");
             var parse = ParseParsing(p.GetValue(parsing)!);
             var scores = PredictionScoring.ScoreRun(datasets, p.GetValue(output)!, parse);
@@ -103,7 +122,7 @@ public static class BenchCommand
         var pipeline = new LlavaPipeline(m, CommonOptions.Compute(threads));
         var answerer = new EngineAnswerer(pipeline, tokenizer, ChatTemplate.Get(template), RunCommand.ParseAspect(aspect), maxNewTokens);
         answerer.Prepare(specs.Select(s => s.Spec));
-        var options = new TokenSieve.Evaluation.RunOptions
+        var options = new SweepOptions
         {
             Seed = seed, Limit = limit, Shard = shard is null ? null : Shard.Parse(shard), ModelId = Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd('/')),
         };

@@ -40,7 +40,7 @@ public class ReportTests
             return ValueTask.FromResult(new Prediction(text, tokens, 40 + tokens * 0.25, 30, 45 + tokens * 0.25, 2e9 + tokens * 1.3e9));
         };
         string path = Path.Combine(folder, "results.jsonl");
-        await EvalRunner.RunAsync([pope, gqa], methods, path, fake, new RunOptions { Seed = 1 });
+        await EvalRunner.RunAsync([pope, gqa], methods, path, fake, new SweepOptions { Seed = 1 });
         return [.. PredictionScoring.ScoreRun([pope, gqa], path)];
     }
 

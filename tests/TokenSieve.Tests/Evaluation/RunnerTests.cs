@@ -54,7 +54,7 @@ public class RunnerTests
         using var dir = new TempDir();
         string path = Path.Combine(dir.Path, "out", "results.jsonl");
         var reports = new List<RunProgress>();
-        var summary = await EvalRunner.RunAsync([Dataset(4)], Methods, path, Fake(), new RunOptions { Seed = 3, ModelId = "tiny" },
+        var summary = await EvalRunner.RunAsync([Dataset(4)], Methods, path, Fake(), new SweepOptions { Seed = 3, ModelId = "tiny" },
             new SyncProgress<RunProgress>(reports.Add));
         Assert.Equal((12, 0, 12), (summary.Total, summary.Resumed, summary.Answered));
         var issues = new List<ReadIssue>();
@@ -78,9 +78,9 @@ public class RunnerTests
     {
         using var dir = new TempDir();
         string a = Path.Combine(dir.Path, "a.jsonl"), b = Path.Combine(dir.Path, "b.jsonl"), c = Path.Combine(dir.Path, "c.jsonl");
-        await EvalRunner.RunAsync([Dataset(6)], Methods, a, Fake(), new RunOptions { Seed = 11 });
-        await EvalRunner.RunAsync([Dataset(6)], Methods, b, Fake(), new RunOptions { Seed = 11 });
-        await EvalRunner.RunAsync([Dataset(6)], Methods, c, Fake(), new RunOptions { Seed = 12 });
+        await EvalRunner.RunAsync([Dataset(6)], Methods, a, Fake(), new SweepOptions { Seed = 11 });
+        await EvalRunner.RunAsync([Dataset(6)], Methods, b, Fake(), new SweepOptions { Seed = 11 });
+        await EvalRunner.RunAsync([Dataset(6)], Methods, c, Fake(), new SweepOptions { Seed = 12 });
         Assert.Equal(File.ReadAllBytes(a), File.ReadAllBytes(b));
         Assert.NotEqual(File.ReadAllBytes(a), File.ReadAllBytes(c));
     }
@@ -94,7 +94,7 @@ public class RunnerTests
     {
         using var dir = new TempDir();
         string full = Path.Combine(dir.Path, "full.jsonl"), part = Path.Combine(dir.Path, "part.jsonl");
-        var options = new RunOptions { Seed = 5 };
+        var options = new SweepOptions { Seed = 5 };
         await EvalRunner.RunAsync([Dataset(5)], Methods, full, Fake(), options);
         await Assert.ThrowsAsync<SimulatedCrash>(() => EvalRunner.RunAsync([Dataset(5)], Methods, part, Fake(crashAfter: k), options));
         Assert.Equal(k, File.ReadAllLines(part).Length);
@@ -149,7 +149,7 @@ public class RunnerTests
     {
         using var dir = new TempDir();
         string full = Path.Combine(dir.Path, "full.jsonl"), cut = Path.Combine(dir.Path, "cut.jsonl");
-        await EvalRunner.RunAsync([Dataset(5)], Methods, full, Fake(), new RunOptions { Seed = 2 });
+        await EvalRunner.RunAsync([Dataset(5)], Methods, full, Fake(), new SweepOptions { Seed = 2 });
         byte[] bytes = File.ReadAllBytes(full);
         // Cut inside line 7: keep 6 full lines and part of the 7th.
         int[] newlines = bytes.Select((b, i) => (b, i)).Where(t => t.b == (byte)'\n').Select(t => t.i).ToArray();
@@ -157,7 +157,7 @@ public class RunnerTests
         int cutAt = lineStart + Math.Max(1, (int)((lineEnd - lineStart) * fraction));
         File.WriteAllBytes(cut, bytes[..cutAt]);
 
-        var summary = await EvalRunner.RunAsync([Dataset(5)], Methods, cut, Fake(), new RunOptions { Seed = 2 });
+        var summary = await EvalRunner.RunAsync([Dataset(5)], Methods, cut, Fake(), new SweepOptions { Seed = 2 });
         Assert.Equal(6, summary.Resumed);
         var issue = Assert.Single(summary.ResultIssues);
         Assert.Equal(7, issue.Line);
@@ -187,7 +187,7 @@ public class RunnerTests
         for (int s = 0; s < 3; s++)
         {
             string path = Path.Combine(dir.Path, $"s{s}.jsonl");
-            await EvalRunner.RunAsync([Dataset(10)], [MethodSpec.None], path, Fake(), new RunOptions { Limit = 8, Shard = new Shard(s, 3) });
+            await EvalRunner.RunAsync([Dataset(10)], [MethodSpec.None], path, Fake(), new SweepOptions { Limit = 8, Shard = new Shard(s, 3) });
             ids.AddRange(ResultsFile.Read(path, []).Select(r => r.QuestionId));
         }
         // ceil(8/3) = 3 per shard: q0-q2, q3-q5, q6-q7.

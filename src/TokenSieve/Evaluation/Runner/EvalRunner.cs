@@ -10,7 +10,7 @@ public sealed record AnswerRequest(EvalItem Item, MethodSpec Method, int Seed);
 public delegate ValueTask<Prediction> Answerer(AnswerRequest request, CancellationToken cancellationToken);
 
 /// <summary>Run-wide knobs.</summary>
-public sealed record RunOptions
+public sealed record SweepOptions
 {
     public int Seed { get; init; }
 
@@ -43,10 +43,10 @@ public sealed record RunSummary(int Total, int Resumed, int Answered, IReadOnlyL
 public static class EvalRunner
 {
     public static async Task<RunSummary> RunAsync(IReadOnlyList<EvalDataset> datasets, IReadOnlyList<MethodSpec> methods,
-        string resultsPath, Answerer answerer, RunOptions? options = null, IProgress<RunProgress>? progress = null,
+        string resultsPath, Answerer answerer, SweepOptions? options = null, IProgress<RunProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
-        options ??= new RunOptions();
+        options ??= new SweepOptions();
         if (methods.Count == 0) throw new EvaluationException("no methods to run");
         var issues = new List<ReadIssue>();
         var done = new HashSet<(string, string, int?, string)>();
