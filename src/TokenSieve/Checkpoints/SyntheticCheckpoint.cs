@@ -144,6 +144,9 @@ public static class SyntheticCheckpoint
         }
     }
 
+    /// <summary>llava-hf's 32000 where the vocabulary holds it, else the second-to-last id.</summary>
+    public static int ImageTokenIndex(LlamaConfig t) => t.VocabSize > 32001 ? 32000 : t.VocabSize - 2;
+
     static string ConfigJson(Shape s, DType dtype)
     {
         var v = s.Vision;
@@ -152,8 +155,8 @@ public static class SyntheticCheckpoint
         {
             ["architectures"] = new JsonArray("LlavaForConditionalGeneration"),
             ["model_type"] = "llava",
-            ["image_token_index"] = 32000,
-            ["pad_token_id"] = 32001,
+            ["image_token_index"] = ImageTokenIndex(t),
+            ["pad_token_id"] = ImageTokenIndex(t) + 1,
             ["projector_hidden_act"] = "gelu",
             ["vision_feature_layer"] = -2,
             ["vision_feature_select_strategy"] = "default",

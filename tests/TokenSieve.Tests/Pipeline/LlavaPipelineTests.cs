@@ -36,7 +36,7 @@ public sealed class LlavaPipelineTests
         Assert.Equal(textTokens + 2, r.KeptPositions.Length);
         Assert.Equal("pool:4", r.Reduction);
         Assert.StartsWith("fastv", r.Pruning);
-        Assert.True(r.PrefillFlops < Cost.CostModel.PrefillFlops(model.Config.Text, textTokens + 4));
+        Assert.True(r.PrefillFlops < global::TokenSieve.Cost.CostModel.PrefillFlops(model.Config.Text, textTokens + 4));
     }
 
     [Fact]
