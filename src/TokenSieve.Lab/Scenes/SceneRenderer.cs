@@ -49,9 +49,10 @@ public static class SceneRenderer
         var colourJitter = new LabRandom(LabRandom.Mix(scene.Seed, 0x636F6C6F7572UL));
         foreach (var o in scene.Objects)
         {
-            Span<int> rgb = stackalloc int[3];
-            for (int ch = 0; ch < 3; ch++) rgb[ch] = Palette[(int)o.Colour, ch] + colourJitter.Range(-12, 12);
-            DrawShape(img, n, o, rgb[0], rgb[1], rgb[2]);
+            int red = Palette[(int)o.Colour, 0] + colourJitter.Range(-12, 12);
+            int green = Palette[(int)o.Colour, 1] + colourJitter.Range(-12, 12);
+            int blue = Palette[(int)o.Colour, 2] + colourJitter.Range(-12, 12);
+            DrawShape(img, n, o, red, green, blue);
         }
         if (scene.Card is { } card) DrawCard(img, n, card);
         return img;
@@ -95,12 +96,30 @@ public static class SceneRenderer
             }
     }
 
-    static void DrawCard(byte[] img, int n, DigitCard card)
+    /// <summary>Top-left of the card's text and its size in pixels.</summary>
+    public static (int X0, int Y0, int Width, int Height) CardText(DigitCard card)
     {
         int textW = card.Digits.Length * GlyphW * GlyphScale + (card.Digits.Length - 1) * GlyphGap;
         int textH = GlyphH * GlyphScale;
         int cellX = card.Col * Scene.CellSize, cellY = card.Row * Scene.CellSize;
-        int x0 = cellX + (2 * Scene.CellSize - textW) / 2, y0 = cellY + (Scene.CellSize - textH) / 2;
+        return (cellX + (2 * Scene.CellSize - textW) / 2, cellY + (Scene.CellSize - textH) / 2, textW, textH);
+    }
+
+    /// <summary>What the card draws at pixel (x, y): -2 outside the card, -1 card background or
+    /// outline, otherwise the index of the digit whose ink covers it.</summary>
+    public static int CardPixel(DigitCard card, int x, int y)
+    {
+        var (x0, y0, w, h) = CardText(card);
+        if (x < x0 - 3 || x >= x0 + w + 3 || y < y0 - 3 || y >= y0 + h + 3) return -2;
+        int step = GlyphW * GlyphScale + GlyphGap;
+        int d = (x - x0) / step, gx = (x - x0) % step, gy = y - y0;
+        if (x < x0 || gy < 0 || gy >= h || d >= card.Digits.Length || gx >= GlyphW * GlyphScale) return -1;
+        return Glyphs[card.Digits[d] - '0'][gy / GlyphScale][gx / GlyphScale] == '#' ? d : -1;
+    }
+
+    static void DrawCard(byte[] img, int n, DigitCard card)
+    {
+        var (x0, y0, textW, textH) = CardText(card);
         // white card with a 2-pixel margin and a dark grey outline
         for (int y = y0 - 3; y < y0 + textH + 3; y++)
             for (int x = x0 - 3; x < x0 + textW + 3; x++)

@@ -25,7 +25,7 @@ public sealed class LabModel
     internal sealed record TextLayerRefs(ParameterInfo Q, ParameterInfo K, ParameterInfo V, ParameterInfo O, ParameterInfo Gate, ParameterInfo Up, ParameterInfo Down,
         ParameterInfo InputNorm, ParameterInfo PostNorm);
 
-    internal readonly ParameterInfo ClassEmb, PatchEmb, PosEmb, PreLn, PreLnB, PostLn, PostLnB, Proj1, Proj1b, Proj2, Proj2b, Embed, FinalNorm, LmHead, ClsHead, ClsHeadB;
+    internal readonly ParameterInfo ClassEmb, PatchEmb, PosEmb, PreLn, PreLnB, PostLn, PostLnB, Proj1, Proj1b, Proj2, Proj2b, Embed, FinalNorm, LmHead, ClsHead, ClsHeadB, PatchHead, PatchHeadB;
     internal readonly VisionLayerRefs[] VisionLayers;
     internal readonly TextLayerRefs[] TextLayers;
 
@@ -43,6 +43,7 @@ public sealed class LabModel
         Proj2 = p[TensorNames.ProjectorLinear2 + "weight"]; Proj2b = p[TensorNames.ProjectorLinear2 + "bias"];
         Embed = p[TensorNames.EmbedTokens]; FinalNorm = p[TensorNames.FinalNorm]; LmHead = p[TensorNames.LmHead];
         ClsHead = p[LabParameters.ClsHeadWeight]; ClsHeadB = p[LabParameters.ClsHeadBias];
+        PatchHead = p[LabParameters.PatchHeadWeight]; PatchHeadB = p[LabParameters.PatchHeadBias];
         VisionLayers = Enumerable.Range(0, config.VisionLayers).Select(l =>
         {
             string n = TensorNames.VisionLayer(l);
@@ -114,9 +115,10 @@ public sealed class LabModel
     }
 
     /// <summary>Backward of <see cref="VisionForward"/>: dTop [N,D] is the gradient of
-    /// hidden_states[layers]; accumulates parameter gradients into <paramref name="grads"/>.
-    /// dTop is used as scratch.</summary>
-    public void VisionBackward(Span<float> dTop, VisionActivations a, int layers, float[] grads)
+    /// hidden_states[layers]; <paramref name="dExtra"/> (optional) is added to the gradient of
+    /// hidden_states[<paramref name="extraIndex"/>] on the way down. Accumulates parameter gradients
+    /// into <paramref name="grads"/>; dTop is used as scratch.</summary>
+    public void VisionBackward(Span<float> dTop, VisionActivations a, int layers, float[] grads, ReadOnlySpan<float> dExtra = default, int extraIndex = -1)
     {
         var c = Config;
         int n = c.VisionTokens, d = c.VisionHidden, f = c.VisionIntermediate, np = c.NumPatches;
@@ -126,6 +128,7 @@ public sealed class LabModel
         {
             var r = VisionLayers[l];
             var s = a.Layer[l];
+            if (l + 1 == extraIndex) TensorPrimitives.Add(dCur[..(n * d)], dExtra[..(n * d)], dCur);
             // h_{l+1} = mid + fc2(quick_gelu(fc1(ln2(mid))))
             dCur.CopyTo(a.DMid);
             a.DAct.AsSpan().Clear();
@@ -176,6 +179,22 @@ public sealed class LabModel
         Layers.LinearBackward(dlogits, a.PostLn, W(ClsHead), dPost, G(grads, ClsHead), G(grads, ClsHeadB), 1, d, k);
         dTop[..(Config.VisionTokens * d)].Clear();
         Layers.LayerNormBackward(dPost, a.Hidden[Config.VisionLayers].AsSpan(0, d), W(PostLn), a.PostMean, a.PostRstd, dTop[..d], G(grads, PostLn), G(grads, PostLnB), 1, d);
+    }
+
+    /// <summary>Stage-1 dense head: a linear map from every patch row of hidden_states[feature layer]
+    /// to <see cref="PatchObjective"/>'s outputs. Writes logits [P, K].</summary>
+    public void PatchHeadForward(VisionActivations a, Span<float> logits)
+    {
+        int d = Config.VisionHidden;
+        Layers.LinearForward(a.Hidden[Config.FeatureLayers].AsSpan(d), WT(PatchHead), W(PatchHeadB), logits, Config.NumPatches, d, PatchObjective.Outputs);
+    }
+
+    /// <summary>Writes the gradient of hidden_states[feature layer] into dHidden [N, D] ([CLS] row zero).</summary>
+    public void PatchHeadBackward(ReadOnlySpan<float> dlogits, VisionActivations a, Span<float> dHidden, float[] grads)
+    {
+        int d = Config.VisionHidden;
+        dHidden[..(Config.VisionTokens * d)].Clear();
+        Layers.LinearBackward(dlogits, a.Hidden[Config.FeatureLayers].AsSpan(d), W(PatchHead), dHidden[d..], G(grads, PatchHead), G(grads, PatchHeadB), Config.NumPatches, d, PatchObjective.Outputs);
     }
 
     // ================================================================= projector

@@ -25,6 +25,7 @@ public sealed class LabParameters
     public int ClsHeadOutputs { get; }
 
     public const string ClsHeadWeight = "lab.cls_head.weight", ClsHeadBias = "lab.cls_head.bias";
+    public const string PatchHeadWeight = "lab.patch_head.weight", PatchHeadBias = "lab.patch_head.bias";
 
     public LabParameters(LabModelConfig c, int clsHeadOutputs)
     {
@@ -74,6 +75,8 @@ public sealed class LabParameters
         Add(TensorNames.LmHead, [c.VocabSize, dt], true);
         Add(ClsHeadWeight, [clsHeadOutputs, dv], true, exported: false);
         Add(ClsHeadBias, [clsHeadOutputs], false, exported: false);
+        Add(PatchHeadWeight, [PatchObjective.Outputs, dv], true, exported: false);
+        Add(PatchHeadBias, [PatchObjective.Outputs], false, exported: false);
         Data = new float[Count];
     }
 

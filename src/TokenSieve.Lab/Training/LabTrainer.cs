@@ -22,6 +22,10 @@ public sealed record LabTrainingOptions
     public float VisionTuneLrScale { get; init; }
     public int WarmupSteps { get; init; } = 100;
     public float GradClip { get; init; } = 1f;
+    /// <summary>Weight of the dense per-patch objective (<see cref="PatchObjective"/>, averaged over
+    /// patches) in stage 1, next to the [CLS] objective (summed over its ~230 outputs); 0 trains
+    /// with [CLS] only.</summary>
+    public float PatchObjectiveWeight { get; init; } = 4f;
     /// <summary>Fixed number of gradient shards: item i of a batch goes to shard i mod G, shards
     /// are summed in order 0..G−1, so results are bit-identical for any thread count.</summary>
     public int GradientShards { get; init; } = 4;
@@ -49,6 +53,8 @@ public sealed class LabTrainer
         public readonly float[] Pixels = new float[3 * c.ImageSize * c.ImageSize];
         public readonly float[] DTop = new float[c.VisionTokens * c.VisionHidden];
         public readonly float[] ClsLogits = new float[ClsObjective.Outputs], ClsDLogits = new float[ClsObjective.Outputs];
+        public readonly float[] PatchLogits = new float[c.NumPatches * PatchObjective.Outputs], PatchDLogits = new float[c.NumPatches * PatchObjective.Outputs];
+        public readonly float[] DFeature = new float[c.VisionTokens * c.VisionHidden];
         public readonly float[] DLogits = new float[maxLength * c.VocabSize];
         public readonly float[] DImage = new float[c.NumPatches * c.TextHidden];
         public double Loss;
@@ -110,7 +116,16 @@ public sealed class LabTrainer
                 Model.ClsHeadForward(w.Vision, w.ClsLogits);
                 w.Loss += ClsObjective.LossAndGradient(w.ClsLogits, scene, weight, w.ClsDLogits) * weight;
                 Model.ClsHeadBackward(w.ClsDLogits, w.Vision, w.DTop, w.Grads);
-                Model.VisionBackward(w.DTop, w.Vision, c.VisionLayers, w.Grads);
+                if (_o.PatchObjectiveWeight > 0)
+                {
+                    float pw = weight * _o.PatchObjectiveWeight / c.NumPatches;
+                    Model.PatchHeadForward(w.Vision, w.PatchLogits);
+                    var targets = PatchObjective.Targets(scene, c.ImageSize, c.PatchSize);
+                    w.Loss += PatchObjective.LossAndGradient(w.PatchLogits, targets, pw, w.PatchDLogits) * pw;
+                    Model.PatchHeadBackward(w.PatchDLogits, w.Vision, w.DFeature, w.Grads);
+                    Model.VisionBackward(w.DTop, w.Vision, c.VisionLayers, w.Grads, w.DFeature, c.FeatureLayers);
+                }
+                else Model.VisionBackward(w.DTop, w.Vision, c.VisionLayers, w.Grads);
             });
             float loss = Step(adam, LearningRate(_o.VisionLr, step, _o.VisionSteps), IsVision);
             runLoss += loss; runCount++;

@@ -83,17 +83,22 @@ public class ModelGradientTests
         var va = new VisionActivations(c);
         var logits = new float[ClsObjective.Outputs];
         var dlogits = GradientCheck.Random(ClsObjective.Outputs, 3);
+        var patchLogits = new float[c.NumPatches * PatchObjective.Outputs];
+        var dPatch = GradientCheck.Random(patchLogits.Length, 4, 0.1f);
         double Loss()
         {
             m.VisionForward(pixels, va, c.VisionLayers);
             m.ClsHeadForward(va, logits);
-            return GradientCheck.Weighted(logits, dlogits);
+            m.PatchHeadForward(va, patchLogits);
+            return GradientCheck.Weighted(logits, dlogits) + GradientCheck.Weighted(patchLogits, dPatch);
         }
         Loss();
         var grads = new float[m.Parameters.Count];
         var dTop = new float[c.VisionTokens * c.VisionHidden];
+        var dFeature = new float[c.VisionTokens * c.VisionHidden];
         m.ClsHeadBackward(dlogits, va, dTop, grads);
-        m.VisionBackward(dTop, va, c.VisionLayers, grads);
+        m.PatchHeadBackward(dPatch, va, dFeature, grads);
+        m.VisionBackward(dTop, va, c.VisionLayers, grads, dFeature, c.FeatureLayers);
         Check(m, grads, Loss, p => p.Name.StartsWith("vision_tower.") || p.Name.StartsWith("lab."));
     }
 
@@ -140,5 +145,27 @@ public class ModelGradientTests
         ClsObjective.LossAndGradient(logits, scene, 1f, d);
         var numeric = GradientCheck.Numeric(logits, () => ClsObjective.LossAndGradient(logits, scene, 1f, new float[ClsObjective.Outputs]));
         GradientCheck.AssertClose(d, numeric, "cls objective");
+    }
+
+    [Fact]
+    public void PatchObjectiveGradientAndTargets()
+    {
+        var scene = SceneGenerator.Generate(9, SceneKind.Standard, withCard: true);
+        var targets = PatchObjective.Targets(scene, Scene.ImageSize, 14);
+        Assert.Equal(64, targets.Length);
+        // every object centre lies in a patch labelled with that object (cells never overlap)
+        foreach (var o in scene.Objects)
+        {
+            var t = targets[o.CentreY / 14 * 8 + o.CentreX / 14];
+            Assert.Equal(((int)o.Colour, (int)o.Shape), (t.Colour, t.Shape));
+        }
+        // the card's digits appear in its patches
+        var digits = targets.Where(t => t.Digit < 10).Select(t => (char)('0' + t.Digit)).ToHashSet();
+        Assert.Superset(digits, scene.Card!.Digits.ToHashSet());
+        var logits = GradientCheck.Random(64 * PatchObjective.Outputs, 8, 2f);
+        var d = new float[logits.Length];
+        PatchObjective.LossAndGradient(logits, targets, 1f, d);
+        var numeric = GradientCheck.Numeric(logits, () => PatchObjective.LossAndGradient(logits, targets, 1f, new float[logits.Length]), maxElements: 3 * PatchObjective.Outputs);
+        GradientCheck.AssertClose(d.AsSpan(0, numeric.Length), numeric, "patch objective");
     }
 }
