@@ -15,6 +15,7 @@ public static class CliApp
             DumpCommand.Create(),
             ReduceCommand.Create(),
             DemoCommand.Create(),
+            TrainLabCommand.Create(),
             BenchCommand.Create(),
             ScoreCommand.Create(),
             InspectCommand.Create(),
