@@ -120,9 +120,17 @@ public sealed class PruMergeReducer : IVisualReducer
         if (Options.Attention == PruMergeAttention.PerHead && (input.Heads < 1 || c % input.Heads != 0))
             throw new InvalidInputException($"{Name}: attn=heads: Channels {c} is not divisible by Heads {input.Heads}");
 
-        float[] attention = Options.Attention == PruMergeAttention.Surrogate
-            ? SurrogateClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, n, c, ctx)
-            : PerHeadClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, n, c, input.Heads, ctx);
+        var inverseKeyNorms = new float[n];
+        float[] attention;
+        if (Options.Attention == PruMergeAttention.Surrogate)
+        {
+            attention = ClsAttentionAndKeyNorms(input.LastLayerQueries!, input.LastLayerKeys!, n, c, inverseKeyNorms);
+        }
+        else
+        {
+            attention = PerHeadClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, n, c, input.Heads);
+            inverseKeyNorms = ReductionMath.InverseRowNorms(input.LastLayerKeys.AsSpan(c), n, c, 1e-12f);
+        }
         if (ReductionMath.IndexOfNonFinite(attention) >= 0) throw input.RequireFiniteInputs(Needs, Name, "the [CLS] attention");
 
         int? adaptive = null;
@@ -148,7 +156,7 @@ public sealed class PruMergeReducer : IVisualReducer
         if (Options.Plus)
             centres = WithSpatialSupplement(ranked, k, n, input.GridHeight, input.GridWidth, out note);
 
-        var result = Merge(input, attention, centres, adaptive, note, ctx);
+        var result = Merge(input, attention, inverseKeyNorms, centres, adaptive, note, ctx);
         if (ReductionMath.IndexOfNonFinite(result.Tokens) >= 0) throw input.RequireFiniteInputs(Needs, Name, "the merged tokens");
         return result;
     }
@@ -156,10 +164,22 @@ public sealed class PruMergeReducer : IVisualReducer
     /// <summary>Reference step 1: A = softmax(Q·Kᵀ·C^−½) with one full-width head; returns row 0
     /// restricted to the patch columns, not renormalised after dropping the [CLS] column.
     /// Only row 0 is computed (577·C MAC instead of the reference's 577²·C).</summary>
-    public static float[] SurrogateClsAttention(float[] q, float[] k, int n, int c, ComputeContext ctx)
+    public static float[] SurrogateClsAttention(float[] q, float[] k, int n, int c) =>
+        ClsAttentionAndKeyNorms(q, k, n, c, null);
+
+    /// <summary>As above; also fills 1/max(‖K_j‖, 1e-12) for the patch keys in the same pass
+    /// over K (each 4 KB key row is read once from memory for both dot products).</summary>
+    static float[] ClsAttentionAndKeyNorms(float[] q, float[] k, int n, int c, float[]? inverseKeyNorms)
     {
         var logits = new float[n + 1];
-        Gemm.MatMulTransposed(ctx, q.AsSpan(0, c), 1, c, k, n + 1, logits);
+        var q0 = q.AsSpan(0, c);
+        for (int j = 0; j <= n; j++)
+        {
+            var kj = k.AsSpan(j * c, c);
+            logits[j] = TensorPrimitives.Dot(q0, kj);
+            if (inverseKeyNorms is not null && j > 0)
+                inverseKeyNorms[j - 1] = 1f / MathF.Max(MathF.Sqrt(TensorPrimitives.Dot(kj, kj)), 1e-12f);
+        }
         // torch: (q @ kᵀ) * C**-0.5, the Python float scale applied to float32 products.
         TensorPrimitives.Multiply(logits, (float)Math.Pow(c, -0.5), logits);
         ReductionMath.SoftmaxInPlace(logits);
@@ -168,7 +188,7 @@ public sealed class PruMergeReducer : IVisualReducer
 
     /// <summary>Improvement: the model's own multi-head [CLS] row of the same layer, averaged over
     /// heads (each head softmax(q₀ₕ·Kₕᵀ/√(C/H))), patch columns, not renormalised.</summary>
-    public static float[] PerHeadClsAttention(float[] q, float[] k, int n, int c, int heads, ComputeContext ctx)
+    public static float[] PerHeadClsAttention(float[] q, float[] k, int n, int c, int heads)
     {
         int hd = c / heads;
         var mean = new float[n];
@@ -255,7 +275,7 @@ public sealed class PruMergeReducer : IVisualReducer
     /// <summary>Reference steps 5–9 for duplicate-free <paramref name="centres"/>: each centre is
     /// summed with its κ most key-cosine-similar other patches (layer-after-feature keys), weighted
     /// by attention; the extra token sums the complement. Output [centres in order, extra].</summary>
-    ReductionResult Merge(ReductionInput input, float[] a, int[] centres, int? adaptive, string? note, ComputeContext ctx)
+    ReductionResult Merge(ReductionInput input, float[] a, float[] invNorm, int[] centres, int? adaptive, string? note, ComputeContext ctx)
     {
         int n = input.PatchCount, c = input.Channels, m = centres.Length;
         bool normalised = Options.Weights == PruMergeWeights.Normalised;
@@ -269,7 +289,6 @@ public sealed class PruMergeReducer : IVisualReducer
         {
             // cos(K_i, K_u) ranks the same as K_i·K_u/‖K_u‖ within row i, so the centre's own
             // norm is never applied; F.normalize clamps ‖K_u‖ at 1e-12.
-            var invNorm = ReductionMath.InverseRowNorms(keys, n, c, 1e-12f);
             var centreKeys = ReductionMath.GatherRows(keys, c, centres);
             var sim = new float[m * n];
             Gemm.MatMulTransposed(ctx, centreKeys, m, c, keys, n, sim);
@@ -295,9 +314,7 @@ public sealed class PruMergeReducer : IVisualReducer
                     total += a[nb[s]];
                 }
                 if (normalised) TensorPrimitives.Multiply(weights, 1f / total, weights);
-                TensorPrimitives.Multiply(xs.AsSpan(i * c, c), weights[0], y);
-                for (int s = 1; s <= kappa; s++)
-                    TensorPrimitives.MultiplyAdd(xs.AsSpan(patches[s] * c, c), weights[s], y, y);
+                ReductionMath.WeightedRowSum(xs, c, patches, weights, y);
                 provenance[t] = new TokenProvenance(patches, weights);
             });
         }
@@ -312,8 +329,7 @@ public sealed class PruMergeReducer : IVisualReducer
         double extraTotal = 0;
         for (int s = 0; s < nj; s++) { extraWeights[s] = a[complement[s]]; extraTotal += extraWeights[s]; }
         if (normalised && extraTotal > 0) TensorPrimitives.Multiply(extraWeights, (float)(1.0 / extraTotal), extraWeights);
-        var e = tokens.AsSpan(m * c, c);
-        for (int s = 0; s < nj; s++) TensorPrimitives.MultiplyAdd(x.AsSpan(complement[s] * c, c), extraWeights[s], e, e);
+        ReductionMath.WeightedRowSum(x, c, complement, extraWeights, tokens.AsSpan(m * c, c));
         provenance[m] = new TokenProvenance(complement, extraWeights);
 
         return new ReductionResult

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using System.Numerics.Tensors;
 
 namespace TokenSieve.Reduction;
@@ -188,6 +189,61 @@ public static class ReductionMath
             sum += e;
         }
         TensorPrimitives.Multiply(logits, (float)(1.0 / sum), logits);
+    }
+
+    /// <summary>y = Σ_s weights[s] · m[rows[s]] over rows of a [*, cols] matrix. The sum runs over
+    /// the rows in the given order for each column chunk with the accumulators in registers, so
+    /// y is written once instead of read and written per row (the merge sums of PruMerge).</summary>
+    public static void WeightedRowSum(ReadOnlySpan<float> m, int cols, ReadOnlySpan<int> rows, ReadOnlySpan<float> weights, Span<float> y)
+    {
+        if (rows.Length != weights.Length) throw new ArgumentException("rows and weights differ in length", nameof(weights));
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; j + 64 <= cols; j += 64)
+            {
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (int s = 0; s < rows.Length; s++)
+                {
+                    var w = Vector512.Create(weights[s]);
+                    var r = m.Slice(rows[s] * cols + j, 64);
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Create(r), w, a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.Create(r[16..]), w, a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.Create(r[32..]), w, a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.Create(r[48..]), w, a3);
+                }
+                a0.CopyTo(y[j..]);
+                a1.CopyTo(y[(j + 16)..]);
+                a2.CopyTo(y[(j + 32)..]);
+                a3.CopyTo(y[(j + 48)..]);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; j + 32 <= cols; j += 32)
+            {
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (int s = 0; s < rows.Length; s++)
+                {
+                    var w = Vector256.Create(weights[s]);
+                    var r = m.Slice(rows[s] * cols + j, 32);
+                    a0 = Vector256.FusedMultiplyAdd(Vector256.Create(r), w, a0);
+                    a1 = Vector256.FusedMultiplyAdd(Vector256.Create(r[8..]), w, a1);
+                    a2 = Vector256.FusedMultiplyAdd(Vector256.Create(r[16..]), w, a2);
+                    a3 = Vector256.FusedMultiplyAdd(Vector256.Create(r[24..]), w, a3);
+                }
+                a0.CopyTo(y[j..]);
+                a1.CopyTo(y[(j + 8)..]);
+                a2.CopyTo(y[(j + 16)..]);
+                a3.CopyTo(y[(j + 24)..]);
+            }
+        }
+        for (; j < cols; j++)
+        {
+            float acc = 0;
+            for (int s = 0; s < rows.Length; s++) acc = MathF.FusedMultiplyAdd(m[rows[s] * cols + j], weights[s], acc);
+            y[j] = acc;
+        }
     }
 
     /// <summary>Gathers rows <paramref name="indices"/> of a [*, cols] matrix into a new [k, cols] array.</summary>
