@@ -12,6 +12,10 @@ public enum PruMergeAttention
     /// <summary>Improvement: the last layer's own attention, split into the model's heads with
     /// scale 1/√(C/heads), softmax per head, averaged over heads (same q/k taps).</summary>
     PerHead,
+
+    /// <summary>Improvement: the feature layer's own per-head [CLS] attention (the tap FasterVLM
+    /// uses), averaged over heads; the neighbour search still uses the last layer's keys.</summary>
+    FeatureLayer,
 }
 
 /// <summary>How neighbours are summed into a centre, and pruned tokens into the extra token.</summary>
@@ -83,7 +87,9 @@ public sealed class PruMergeReducer : IVisualReducer
 
     public string Name { get; }
 
-    public VisionNeeds Needs => VisionNeeds.LastLayerQK;
+    public VisionNeeds Needs => Options.Attention == PruMergeAttention.FeatureLayer
+        ? VisionNeeds.LastLayerQK | VisionNeeds.FeatureLayerClsAttention
+        : VisionNeeds.LastLayerQK;
 
     public PruMergeReducer(PruMergeOptions? options = null)
     {
@@ -100,7 +106,8 @@ public sealed class PruMergeReducer : IVisualReducer
         var parts = new List<string>();
         if (Options.Ratio is { } ratio) parts.Add("ratio=" + ratio.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
         if (Options.Keep is { } keep) parts.Add("keep=" + keep);
-        if (Options.Attention != PruMergeAttention.Surrogate) parts.Add("attn=heads");
+        if (Options.Attention == PruMergeAttention.PerHead) parts.Add("attn=heads");
+        if (Options.Attention == PruMergeAttention.FeatureLayer) parts.Add("attn=feature");
         if (Options.Weights != PruMergeWeights.Raw) parts.Add("weights=normalised");
         if (Options.Spatial != PruMergeSpatial.Raster) parts.Add("spatial=grid");
         if (Options.OnFailure != PruMergeFailurePolicy.Fallback) parts.Add("onfail=error");
@@ -128,7 +135,9 @@ public sealed class PruMergeReducer : IVisualReducer
         }
         else
         {
-            attention = PerHeadClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, n, c, input.Heads);
+            attention = Options.Attention == PruMergeAttention.PerHead
+                ? PerHeadClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, n, c, input.Heads)
+                : FasterVlmReducer.HeadMeanClsAttention(input.FeatureLayerClsAttention!, input.Heads, n);
             inverseKeyNorms = ReductionMath.InverseRowNorms(input.LastLayerKeys.AsSpan(c), n, c, 1e-12f);
         }
         if (ReductionMath.IndexOfNonFinite(attention) >= 0) throw input.RequireFiniteInputs(Needs, Name, "the [CLS] attention");

@@ -18,7 +18,8 @@ public static class ReductionSpec
                                     output in descending attention order. Needs: last-layer q/k.
             ratio=R                   reference non-adaptive mode, k = floor(N*R), R in (0,1]
             keep=K                    fixed budget: K output tokens (K-1 ranked + the extra token)
-            attn=surrogate|heads      heads: the layer's own per-head attention, averaged
+            attn=surrogate|heads|feature  heads: that layer's own per-head attention, averaged;
+                                      feature: the feature layer's [CLS] attention tap (as FasterVLM)
             weights=raw|normalised    normalised: attention-weighted averages (the paper's version)
           prumerge+                 PruMerge+, reference: PruMerge plus patches at raster stride
                                     floor(floor(N/c)/3) (< N-1), appended after the ranked ones.
@@ -90,7 +91,7 @@ public static class ReductionSpec
 
     static IVisualReducer ParsePruMerge(Parsed p, bool plus)
     {
-        var attention = p.TakeOr("attn", v => p.Choice("attn", v, ("surrogate", PruMergeAttention.Surrogate), ("heads", PruMergeAttention.PerHead)), PruMergeAttention.Surrogate);
+        var attention = p.TakeOr("attn", v => p.Choice("attn", v, ("surrogate", PruMergeAttention.Surrogate), ("heads", PruMergeAttention.PerHead), ("feature", PruMergeAttention.FeatureLayer)), PruMergeAttention.Surrogate);
         var weights = p.TakeOr("weights", v => p.Choice("weights", v, ("raw", PruMergeWeights.Raw), ("normalised", PruMergeWeights.Normalised), ("normalized", PruMergeWeights.Normalised)), PruMergeWeights.Raw);
         var options = new PruMergeOptions
         {

@@ -165,6 +165,18 @@ public sealed class PruMergeTests
     }
 
     [Fact]
+    public void FeatureLayerAttentionRanksByTheFasterVlmTap()
+    {
+        var full = TestInputs.Full(12, 12, 16, heads: 2, seed: 19);
+        var reducer = ReductionSpec.Parse("prumerge:keep=11,attn=feature");
+        Assert.Equal(VisionNeeds.LastLayerQK | VisionNeeds.FeatureLayerClsAttention, reducer.Needs);
+        var r = reducer.Reduce(full, ComputeContext.SingleThread);
+        var a = FasterVlmReducer.HeadMeanClsAttention(full.FeatureLayerClsAttention!, 2, 144);
+        Assert.Equal(ReductionMath.TopKDescending(a, 10), r.KeptIndices);
+        Assert.Equal(a[r.Provenance[0].Patches[1]], r.Provenance[0].Weights[1]);
+    }
+
+    [Fact]
     public void GridSpatialSamplingIsATwoDimensionalLattice()
     {
         // σ = 6 on 24×24: the reference keeps columns {0,6,12,18} of every row (96 samples);

@@ -13,6 +13,7 @@ public sealed class ReductionSpecTests
     [InlineData("prumerge:keep=64", typeof(PruMergeReducer), "prumerge:keep=64")]
     [InlineData("PruMerge:keep=64,attn=heads,weights=normalised", typeof(PruMergeReducer), "prumerge:keep=64,attn=heads,weights=normalised")]
     [InlineData("prumerge+:spatial=grid:onfail=error", typeof(PruMergeReducer), "prumerge+:spatial=grid,onfail=error")]
+    [InlineData("prumerge+:attn=feature", typeof(PruMergeReducer), "prumerge+:attn=feature")]
     [InlineData("random:64:seed=1", typeof(RandomSelectionReducer), "random:64:seed=1")]
     [InlineData("random:64,seed=1", typeof(RandomSelectionReducer), "random:64:seed=1")]
     [InlineData("random:64", typeof(RandomSelectionReducer), "random:64")]
