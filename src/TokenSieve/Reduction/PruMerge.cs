@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics.Tensors;
 using TokenSieve.Numerics;
 
@@ -292,14 +293,17 @@ public sealed class PruMergeReducer : IVisualReducer
         var keys = input.LastLayerKeys.AsSpan(c, n * c); // patch keys, CLS row dropped
         int kappa = Math.Min(NeighbourCount, n - 1); // reference needs N ≥ 33; smaller grids take all others
 
-        var tokens = new float[(m + 1) * c];
+        // every element is written below (centre sums, then the extra token)
+        var tokens = GC.AllocateUninitializedArray<float>((m + 1) * c);
         var provenance = new TokenProvenance[m + 1];
         if (m > 0)
         {
             // cos(K_i, K_u) ranks the same as K_i·K_u/‖K_u‖ within row i, so the centre's own
             // norm is never applied; F.normalize clamps ‖K_u‖ at 1e-12.
-            var centreKeys = ReductionMath.GatherRows(keys, c, centres);
-            var sim = new float[m * n];
+            // pooled scratch: these are large-object-heap sized at N = 576, C = 1024
+            var centreKeys = ArrayPool<float>.Shared.Rent(m * c);
+            var sim = ArrayPool<float>.Shared.Rent(m * n);
+            for (int t = 0; t < m; t++) keys.Slice(centres[t] * c, c).CopyTo(centreKeys.AsSpan(t * c, c));
             Gemm.MatMulTransposed(ctx, centreKeys, m, c, keys, n, sim);
             var xs = x;
             ctx.For(m, t =>
@@ -307,25 +311,25 @@ public sealed class PruMergeReducer : IVisualReducer
                 int i = centres[t];
                 var row = sim.AsSpan(t * n, n);
                 TensorPrimitives.Multiply(row, invNorm, row);
-                var nb = new int[kappa];
-                ReductionMath.RowTopK(row, i, nb); // candidates: every patch except i (kept ones included)
-                Array.Sort(nb);
-                var y = tokens.AsSpan(t * c, c);
-                var weights = new float[kappa + 1];
                 var patches = new int[kappa + 1];
+                var weights = new float[kappa + 1];
+                var neighbours = patches.AsSpan(1);
+                ReductionMath.RowTopK(row, i, neighbours); // candidates: every patch except i (kept ones included)
+                neighbours.Sort();
                 patches[0] = i;
                 weights[0] = normalised ? a[i] : 1f;
                 float total = weights[0];
-                for (int s = 0; s < kappa; s++)
+                for (int s = 1; s <= kappa; s++)
                 {
-                    patches[s + 1] = nb[s];
-                    weights[s + 1] = a[nb[s]];
-                    total += a[nb[s]];
+                    weights[s] = a[patches[s]];
+                    total += weights[s];
                 }
                 if (normalised) TensorPrimitives.Multiply(weights, 1f / total, weights);
-                ReductionMath.WeightedRowSum(xs, c, patches, weights, y);
+                ReductionMath.WeightedRowSum(xs, c, patches, weights, tokens.AsSpan(t * c, c));
                 provenance[t] = new TokenProvenance(patches, weights);
             });
+            ArrayPool<float>.Shared.Return(centreKeys);
+            ArrayPool<float>.Shared.Return(sim);
         }
 
         // extra token over the complement J (ascending)

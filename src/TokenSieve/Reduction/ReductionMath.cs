@@ -93,19 +93,38 @@ public static class ReductionMath
 
     /// <summary>The k largest entries of <paramref name="row"/> (skipping index
     /// <paramref name="exclude"/>, −1 for none), written to <paramref name="result"/> in no
-    /// particular order. Ties keep the lower index. O(n log k) with a min-heap; k ≤ row length.</summary>
-    public static void RowTopK(ReadOnlySpan<float> row, int exclude, Span<int> result)
+    /// particular order. Ties keep the lower index. <paramref name="row"/> is used as scratch and
+    /// restored. k ≤ the number of candidates.</summary>
+    /// <remarks>A vectorised pre-pass bounds the k-th largest value from below: the row is cut into
+    /// k interleaved sets (j mod k), each set's maximum is ≥ the bound t = min of the maxima, so at
+    /// least k entries are ≥ t and nothing below t can be in the top k. Only the few entries ≥ t
+    /// then go through the min-heap, which keeps its branches predictable.</remarks>
+    public static void RowTopK(Span<float> row, int exclude, Span<int> result)
     {
-        int k = result.Length;
+        int k = result.Length, n = row.Length;
         if (k == 0) return;
+        float saved = exclude >= 0 ? row[exclude] : 0f;
+        if (exclude >= 0) row[exclude] = float.NegativeInfinity;
+        float bound = float.NegativeInfinity;
+        if (n >= 2 * k)
+        {
+            Span<float> maxima = k <= 256 ? stackalloc float[k] : new float[k];
+            row[..k].CopyTo(maxima);
+            int full = n / k * k;
+            for (int j = k; j < full; j += k) TensorPrimitives.Max(maxima, row.Slice(j, k), maxima);
+            for (int j = full; j < n; j++) maxima[j - full] = MathF.Max(maxima[j - full], row[j]);
+            bound = TensorPrimitives.Min(maxima);
+        }
+        if (exclude >= 0) row[exclude] = saved;
+
         // Heap of the best k so far, root = the worst kept (smallest value; among equal values the
         // larger index). Scanning indices in ascending order, a later equal value never displaces.
         Span<float> hv = k <= 256 ? stackalloc float[k] : new float[k];
         int size = 0;
-        for (int j = 0; j < row.Length; j++)
+        for (int j = 0; j < n; j++)
         {
-            if (j == exclude) continue;
             float v = row[j];
+            if (v < bound || j == exclude) continue;
             if (size < k)
             {
                 int pos = size++;

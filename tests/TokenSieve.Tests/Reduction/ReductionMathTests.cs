@@ -53,11 +53,17 @@ public sealed class ReductionMathTests
         Assert.Equal([0, 2, 4], result.OrderBy(v => v));
         ReductionMath.RowTopK(row, -1, result);
         Assert.Equal([0, 2, 5], result.OrderBy(v => v));
-        var values = RandomValues(576, 3, 6);
-        var top = new int[32];
-        ReductionMath.RowTopK(values, 10, top);
-        var expected = Enumerable.Range(0, 576).Where(i => i != 10).OrderByDescending(i => values[i]).ThenBy(i => i).Take(32).OrderBy(i => i);
-        Assert.Equal(expected, top.OrderBy(i => i));
+        foreach (var (n, k, distinct) in new[] { (576, 32, 6), (576, 32, 1000000), (575, 32, 3), (40, 32, 5), (64, 32, 2), (33, 32, 4), (100, 7, 1) })
+            for (int exclude = -1; exclude < n; exclude += 1 + n / 5)
+            {
+                var values = RandomValues(n, n * 31 + k + exclude, distinct);
+                var copy = (float[])values.Clone();
+                var top = new int[k];
+                ReductionMath.RowTopK(values, exclude, top);
+                var expected = Enumerable.Range(0, n).Where(i => i != exclude).OrderByDescending(i => values[i]).ThenBy(i => i).Take(k).OrderBy(i => i);
+                Assert.Equal(expected, top.OrderBy(i => i));
+                Assert.Equal(copy, values); // the scratch use is undone
+            }
     }
 
     [Fact]
