@@ -305,7 +305,6 @@ public sealed class PruMergeReducer : IVisualReducer
             var sim = ArrayPool<float>.Shared.Rent(m * n);
             for (int t = 0; t < m; t++) keys.Slice(centres[t] * c, c).CopyTo(centreKeys.AsSpan(t * c, c));
             Gemm.MatMulTransposed(ctx, centreKeys, m, c, keys, n, sim);
-            var xs = x;
             ctx.For(m, t =>
             {
                 int i = centres[t];
@@ -325,7 +324,6 @@ public sealed class PruMergeReducer : IVisualReducer
                     total += weights[s];
                 }
                 if (normalised) TensorPrimitives.Multiply(weights, 1f / total, weights);
-                ReductionMath.WeightedRowSum(xs, c, patches, weights, tokens.AsSpan(t * c, c));
                 provenance[t] = new TokenProvenance(patches, weights);
             });
             ArrayPool<float>.Shared.Return(centreKeys);
@@ -342,8 +340,18 @@ public sealed class PruMergeReducer : IVisualReducer
         double extraTotal = 0;
         for (int s = 0; s < nj; s++) { extraWeights[s] = a[complement[s]]; extraTotal += extraWeights[s]; }
         if (normalised && extraTotal > 0) TensorPrimitives.Multiply(extraWeights, (float)(1.0 / extraTotal), extraWeights);
-        ReductionMath.WeightedRowSum(x, c, complement, extraWeights, tokens.AsSpan(m * c, c));
         provenance[m] = new TokenProvenance(complement, extraWeights);
+
+        // y_t = Σ weight·X over each token's provenance. Column windows outermost: a 256-column
+        // window of X (N·1 KB) stays in L2 while all m + 1 outputs gather from it.
+        const int window = 256;
+        int windows = (c + window - 1) / window;
+        ctx.For(windows, w =>
+        {
+            int offset = w * window, width = Math.Min(window, c - offset);
+            for (int t = 0; t <= m; t++)
+                ReductionMath.WeightedRowSum(x, c, offset, width, provenance[t].Patches, provenance[t].Weights, tokens.AsSpan(t * c + offset, width));
+        });
 
         return new ReductionResult
         {

@@ -213,9 +213,19 @@ public static class ReductionMath
     /// <summary>y = Σ_s weights[s] · m[rows[s]] over rows of a [*, cols] matrix. The sum runs over
     /// the rows in the given order for each column chunk with the accumulators in registers, so
     /// y is written once instead of read and written per row (the merge sums of PruMerge).</summary>
-    public static void WeightedRowSum(ReadOnlySpan<float> m, int cols, ReadOnlySpan<int> rows, ReadOnlySpan<float> weights, Span<float> y)
+    public static void WeightedRowSum(ReadOnlySpan<float> m, int cols, ReadOnlySpan<int> rows, ReadOnlySpan<float> weights, Span<float> y) =>
+        WeightedRowSum(m, cols, 0, cols, rows, weights, y);
+
+    /// <summary>As above over the column window [<paramref name="offset"/>, offset + width) of
+    /// rows of length <paramref name="stride"/>; y has width entries. Callers that sum many
+    /// outputs from one matrix sweep the windows outermost, so each window of the matrix stays in
+    /// cache while every output reads it.</summary>
+    public static void WeightedRowSum(ReadOnlySpan<float> m, int stride, int offset, int width, ReadOnlySpan<int> rows, ReadOnlySpan<float> weights, Span<float> y)
     {
         if (rows.Length != weights.Length) throw new ArgumentException("rows and weights differ in length", nameof(weights));
+        if (offset < 0 || width < 0 || offset + width > stride || y.Length < width) throw new ArgumentOutOfRangeException(nameof(width));
+        m = m[offset..];
+        int cols = width;
         int j = 0;
         if (Vector512.IsHardwareAccelerated)
         {
@@ -225,7 +235,7 @@ public static class ReductionMath
                 for (int s = 0; s < rows.Length; s++)
                 {
                     var w = Vector512.Create(weights[s]);
-                    var r = m.Slice(rows[s] * cols + j, 64);
+                    var r = m.Slice(rows[s] * stride + j, 64);
                     a0 = Vector512.FusedMultiplyAdd(Vector512.Create(r), w, a0);
                     a1 = Vector512.FusedMultiplyAdd(Vector512.Create(r[16..]), w, a1);
                     a2 = Vector512.FusedMultiplyAdd(Vector512.Create(r[32..]), w, a2);
@@ -245,7 +255,7 @@ public static class ReductionMath
                 for (int s = 0; s < rows.Length; s++)
                 {
                     var w = Vector256.Create(weights[s]);
-                    var r = m.Slice(rows[s] * cols + j, 32);
+                    var r = m.Slice(rows[s] * stride + j, 32);
                     a0 = Vector256.FusedMultiplyAdd(Vector256.Create(r), w, a0);
                     a1 = Vector256.FusedMultiplyAdd(Vector256.Create(r[8..]), w, a1);
                     a2 = Vector256.FusedMultiplyAdd(Vector256.Create(r[16..]), w, a2);
@@ -260,7 +270,7 @@ public static class ReductionMath
         for (; j < cols; j++)
         {
             float acc = 0;
-            for (int s = 0; s < rows.Length; s++) acc = MathF.FusedMultiplyAdd(m[rows[s] * cols + j], weights[s], acc);
+            for (int s = 0; s < rows.Length; s++) acc = MathF.FusedMultiplyAdd(m[rows[s] * stride + j], weights[s], acc);
             y[j] = acc;
         }
     }
