@@ -10,9 +10,13 @@ namespace TokenSieve.Reduction;
 /// are not excluded, as in the reference). Output ascending.</summary>
 public sealed class DivPruneReducer : IVisualReducer
 {
-    public int Budget { get; }
+    /// <summary>M, the number of tokens kept (null when <see cref="Ratio"/> is given).</summary>
+    public int? Budget { get; }
 
-    public string Name => $"divprune:{Budget}";
+    /// <summary>The reference's SUBSET_RATIO ρ: M = round-half-even(ρ·N) at reduction time.</summary>
+    public double? Ratio { get; }
+
+    public string Name => Ratio is { } r ? "divprune:ratio=" + r.ToString("R", System.Globalization.CultureInfo.InvariantCulture) : $"divprune:{Budget}";
 
     public VisionNeeds Needs => VisionNeeds.Projector;
 
@@ -22,6 +26,12 @@ public sealed class DivPruneReducer : IVisualReducer
         Budget = budget;
     }
 
+    public DivPruneReducer(double ratio)
+    {
+        if (!(ratio > 0 && ratio <= 1)) throw new ReductionSpecException($"divprune:ratio={ratio}", "ratio must be in (0, 1]");
+        Ratio = ratio;
+    }
+
     /// <summary>The reference's SUBSET_RATIO → M = round-half-even(ρ·N) (0.098 → 56 at N = 576).</summary>
     public static int BudgetForRatio(double ratio, int n) => (int)Math.Round(ratio * n, MidpointRounding.ToEven);
 
@@ -29,9 +39,10 @@ public sealed class DivPruneReducer : IVisualReducer
     {
         input.Validate(Needs, Name);
         int n = input.PatchCount;
-        NoReduction.CheckBudget(Name, Budget, n);
+        int budget = Budget ?? BudgetForRatio(Ratio!.Value, n);
+        NoReduction.CheckBudget(Name, budget, n);
         var z = input.ProjectRows(input.Features, n, Name, out int d);
-        var kept = Select(z, n, d, Budget, ctx);
+        var kept = Select(z, n, d, budget, ctx);
         return NoReduction.Select(input, z, d, kept, projected: true);
     }
 

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics.Tensors;
 using TokenSieve.Numerics;
 
@@ -12,6 +13,10 @@ public enum PruMergeAttention
     /// <summary>Improvement: the last layer's own attention, split into the model's heads with
     /// scale 1/√(C/heads), softmax per head, averaged over heads (same q/k taps).</summary>
     PerHead,
+
+    /// <summary>Improvement: the feature layer's own per-head [CLS] attention (the tap FasterVLM
+    /// uses), averaged over heads; the neighbour search still uses the last layer's keys.</summary>
+    FeatureLayer,
 }
 
 /// <summary>How neighbours are summed into a centre, and pruned tokens into the extra token.</summary>
@@ -83,7 +88,9 @@ public sealed class PruMergeReducer : IVisualReducer
 
     public string Name { get; }
 
-    public VisionNeeds Needs => VisionNeeds.LastLayerQK;
+    public VisionNeeds Needs => Options.Attention == PruMergeAttention.FeatureLayer
+        ? VisionNeeds.LastLayerQK | VisionNeeds.FeatureLayerClsAttention
+        : VisionNeeds.LastLayerQK;
 
     public PruMergeReducer(PruMergeOptions? options = null)
     {
@@ -100,7 +107,8 @@ public sealed class PruMergeReducer : IVisualReducer
         var parts = new List<string>();
         if (Options.Ratio is { } ratio) parts.Add("ratio=" + ratio.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
         if (Options.Keep is { } keep) parts.Add("keep=" + keep);
-        if (Options.Attention != PruMergeAttention.Surrogate) parts.Add("attn=heads");
+        if (Options.Attention == PruMergeAttention.PerHead) parts.Add("attn=heads");
+        if (Options.Attention == PruMergeAttention.FeatureLayer) parts.Add("attn=feature");
         if (Options.Weights != PruMergeWeights.Raw) parts.Add("weights=normalised");
         if (Options.Spatial != PruMergeSpatial.Raster) parts.Add("spatial=grid");
         if (Options.OnFailure != PruMergeFailurePolicy.Fallback) parts.Add("onfail=error");
@@ -120,9 +128,19 @@ public sealed class PruMergeReducer : IVisualReducer
         if (Options.Attention == PruMergeAttention.PerHead && (input.Heads < 1 || c % input.Heads != 0))
             throw new InvalidInputException($"{Name}: attn=heads: Channels {c} is not divisible by Heads {input.Heads}");
 
-        float[] attention = Options.Attention == PruMergeAttention.Surrogate
-            ? SurrogateClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, n, c, ctx)
-            : PerHeadClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, n, c, input.Heads, ctx);
+        var inverseKeyNorms = new float[n];
+        float[] attention;
+        if (Options.Attention == PruMergeAttention.Surrogate)
+        {
+            attention = ClsAttentionAndKeyNorms(input.LastLayerQueries!, input.LastLayerKeys!, n, c, inverseKeyNorms);
+        }
+        else
+        {
+            attention = Options.Attention == PruMergeAttention.PerHead
+                ? PerHeadClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, n, c, input.Heads)
+                : FasterVlmReducer.HeadMeanClsAttention(input.FeatureLayerClsAttention!, input.Heads, n);
+            inverseKeyNorms = ReductionMath.InverseRowNorms(input.LastLayerKeys.AsSpan(c), n, c, 1e-12f);
+        }
         if (ReductionMath.IndexOfNonFinite(attention) >= 0) throw input.RequireFiniteInputs(Needs, Name, "the [CLS] attention");
 
         int? adaptive = null;
@@ -148,7 +166,7 @@ public sealed class PruMergeReducer : IVisualReducer
         if (Options.Plus)
             centres = WithSpatialSupplement(ranked, k, n, input.GridHeight, input.GridWidth, out note);
 
-        var result = Merge(input, attention, centres, adaptive, note, ctx);
+        var result = Merge(input, attention, inverseKeyNorms, centres, adaptive, note, ctx);
         if (ReductionMath.IndexOfNonFinite(result.Tokens) >= 0) throw input.RequireFiniteInputs(Needs, Name, "the merged tokens");
         return result;
     }
@@ -156,10 +174,22 @@ public sealed class PruMergeReducer : IVisualReducer
     /// <summary>Reference step 1: A = softmax(Q·Kᵀ·C^−½) with one full-width head; returns row 0
     /// restricted to the patch columns, not renormalised after dropping the [CLS] column.
     /// Only row 0 is computed (577·C MAC instead of the reference's 577²·C).</summary>
-    public static float[] SurrogateClsAttention(float[] q, float[] k, int n, int c, ComputeContext ctx)
+    public static float[] SurrogateClsAttention(float[] q, float[] k, int n, int c) =>
+        ClsAttentionAndKeyNorms(q, k, n, c, null);
+
+    /// <summary>As above; also fills 1/max(‖K_j‖, 1e-12) for the patch keys in the same pass
+    /// over K (each 4 KB key row is read once from memory for both dot products).</summary>
+    static float[] ClsAttentionAndKeyNorms(float[] q, float[] k, int n, int c, float[]? inverseKeyNorms)
     {
         var logits = new float[n + 1];
-        Gemm.MatMulTransposed(ctx, q.AsSpan(0, c), 1, c, k, n + 1, logits);
+        var q0 = q.AsSpan(0, c);
+        for (int j = 0; j <= n; j++)
+        {
+            var kj = k.AsSpan(j * c, c);
+            logits[j] = TensorPrimitives.Dot(q0, kj);
+            if (inverseKeyNorms is not null && j > 0)
+                inverseKeyNorms[j - 1] = 1f / MathF.Max(MathF.Sqrt(TensorPrimitives.Dot(kj, kj)), 1e-12f);
+        }
         // torch: (q @ kᵀ) * C**-0.5, the Python float scale applied to float32 products.
         TensorPrimitives.Multiply(logits, (float)Math.Pow(c, -0.5), logits);
         ReductionMath.SoftmaxInPlace(logits);
@@ -168,7 +198,7 @@ public sealed class PruMergeReducer : IVisualReducer
 
     /// <summary>Improvement: the model's own multi-head [CLS] row of the same layer, averaged over
     /// heads (each head softmax(q₀ₕ·Kₕᵀ/√(C/H))), patch columns, not renormalised.</summary>
-    public static float[] PerHeadClsAttention(float[] q, float[] k, int n, int c, int heads, ComputeContext ctx)
+    public static float[] PerHeadClsAttention(float[] q, float[] k, int n, int c, int heads)
     {
         int hd = c / heads;
         var mean = new float[n];
@@ -255,7 +285,7 @@ public sealed class PruMergeReducer : IVisualReducer
     /// <summary>Reference steps 5–9 for duplicate-free <paramref name="centres"/>: each centre is
     /// summed with its κ most key-cosine-similar other patches (layer-after-feature keys), weighted
     /// by attention; the extra token sums the complement. Output [centres in order, extra].</summary>
-    ReductionResult Merge(ReductionInput input, float[] a, int[] centres, int? adaptive, string? note, ComputeContext ctx)
+    ReductionResult Merge(ReductionInput input, float[] a, float[] invNorm, int[] centres, int? adaptive, string? note, ComputeContext ctx)
     {
         int n = input.PatchCount, c = input.Channels, m = centres.Length;
         bool normalised = Options.Weights == PruMergeWeights.Normalised;
@@ -263,43 +293,41 @@ public sealed class PruMergeReducer : IVisualReducer
         var keys = input.LastLayerKeys.AsSpan(c, n * c); // patch keys, CLS row dropped
         int kappa = Math.Min(NeighbourCount, n - 1); // reference needs N ≥ 33; smaller grids take all others
 
-        var tokens = new float[(m + 1) * c];
+        // every element is written below (centre sums, then the extra token)
+        var tokens = GC.AllocateUninitializedArray<float>((m + 1) * c);
         var provenance = new TokenProvenance[m + 1];
         if (m > 0)
         {
             // cos(K_i, K_u) ranks the same as K_i·K_u/‖K_u‖ within row i, so the centre's own
             // norm is never applied; F.normalize clamps ‖K_u‖ at 1e-12.
-            var invNorm = ReductionMath.InverseRowNorms(keys, n, c, 1e-12f);
-            var centreKeys = ReductionMath.GatherRows(keys, c, centres);
-            var sim = new float[m * n];
+            // pooled scratch: these are large-object-heap sized at N = 576, C = 1024
+            var centreKeys = ArrayPool<float>.Shared.Rent(m * c);
+            var sim = ArrayPool<float>.Shared.Rent(m * n);
+            for (int t = 0; t < m; t++) keys.Slice(centres[t] * c, c).CopyTo(centreKeys.AsSpan(t * c, c));
             Gemm.MatMulTransposed(ctx, centreKeys, m, c, keys, n, sim);
-            var xs = x;
             ctx.For(m, t =>
             {
                 int i = centres[t];
                 var row = sim.AsSpan(t * n, n);
                 TensorPrimitives.Multiply(row, invNorm, row);
-                var nb = new int[kappa];
-                ReductionMath.RowTopK(row, i, nb); // candidates: every patch except i (kept ones included)
-                Array.Sort(nb);
-                var y = tokens.AsSpan(t * c, c);
-                var weights = new float[kappa + 1];
                 var patches = new int[kappa + 1];
+                var weights = new float[kappa + 1];
+                var neighbours = patches.AsSpan(1);
+                ReductionMath.RowTopK(row, i, neighbours); // candidates: every patch except i (kept ones included)
+                neighbours.Sort();
                 patches[0] = i;
                 weights[0] = normalised ? a[i] : 1f;
                 float total = weights[0];
-                for (int s = 0; s < kappa; s++)
+                for (int s = 1; s <= kappa; s++)
                 {
-                    patches[s + 1] = nb[s];
-                    weights[s + 1] = a[nb[s]];
-                    total += a[nb[s]];
+                    weights[s] = a[patches[s]];
+                    total += weights[s];
                 }
                 if (normalised) TensorPrimitives.Multiply(weights, 1f / total, weights);
-                TensorPrimitives.Multiply(xs.AsSpan(i * c, c), weights[0], y);
-                for (int s = 1; s <= kappa; s++)
-                    TensorPrimitives.MultiplyAdd(xs.AsSpan(patches[s] * c, c), weights[s], y, y);
                 provenance[t] = new TokenProvenance(patches, weights);
             });
+            ArrayPool<float>.Shared.Return(centreKeys);
+            ArrayPool<float>.Shared.Return(sim);
         }
 
         // extra token over the complement J (ascending)
@@ -312,9 +340,18 @@ public sealed class PruMergeReducer : IVisualReducer
         double extraTotal = 0;
         for (int s = 0; s < nj; s++) { extraWeights[s] = a[complement[s]]; extraTotal += extraWeights[s]; }
         if (normalised && extraTotal > 0) TensorPrimitives.Multiply(extraWeights, (float)(1.0 / extraTotal), extraWeights);
-        var e = tokens.AsSpan(m * c, c);
-        for (int s = 0; s < nj; s++) TensorPrimitives.MultiplyAdd(x.AsSpan(complement[s] * c, c), extraWeights[s], e, e);
         provenance[m] = new TokenProvenance(complement, extraWeights);
+
+        // y_t = Σ weight·X over each token's provenance. Column windows outermost: a 256-column
+        // window of X (N·1 KB) stays in L2 while all m + 1 outputs gather from it.
+        const int window = 256;
+        int windows = (c + window - 1) / window;
+        ctx.For(windows, w =>
+        {
+            int offset = w * window, width = Math.Min(window, c - offset);
+            for (int t = 0; t <= m; t++)
+                ReductionMath.WeightedRowSum(x, c, offset, width, provenance[t].Patches, provenance[t].Weights, tokens.AsSpan(t * c + offset, width));
+        });
 
         return new ReductionResult
         {

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using System.Numerics.Tensors;
 
 namespace TokenSieve.Reduction;
@@ -92,19 +93,38 @@ public static class ReductionMath
 
     /// <summary>The k largest entries of <paramref name="row"/> (skipping index
     /// <paramref name="exclude"/>, −1 for none), written to <paramref name="result"/> in no
-    /// particular order. Ties keep the lower index. O(n log k) with a min-heap; k ≤ row length.</summary>
-    public static void RowTopK(ReadOnlySpan<float> row, int exclude, Span<int> result)
+    /// particular order. Ties keep the lower index. <paramref name="row"/> is used as scratch and
+    /// restored. k ≤ the number of candidates.</summary>
+    /// <remarks>A vectorised pre-pass bounds the k-th largest value from below: the row is cut into
+    /// k interleaved sets (j mod k), each set's maximum is ≥ the bound t = min of the maxima, so at
+    /// least k entries are ≥ t and nothing below t can be in the top k. Only the few entries ≥ t
+    /// then go through the min-heap, which keeps its branches predictable.</remarks>
+    public static void RowTopK(Span<float> row, int exclude, Span<int> result)
     {
-        int k = result.Length;
+        int k = result.Length, n = row.Length;
         if (k == 0) return;
+        float saved = exclude >= 0 ? row[exclude] : 0f;
+        if (exclude >= 0) row[exclude] = float.NegativeInfinity;
+        float bound = float.NegativeInfinity;
+        if (n >= 2 * k)
+        {
+            Span<float> maxima = k <= 256 ? stackalloc float[k] : new float[k];
+            row[..k].CopyTo(maxima);
+            int full = n / k * k;
+            for (int j = k; j < full; j += k) TensorPrimitives.Max(maxima, row.Slice(j, k), maxima);
+            for (int j = full; j < n; j++) maxima[j - full] = MathF.Max(maxima[j - full], row[j]);
+            bound = TensorPrimitives.Min(maxima);
+        }
+        if (exclude >= 0) row[exclude] = saved;
+
         // Heap of the best k so far, root = the worst kept (smallest value; among equal values the
         // larger index). Scanning indices in ascending order, a later equal value never displaces.
         Span<float> hv = k <= 256 ? stackalloc float[k] : new float[k];
         int size = 0;
-        for (int j = 0; j < row.Length; j++)
+        for (int j = 0; j < n; j++)
         {
-            if (j == exclude) continue;
             float v = row[j];
+            if (v < bound || j == exclude) continue;
             if (size < k)
             {
                 int pos = size++;
@@ -188,6 +208,71 @@ public static class ReductionMath
             sum += e;
         }
         TensorPrimitives.Multiply(logits, (float)(1.0 / sum), logits);
+    }
+
+    /// <summary>y = Σ_s weights[s] · m[rows[s]] over rows of a [*, cols] matrix. The sum runs over
+    /// the rows in the given order for each column chunk with the accumulators in registers, so
+    /// y is written once instead of read and written per row (the merge sums of PruMerge).</summary>
+    public static void WeightedRowSum(ReadOnlySpan<float> m, int cols, ReadOnlySpan<int> rows, ReadOnlySpan<float> weights, Span<float> y) =>
+        WeightedRowSum(m, cols, 0, cols, rows, weights, y);
+
+    /// <summary>As above over the column window [<paramref name="offset"/>, offset + width) of
+    /// rows of length <paramref name="stride"/>; y has width entries. Callers that sum many
+    /// outputs from one matrix sweep the windows outermost, so each window of the matrix stays in
+    /// cache while every output reads it.</summary>
+    public static void WeightedRowSum(ReadOnlySpan<float> m, int stride, int offset, int width, ReadOnlySpan<int> rows, ReadOnlySpan<float> weights, Span<float> y)
+    {
+        if (rows.Length != weights.Length) throw new ArgumentException("rows and weights differ in length", nameof(weights));
+        if (offset < 0 || width < 0 || offset + width > stride || y.Length < width) throw new ArgumentOutOfRangeException(nameof(width));
+        m = m[offset..];
+        int cols = width;
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; j + 64 <= cols; j += 64)
+            {
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (int s = 0; s < rows.Length; s++)
+                {
+                    var w = Vector512.Create(weights[s]);
+                    var r = m.Slice(rows[s] * stride + j, 64);
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Create(r), w, a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.Create(r[16..]), w, a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.Create(r[32..]), w, a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.Create(r[48..]), w, a3);
+                }
+                a0.CopyTo(y[j..]);
+                a1.CopyTo(y[(j + 16)..]);
+                a2.CopyTo(y[(j + 32)..]);
+                a3.CopyTo(y[(j + 48)..]);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            for (; j + 32 <= cols; j += 32)
+            {
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (int s = 0; s < rows.Length; s++)
+                {
+                    var w = Vector256.Create(weights[s]);
+                    var r = m.Slice(rows[s] * stride + j, 32);
+                    a0 = Vector256.FusedMultiplyAdd(Vector256.Create(r), w, a0);
+                    a1 = Vector256.FusedMultiplyAdd(Vector256.Create(r[8..]), w, a1);
+                    a2 = Vector256.FusedMultiplyAdd(Vector256.Create(r[16..]), w, a2);
+                    a3 = Vector256.FusedMultiplyAdd(Vector256.Create(r[24..]), w, a3);
+                }
+                a0.CopyTo(y[j..]);
+                a1.CopyTo(y[(j + 8)..]);
+                a2.CopyTo(y[(j + 16)..]);
+                a3.CopyTo(y[(j + 24)..]);
+            }
+        }
+        for (; j < cols; j++)
+        {
+            float acc = 0;
+            for (int s = 0; s < rows.Length; s++) acc = MathF.FusedMultiplyAdd(m[rows[s] * stride + j], weights[s], acc);
+            y[j] = acc;
+        }
     }
 
     /// <summary>Gathers rows <paramref name="indices"/> of a [*, cols] matrix into a new [k, cols] array.</summary>

@@ -18,7 +18,8 @@ public static class ReductionSpec
                                     output in descending attention order. Needs: last-layer q/k.
             ratio=R                   reference non-adaptive mode, k = floor(N*R), R in (0,1]
             keep=K                    fixed budget: K output tokens (K-1 ranked + the extra token)
-            attn=surrogate|heads      heads: the layer's own per-head attention, averaged
+            attn=surrogate|heads|feature  heads: that layer's own per-head attention, averaged;
+                                      feature: the feature layer's [CLS] attention tap (as FasterVLM)
             weights=raw|normalised    normalised: attention-weighted averages (the paper's version)
           prumerge+                 PruMerge+, reference: PruMerge plus patches at raster stride
                                     floor(floor(N/c)/3) (< N-1), appended after the ranked ones.
@@ -36,7 +37,7 @@ public static class ReductionSpec
                                     contextual merges over head-mean keys. Needs: feature-layer [CLS]
                                     attention, feature-layer keys, [CLS] hidden state.
           divprune:K                greedy max-min cosine diversity of projected tokens, raster order
-            (or divprune:ratio=R      K = round-half-even(R*N); the reference default is 0.098 -> 56)
+            (or divprune:ratio=R      K = round-half-even(R*N); the reference default 0.098 -> 56 of 576)
                                     Needs: projector.
           tome:r=R | tome:keep=B    ToMe bipartite merging inside every tower layer up to the feature
                                     layer: r per layer, or the schedule that leaves B patches.
@@ -90,7 +91,7 @@ public static class ReductionSpec
 
     static IVisualReducer ParsePruMerge(Parsed p, bool plus)
     {
-        var attention = p.TakeOr("attn", v => p.Choice("attn", v, ("surrogate", PruMergeAttention.Surrogate), ("heads", PruMergeAttention.PerHead)), PruMergeAttention.Surrogate);
+        var attention = p.TakeOr("attn", v => p.Choice("attn", v, ("surrogate", PruMergeAttention.Surrogate), ("heads", PruMergeAttention.PerHead), ("feature", PruMergeAttention.FeatureLayer)), PruMergeAttention.Surrogate);
         var weights = p.TakeOr("weights", v => p.Choice("weights", v, ("raw", PruMergeWeights.Raw), ("normalised", PruMergeWeights.Normalised), ("normalized", PruMergeWeights.Normalised)), PruMergeWeights.Raw);
         var options = new PruMergeOptions
         {
@@ -100,6 +101,8 @@ public static class ReductionSpec
         };
         if (plus)
         {
+            if (p.Has("ratio") || p.Has("keep"))
+                throw new ReductionSpecException(p.Spec, "ratio= and keep= are PruMerge options; the reference's non-adaptive PruMerge+ (training only) emits duplicate centres and a corrupted complement, so it is not offered");
             var spatial = p.TakeOr("spatial", v => p.Choice("spatial", v, ("raster", PruMergeSpatial.Raster), ("grid", PruMergeSpatial.Grid)), PruMergeSpatial.Raster);
             var onFail = p.TakeOr("onfail", v => p.Choice("onfail", v, ("fallback", PruMergeFailurePolicy.Fallback), ("error", PruMergeFailurePolicy.Error)), PruMergeFailurePolicy.Fallback);
             options = options with { Spatial = spatial, OnFailure = onFail };
@@ -132,9 +135,7 @@ public static class ReductionSpec
         {
             if (p.Positional.Count > 0) throw new ReductionSpecException(p.Spec, "give a budget or ratio=, not both");
             if (!(r > 0 && r <= 1)) throw new ReductionSpecException(p.Spec, $"ratio must be in (0, 1], got {r.ToString(CultureInfo.InvariantCulture)}");
-            int k = DivPruneReducer.BudgetForRatio(r, 576);
-            if (k < 1) throw new ReductionSpecException(p.Spec, $"ratio {r.ToString(CultureInfo.InvariantCulture)} keeps no token of 576");
-            return p.Done(new DivPruneReducer(k), 0);
+            return p.Done(new DivPruneReducer(r), 0);
         }
         return p.Done(new DivPruneReducer(p.Budget()), 1);
     }
@@ -163,6 +164,8 @@ public static class ReductionSpec
             if (!options.Remove(key, out var v)) return default;
             return convert(v);
         }
+
+        public bool Has(string key) => options.ContainsKey(key);
 
         public T TakeOr<T>(string key, Func<string, T> convert, T fallback) => options.Remove(key, out var v) ? convert(v) : fallback;
 

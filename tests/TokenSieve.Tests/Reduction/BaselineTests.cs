@@ -124,6 +124,22 @@ public sealed class PoolingTests
     }
 
     [Fact]
+    public void Budgets192And128UseAdaptiveBinsOnTheLlavaGrid()
+    {
+        var ramp = Ramp(24, 24);
+        var r192 = ReductionSpec.Parse("pool:192,stage=pre").Reduce(ramp, ComputeContext.SingleThread);
+        // 16×12: output (1, 0) averages rows [1, 3) × columns [0, 2) = patches 24, 25, 48, 49
+        Assert.Equal([24, 25, 48, 49], r192.Provenance[12].Patches);
+        Assert.Equal((24f + 25 + 48 + 49) / 4, r192.Tokens[12]);
+        // output (2, 11): rows [3, 5), columns [22, 24)
+        Assert.Equal([94, 95, 118, 119], r192.Provenance[2 * 12 + 11].Patches);
+        var r128 = ReductionSpec.Parse("pool:128,stage=pre").Reduce(ramp, ComputeContext.SingleThread);
+        // 16×8: rows as above, columns in exact 3-wide bins
+        Assert.Equal([27, 28, 29, 51, 52, 53], r128.Provenance[8 + 1].Patches);
+        Assert.Equal(128, r128.TokenCount);
+    }
+
+    [Fact]
     public void LlavaSizedBudgetsGiveTheirTokenCounts()
     {
         var input = TestInputs.Full(24, 24, 3, heads: 1, seed: 5);
@@ -271,6 +287,8 @@ public sealed class DivPruneTests
     [Fact]
     public void RatioBudgetRoundsHalfToEven()
     {
+        var input = TestInputs.Full(24, 24, 4, heads: 1, seed: 8);
+        Assert.Equal(56, ReductionSpec.Parse("divprune:ratio=0.098").Reduce(input, ComputeContext.SingleThread).TokenCount);
         Assert.Equal(56, DivPruneReducer.BudgetForRatio(0.098, 576));
         Assert.Equal(64, DivPruneReducer.BudgetForRatio(0.1111, 576));
         Assert.Equal(128, DivPruneReducer.BudgetForRatio(0.2222, 576));

@@ -82,7 +82,7 @@ public sealed class PruMergeGoldenTests(ITestOutputHelper output)
         var g = doc.RootElement.GetProperty("cases").GetProperty(name).GetProperty(variant);
         using var st = SafetensorsFile.Open(Path.Combine(Dir, "golden.safetensors"));
         var input = LoadInput(st, name);
-        var a = PruMergeReducer.SurrogateClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, input.PatchCount, input.Channels, ComputeContext.SingleThread);
+        var a = PruMergeReducer.SurrogateClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, input.PatchCount, input.Channels);
         var golden = st.Get($"{name}.cls_attn").ToFloats();
         // fp32 softmax of the same logits: relative agreement ~1e-6.
         Assert.True(MaxRowRelativeError(a, golden, a.Length) <= 1e-5);

@@ -76,7 +76,7 @@ public sealed class PruMergeTests
         var input = Synthetic(12, 32, 8, 12);
         var r = ReductionSpec.Parse("prumerge").Reduce(input, ComputeContext.SingleThread);
         Assert.Equal(9, r.TokenCount);
-        var a = PruMergeReducer.SurrogateClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, 144, 32, ComputeContext.SingleThread);
+        var a = PruMergeReducer.SurrogateClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, 144, 32);
         for (int t = 0; t < 8; t++)
         {
             var p = r.Provenance[t];
@@ -128,7 +128,7 @@ public sealed class PruMergeTests
         var r = ReductionSpec.Parse("prumerge:keep=64").Reduce(input, ComputeContext.SingleThread);
         Assert.Equal(64, r.TokenCount);
         Assert.Equal(63, r.KeptIndices.Length);
-        var a = PruMergeReducer.SurrogateClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, 576, 64, ComputeContext.SingleThread);
+        var a = PruMergeReducer.SurrogateClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, 576, 64);
         Assert.Equal(ReductionMath.TopKDescending(a, 63), r.KeptIndices);
         Assert.Throws<ReductionSpecException>(() => ReductionSpec.Parse("prumerge:keep=578").Reduce(input, ComputeContext.SingleThread));
     }
@@ -150,18 +150,30 @@ public sealed class PruMergeTests
     {
         // With one head, per-head attention is the surrogate but scaled by 1/√C in both cases.
         var input = Synthetic(12, 32, 6, 16, heads: 1);
-        var surrogate = PruMergeReducer.SurrogateClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, 144, 32, ComputeContext.SingleThread);
-        var perHead1 = PruMergeReducer.PerHeadClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, 144, 32, 1, ComputeContext.SingleThread);
+        var surrogate = PruMergeReducer.SurrogateClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, 144, 32);
+        var perHead1 = PruMergeReducer.PerHeadClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, 144, 32, 1);
         for (int j = 0; j < 144; j++) Assert.Equal(surrogate[j], perHead1[j], 1e-6f);
         // Two heads of 1 channel: head h sees only channel h, scale 1.
         float[] q = [1, 2, 0, 0, 0, 0];
         float[] k = [0, 0, 1, 0, 0, 1];
-        var a = PruMergeReducer.PerHeadClsAttention(q, k, 2, 2, 2, ComputeContext.SingleThread);
+        var a = PruMergeReducer.PerHeadClsAttention(q, k, 2, 2, 2);
         double h0p0 = Math.E / (2 + Math.E), h1p1 = Math.Exp(2) / (2 + Math.Exp(2));
         Assert.Equal((h0p0 + 1 / (2 + Math.Exp(2))) / 2, a[0], 1e-6);
         Assert.Equal((1 / (2 + Math.E) + h1p1) / 2, a[1], 1e-6);
         var r = ReductionSpec.Parse("prumerge:attn=heads").Reduce(Synthetic(12, 32, 6, 16, heads: 4), ComputeContext.SingleThread);
         Assert.NotNull(r.AdaptiveCount);
+    }
+
+    [Fact]
+    public void FeatureLayerAttentionRanksByTheFasterVlmTap()
+    {
+        var full = TestInputs.Full(12, 12, 16, heads: 2, seed: 19);
+        var reducer = ReductionSpec.Parse("prumerge:keep=11,attn=feature");
+        Assert.Equal(VisionNeeds.LastLayerQK | VisionNeeds.FeatureLayerClsAttention, reducer.Needs);
+        var r = reducer.Reduce(full, ComputeContext.SingleThread);
+        var a = FasterVlmReducer.HeadMeanClsAttention(full.FeatureLayerClsAttention!, 2, 144);
+        Assert.Equal(ReductionMath.TopKDescending(a, 10), r.KeptIndices);
+        Assert.Equal(a[r.Provenance[0].Patches[1]], r.Provenance[0].Weights[1]);
     }
 
     [Fact]

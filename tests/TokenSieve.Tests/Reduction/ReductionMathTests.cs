@@ -53,11 +53,17 @@ public sealed class ReductionMathTests
         Assert.Equal([0, 2, 4], result.OrderBy(v => v));
         ReductionMath.RowTopK(row, -1, result);
         Assert.Equal([0, 2, 5], result.OrderBy(v => v));
-        var values = RandomValues(576, 3, 6);
-        var top = new int[32];
-        ReductionMath.RowTopK(values, 10, top);
-        var expected = Enumerable.Range(0, 576).Where(i => i != 10).OrderByDescending(i => values[i]).ThenBy(i => i).Take(32).OrderBy(i => i);
-        Assert.Equal(expected, top.OrderBy(i => i));
+        foreach (var (n, k, distinct) in new[] { (576, 32, 6), (576, 32, 1000000), (575, 32, 3), (40, 32, 5), (64, 32, 2), (33, 32, 4), (100, 7, 1) })
+            for (int exclude = -1; exclude < n; exclude += 1 + n / 5)
+            {
+                var values = RandomValues(n, n * 31 + k + exclude, distinct);
+                var copy = (float[])values.Clone();
+                var top = new int[k];
+                ReductionMath.RowTopK(values, exclude, top);
+                var expected = Enumerable.Range(0, n).Where(i => i != exclude).OrderByDescending(i => values[i]).ThenBy(i => i).Take(k).OrderBy(i => i);
+                Assert.Equal(expected, top.OrderBy(i => i));
+                Assert.Equal(copy, values); // the scratch use is undone
+            }
     }
 
     [Fact]
@@ -85,5 +91,31 @@ public sealed class ReductionMathTests
                 Assert.Equal(bad, ReductionMath.IndexOfNonFinite(v));
             }
         Assert.Equal(-1, ReductionMath.IndexOfNonFinite(new float[33]));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(33)]
+    [InlineData(64)]
+    [InlineData(100)]
+    [InlineData(1024)]
+    [InlineData(1031)]
+    public void WeightedRowSumMatchesScalarOnOddWidths(int cols)
+    {
+        var rng = new Random(cols);
+        var m = Enumerable.Range(0, 9 * cols).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        int[] rows = [3, 0, 8, 3];
+        float[] weights = [1f, 0.25f, -2f, 0.5f];
+        var y = new float[cols];
+        ReductionMath.WeightedRowSum(m, cols, rows, weights, y);
+        for (int j = 0; j < cols; j++)
+        {
+            double expected = 0;
+            for (int s = 0; s < rows.Length; s++) expected += (double)weights[s] * m[rows[s] * cols + j];
+            Assert.True(Math.Abs(expected - y[j]) <= 1e-6, $"column {j}"); // 4 fp32 FMAs of values < 2: error ~2e-7
+        }
+        ReductionMath.WeightedRowSum(m, cols, [], [], y);
+        Assert.All(y, v => Assert.Equal(0f, v));
     }
 }
