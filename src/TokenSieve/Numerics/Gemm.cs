@@ -143,21 +143,34 @@ public static unsafe class Gemm
 
     static int RoundUp(int v, int multiple) => (v + multiple - 1) / multiple * multiple;
 
-    /// <summary>x rows [r0, r0+width) → k-major panel: dst[kk·width + r] = x[r0 + r, kk]; rows past M are zero.</summary>
+    /// <summary>x rows [r0, r0+width) → k-major panel: dst[kk·width + r] = x[r0 + r, kk]; rows past M are zero.
+    /// Full groups of 8 rows are read with one gather per k (row stride K) instead of 8 scalar loads.</summary>
     static void PackPanel(float* x, int m, int k, int r0, int width, float* dst)
     {
         int valid = Math.Min(width, m - r0);
+        int r = 0;
+        if (Avx2.IsSupported && (long)k * 7 <= int.MaxValue / 4)
+        {
+            var rowOffsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * Vector256.Create(k);
+            for (; r + 8 <= valid; r += 8)
+            {
+                float* src = x + (long)(r0 + r) * k;
+                float* d = dst + r;
+                for (int kk = 0; kk < k; kk++, d += width)
+                    Avx2.GatherVector256(src + kk, rowOffsets, 4).Store(d);
+            }
+        }
         const int kStep = 64;
         for (int kb = 0; kb < k; kb += kStep)
         {
             int ke = Math.Min(k, kb + kStep);
-            for (int r = 0; r < valid; r++)
+            for (int rr = r; rr < valid; rr++)
             {
-                float* src = x + (long)(r0 + r) * k;
-                for (int kk = kb; kk < ke; kk++) dst[(long)kk * width + r] = src[kk];
+                float* src = x + (long)(r0 + rr) * k;
+                for (int kk = kb; kk < ke; kk++) dst[(long)kk * width + rr] = src[kk];
             }
-            for (int r = valid; r < width; r++)
-                for (int kk = kb; kk < ke; kk++) dst[(long)kk * width + r] = 0f;
+            for (int rr = Math.Max(r, valid); rr < width; rr++)
+                for (int kk = kb; kk < ke; kk++) dst[(long)kk * width + rr] = 0f;
         }
     }
 
@@ -240,12 +253,24 @@ public static unsafe class Gemm
             }
         }
 
-        // yᵀ tile → y, adding the bias.
+        // yᵀ tile → y, adding the bias: 8 consecutive outputs of a row are gathered from 8 tile rows.
         int mEnd = Math.Min(m, m0 + (int)tileWidth);
+        int r0 = 0;
+        if (Avx2.IsSupported && tileWidth * 7 <= int.MaxValue / 4)
+        {
+            var rowOffsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * Vector256.Create((int)tileWidth);
+            for (; r0 + 8 <= rows; r0 += 8)
+            {
+                var b = bias == null ? Vector256<float>.Zero : Vector256.Load(bias + n0 + r0);
+                float* src = ct + r0 * tileWidth;
+                for (int i = m0; i < mEnd; i++)
+                    (Avx2.GatherVector256(src + (i - m0), rowOffsets, 4) + b).Store(y + (long)i * n + n0 + r0);
+            }
+        }
         for (int i = m0; i < mEnd; i += 16)
         {
             int ie = Math.Min(mEnd, i + 16);
-            for (int r = 0; r < rows; r++)
+            for (int r = r0; r < rows; r++)
             {
                 float b = bias == null ? 0f : bias[n0 + r];
                 float* src = ct + r * tileWidth + (i - m0);
@@ -468,8 +493,6 @@ public static unsafe class Gemm
     /// <summary>Rows of W per GEMV task: enough tasks to balance, each streaming a contiguous slab of W.</summary>
     const int GemvTaskRows = 32;
 
-    [ThreadStatic] static NativeScratch? t_row;
-
     static void Gemv(ComputeContext ctx, float* x, int m, int k, void* w, DType wType, int n, float* bias, float* y)
     {
         int tasks = (n + GemvTaskRows - 1) / GemvTaskRows;
@@ -477,21 +500,89 @@ public static unsafe class Gemm
         ctx.For(tasks, t =>
         {
             int j0 = t * GemvTaskRows, j1 = Math.Min(n, j0 + GemvTaskRows);
-            float* row = wType == DType.F32 ? null : (t_row ??= new NativeScratch()).Get(k);
             for (int j = j0; j < j1; j++)
             {
-                void* src = (byte*)w + (long)j * k * elementSize;
-                float* wr;
-                if (wType == DType.F32) wr = (float*)src;
-                else
-                {
-                    WeightConversion.ToSingle(src, wType, row, k);
-                    wr = row;
-                }
+                void* row = (byte*)w + (long)j * k * elementSize;
                 float b = bias == null ? 0f : bias[j];
-                for (int i = 0; i < m; i++) y[(long)i * n + j] = Dot(x + (long)i * k, wr, k) + b;
+                for (int i = 0; i < m; i++)
+                {
+                    float* xi = x + (long)i * k;
+                    float dot = wType switch
+                    {
+                        DType.F32 => Dot(xi, (float*)row, k),
+                        DType.F16 => DotHalf(xi, (ushort*)row, k),
+                        _ => DotBFloat16(xi, (ushort*)row, k),
+                    };
+                    y[(long)i * n + j] = dot + b;
+                }
             }
         });
+    }
+
+    /// <summary>Σ x[i]·(float)w[i] for F16 w, widened in registers (decode streams W once; no staging buffer).</summary>
+    internal static float DotHalf(float* x, ushort* w, int length)
+    {
+        int i = 0;
+        float sum = 0f;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (; i <= length - 64; i += 64)
+            {
+                s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.HalfToSingle512(Vector256.Load(w + i)), s0);
+                s1 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 16), WeightConversion.HalfToSingle512(Vector256.Load(w + i + 16)), s1);
+                s2 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 32), WeightConversion.HalfToSingle512(Vector256.Load(w + i + 32)), s2);
+                s3 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 48), WeightConversion.HalfToSingle512(Vector256.Load(w + i + 48)), s3);
+            }
+            for (; i <= length - 16; i += 16)
+                s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.HalfToSingle512(Vector256.Load(w + i)), s0);
+            sum = Vector512.Sum((s0 + s1) + (s2 + s3));
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> s0 = default, s1 = default;
+            for (; i <= length - 16; i += 16)
+            {
+                s0 = Fma.MultiplyAdd(Vector256.Load(x + i), WeightConversion.HalfToSingle256(Vector128.Load(w + i)), s0);
+                s1 = Fma.MultiplyAdd(Vector256.Load(x + i + 8), WeightConversion.HalfToSingle256(Vector128.Load(w + i + 8)), s1);
+            }
+            sum = Vector256.Sum(s0 + s1);
+        }
+        for (; i < length; i++) sum = MathF.FusedMultiplyAdd(x[i], (float)BitConverter.UInt16BitsToHalf(w[i]), sum);
+        return sum;
+    }
+
+    /// <summary>Σ x[i]·(float)w[i] for BF16 w, widened in registers.</summary>
+    internal static float DotBFloat16(float* x, ushort* w, int length)
+    {
+        int i = 0;
+        float sum = 0f;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (; i <= length - 64; i += 64)
+            {
+                s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i)), s0);
+                s1 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 16), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i + 16)), s1);
+                s2 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 32), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i + 32)), s2);
+                s3 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 48), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i + 48)), s3);
+            }
+            for (; i <= length - 16; i += 16)
+                s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i)), s0);
+            sum = Vector512.Sum((s0 + s1) + (s2 + s3));
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> s0 = default, s1 = default;
+            for (; i <= length - 16; i += 16)
+            {
+                s0 = Fma.MultiplyAdd(Vector256.Load(x + i), WeightConversion.BFloat16ToSingle256(Vector128.Load(w + i)), s0);
+                s1 = Fma.MultiplyAdd(Vector256.Load(x + i + 8), WeightConversion.BFloat16ToSingle256(Vector128.Load(w + i + 8)), s1);
+            }
+            sum = Vector256.Sum(s0 + s1);
+        }
+        for (; i < length; i++) sum = MathF.FusedMultiplyAdd(x[i], BFloat16.ToSingle(w[i]), sum);
+        return sum;
     }
 
     /// <summary>Σ a[i]·b[i] with four independent vector accumulators (fixed order for a given length).</summary>
