@@ -36,7 +36,8 @@ public readonly record struct AttentionShape(int QueryCount, int KeyCount, int Q
 /// </remarks>
 public static unsafe class Attention
 {
-    const int QueryBlock = 32;
+    /// <summary>64 rather than 32: halves the K/V traffic per flop (measured ~5% faster on 577/640 tokens).</summary>
+    const int QueryBlock = 64;
     const int KeyBlock = 64;
 
     [ThreadStatic] static NativeScratch? t_keysT;
