@@ -222,8 +222,21 @@ public static unsafe class Gemm
         for (int pc = 0; pc < k; pc += KBlock)
         {
             int kc = Math.Min(KBlock, k - pc);
-            for (int r = 0; r < rows; r++)
-                WeightConversion.ToSingle((byte*)w + ((long)(n0 + r) * k + pc) * elementSize, wType, wp + (long)r * kc, kc);
+            // F32 weights are read in place (row stride K); F16/BF16 are widened into the block buffer (stride kc).
+            float* wBlock;
+            long ldw;
+            if (wType == DType.F32)
+            {
+                wBlock = (float*)w + (long)n0 * k + pc;
+                ldw = k;
+            }
+            else
+            {
+                for (int r = 0; r < rows; r++)
+                    WeightConversion.ToSingle((byte*)w + ((long)(n0 + r) * k + pc) * elementSize, wType, wp + (long)r * kc, kc);
+                wBlock = wp;
+                ldw = kc;
+            }
             int nextPc = pc + KBlock;
             int nextKc = Math.Min(KBlock, k - nextPc);
             if (nextKc > 0)
@@ -245,10 +258,10 @@ public static unsafe class Gemm
                     nextX.Issue(xLinesPerCall);
                     nextW.Issue(wLinesPerCall);
                     int tr = Math.Min(TileRows, rows - r);
-                    float* wt = wp + (long)r * kc;
+                    float* wt = wBlock + r * ldw;
                     float* cr = cpan + r * tileWidth;
-                    if (lanes == 16) Tile512(xpan, width, wt, kc, tr, cr, tileWidth, accumulate);
-                    else Tile256(xpan, width, wt, kc, tr, cr, tileWidth, accumulate);
+                    if (lanes == 16) Tile512(xpan, width, wt, kc, ldw, tr, cr, tileWidth, accumulate);
+                    else Tile256(xpan, width, wt, kc, ldw, tr, cr, tileWidth, accumulate);
                 }
             }
         }
@@ -280,41 +293,41 @@ public static unsafe class Gemm
         }
     }
 
-    static void Tile512(float* xpan, int width, float* wt, int kc, int rows, float* c, long ldc, bool accumulate)
+    static void Tile512(float* xpan, int width, float* wt, int kc, long ldw, int rows, float* c, long ldc, bool accumulate)
     {
         if (rows == TileRows && width == 48)
         {
-            Kernel512x8x3(xpan, wt, kc, c, ldc, accumulate);
+            Kernel512x8x3(xpan, wt, kc, ldw, c, ldc, accumulate);
             return;
         }
         if (rows == TileRows && width == 32)
         {
-            Kernel512x8x2(xpan, wt, kc, c, ldc, accumulate);
+            Kernel512x8x2(xpan, wt, kc, ldw, c, ldc, accumulate);
             return;
         }
         for (int v = 0; v < width; v += 16)
         {
-            if (rows == TileRows) Kernel512x8x1(xpan + v, width, wt, kc, c + v, ldc, accumulate);
+            if (rows == TileRows) Kernel512x8x1(xpan + v, width, wt, kc, ldw, c + v, ldc, accumulate);
             else
                 for (int r = 0; r < rows; r++)
-                    Kernel512x1x1(xpan + v, width, wt + (long)r * kc, kc, c + v + r * ldc, accumulate);
+                    Kernel512x1x1(xpan + v, width, wt + r * ldw, kc, c + v + r * ldc, accumulate);
         }
     }
 
-    static void Tile256(float* xpan, int width, float* wt, int kc, int rows, float* c, long ldc, bool accumulate)
+    static void Tile256(float* xpan, int width, float* wt, int kc, long ldw, int rows, float* c, long ldc, bool accumulate)
     {
         int r = 0;
         if (width == 24)
             for (; r + 4 <= rows; r += 4)
-                Kernel256x4x3(xpan, wt + (long)r * kc, kc, c + r * ldc, ldc, accumulate);
+                Kernel256x4x3(xpan, wt + r * ldw, kc, ldw, c + r * ldc, ldc, accumulate);
         for (; r < rows; r++)
             for (int v = 0; v < width; v += 8)
-                Kernel256x1x1(xpan + v, width, wt + (long)r * kc, kc, c + v + r * ldc, accumulate);
+                Kernel256x1x1(xpan + v, width, wt + r * ldw, kc, c + v + r * ldc, accumulate);
     }
 
     /// <summary>c[r, 0..48) (+)= Σ_p w[r, p]·xpan[p, 0..48) for 8 weight rows: 24 accumulators.</summary>
     [SkipLocalsInit]
-    static void Kernel512x8x3(float* xp, float* w, int kc, float* c, long ldc, bool accumulate)
+    static void Kernel512x8x3(float* xp, float* w, int kc, long ldw, float* c, long ldc, bool accumulate)
     {
         Vector512<float> c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32,
             c40, c41, c42, c50, c51, c52, c60, c61, c62, c70, c71, c72;
@@ -334,7 +347,7 @@ public static unsafe class Gemm
             c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = Vector512<float>.Zero;
             c40 = c41 = c42 = c50 = c51 = c52 = c60 = c61 = c62 = c70 = c71 = c72 = Vector512<float>.Zero;
         }
-        float* w0 = w, w1 = w + kc, w2 = w + 2 * kc, w3 = w + 3 * kc, w4 = w + 4 * kc, w5 = w + 5 * kc, w6 = w + 6 * kc, w7 = w + 7 * kc;
+        float* w0 = w, w1 = w + ldw, w2 = w + 2 * ldw, w3 = w + 3 * ldw, w4 = w + 4 * ldw, w5 = w + 5 * ldw, w6 = w + 6 * ldw, w7 = w + 7 * ldw;
         for (int p = 0; p < kc; p++)
         {
             var x0 = Vector512.Load(xp);
@@ -369,7 +382,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>8 weight rows × 32 columns (two-vector panels): 16 accumulators.</summary>
-    static void Kernel512x8x2(float* xp, float* w, int kc, float* c, long ldc, bool accumulate)
+    static void Kernel512x8x2(float* xp, float* w, int kc, long ldw, float* c, long ldc, bool accumulate)
     {
         Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
         if (accumulate)
@@ -384,7 +397,7 @@ public static unsafe class Gemm
             c70 = Vector512.Load(c + 7 * ldc); c71 = Vector512.Load(c + 7 * ldc + 16);
         }
         else c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = Vector512<float>.Zero;
-        float* w0 = w, w1 = w + kc, w2 = w + 2 * kc, w3 = w + 3 * kc, w4 = w + 4 * kc, w5 = w + 5 * kc, w6 = w + 6 * kc, w7 = w + 7 * kc;
+        float* w0 = w, w1 = w + ldw, w2 = w + 2 * ldw, w3 = w + 3 * ldw, w4 = w + 4 * ldw, w5 = w + 5 * ldw, w6 = w + 6 * ldw, w7 = w + 7 * ldw;
         for (int p = 0; p < kc; p++)
         {
             var x0 = Vector512.Load(xp);
@@ -410,7 +423,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>One 16-lane column of an 8-row tile (x panels narrower than 48, the M tail).</summary>
-    static void Kernel512x8x1(float* xp, int width, float* w, int kc, float* c, long ldc, bool accumulate)
+    static void Kernel512x8x1(float* xp, int width, float* w, int kc, long ldw, float* c, long ldc, bool accumulate)
     {
         Vector512<float> c0, c1, c2, c3, c4, c5, c6, c7;
         if (accumulate)
@@ -419,7 +432,7 @@ public static unsafe class Gemm
             c4 = Vector512.Load(c + 4 * ldc); c5 = Vector512.Load(c + 5 * ldc); c6 = Vector512.Load(c + 6 * ldc); c7 = Vector512.Load(c + 7 * ldc);
         }
         else c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = Vector512<float>.Zero;
-        float* w0 = w, w1 = w + kc, w2 = w + 2 * kc, w3 = w + 3 * kc, w4 = w + 4 * kc, w5 = w + 5 * kc, w6 = w + 6 * kc, w7 = w + 7 * kc;
+        float* w0 = w, w1 = w + ldw, w2 = w + 2 * ldw, w3 = w + 3 * ldw, w4 = w + 4 * ldw, w5 = w + 5 * ldw, w6 = w + 6 * ldw, w7 = w + 7 * ldw;
         for (int p = 0; p < kc; p++)
         {
             var x0 = Vector512.Load(xp);
@@ -447,7 +460,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>AVX2 fallback: 4 weight rows × 24 columns, 12 accumulators (16 ymm registers).</summary>
-    static void Kernel256x4x3(float* xp, float* w, int kc, float* c, long ldc, bool accumulate)
+    static void Kernel256x4x3(float* xp, float* w, int kc, long ldw, float* c, long ldc, bool accumulate)
     {
         Vector256<float> c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32;
         if (accumulate)
@@ -458,7 +471,7 @@ public static unsafe class Gemm
             c30 = Vector256.Load(c + 3 * ldc); c31 = Vector256.Load(c + 3 * ldc + 8); c32 = Vector256.Load(c + 3 * ldc + 16);
         }
         else c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = Vector256<float>.Zero;
-        float* w0 = w, w1 = w + kc, w2 = w + 2 * kc, w3 = w + 3 * kc;
+        float* w0 = w, w1 = w + ldw, w2 = w + 2 * ldw, w3 = w + 3 * ldw;
         for (int p = 0; p < kc; p++)
         {
             var x0 = Vector256.Load(xp);
