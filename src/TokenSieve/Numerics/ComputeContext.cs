@@ -3,7 +3,7 @@ namespace TokenSieve.Numerics;
 /// <summary>How many threads the kernels may use. Every public compute entry point takes one, so
 /// `--threads N` reaches every kernel; results never depend on the thread count.</summary>
 /// <remarks>A context owns a persistent pool of <c>Threads − 1</c> background workers (started on
-/// first parallel use); the calling thread is the last worker. <see cref="For"/> hands out indices
+/// first parallel use, shared by contexts of the same size); the calling thread is the last worker. <see cref="For"/> hands out indices
 /// from a shared counter, so which thread runs an index varies, but every kernel computes each index
 /// the same way on any thread, so results are bit-identical for any thread count. A call made while
 /// the pool is busy (from a body, or from another thread) runs serially on its caller instead of
@@ -18,8 +18,12 @@ public sealed class ComputeContext
     {
         if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), "thread count must be >= 0 (0 = all cores)");
         Threads = threads == 0 ? Environment.ProcessorCount : threads;
-        if (Threads > 1) _pool = new WorkerPool(Threads - 1);
+        if (Threads > 1) _pool = s_pools.GetOrAdd(Threads - 1, workers => new WorkerPool(workers));
     }
+
+    /// <summary>Pools are shared by every context with the same thread count, so creating contexts freely
+    /// (per run, per test) does not leak threads.</summary>
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<int, WorkerPool> s_pools = new();
 
     public static ComputeContext Default { get; } = new(0);
 
@@ -40,7 +44,8 @@ public sealed class ComputeContext
         readonly int _workers;
         readonly SemaphoreSlim _wake = new(0);
         readonly ManualResetEventSlim _done = new(false);
-        readonly Lock _gate = new();
+        /// <summary>1 while a job runs. Not a lock: a lock would let the caller's own nested For re-enter.</summary>
+        int _busy;
         Thread[]? _threads;
 
         Action<int>? _body;
@@ -53,7 +58,7 @@ public sealed class ComputeContext
 
         public bool TryRun(int count, Action<int> body)
         {
-            if (!_gate.TryEnter()) return false;
+            if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0) return false;
             try
             {
                 EnsureStarted();
@@ -73,7 +78,7 @@ public sealed class ComputeContext
             }
             finally
             {
-                _gate.Exit();
+                Volatile.Write(ref _busy, 0);
             }
         }
 

@@ -143,21 +143,34 @@ public static unsafe class Gemm
 
     static int RoundUp(int v, int multiple) => (v + multiple - 1) / multiple * multiple;
 
-    /// <summary>x rows [r0, r0+width) → k-major panel: dst[kk·width + r] = x[r0 + r, kk]; rows past M are zero.</summary>
+    /// <summary>x rows [r0, r0+width) → k-major panel: dst[kk·width + r] = x[r0 + r, kk]; rows past M are zero.
+    /// Full groups of 8 rows are read with one gather per k (row stride K) instead of 8 scalar loads.</summary>
     static void PackPanel(float* x, int m, int k, int r0, int width, float* dst)
     {
         int valid = Math.Min(width, m - r0);
+        int r = 0;
+        if (Avx2.IsSupported && (long)k * 7 <= int.MaxValue / 4)
+        {
+            var rowOffsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * Vector256.Create(k);
+            for (; r + 8 <= valid; r += 8)
+            {
+                float* src = x + (long)(r0 + r) * k;
+                float* d = dst + r;
+                for (int kk = 0; kk < k; kk++, d += width)
+                    Avx2.GatherVector256(src + kk, rowOffsets, 4).Store(d);
+            }
+        }
         const int kStep = 64;
         for (int kb = 0; kb < k; kb += kStep)
         {
             int ke = Math.Min(k, kb + kStep);
-            for (int r = 0; r < valid; r++)
+            for (int rr = r; rr < valid; rr++)
             {
-                float* src = x + (long)(r0 + r) * k;
-                for (int kk = kb; kk < ke; kk++) dst[(long)kk * width + r] = src[kk];
+                float* src = x + (long)(r0 + rr) * k;
+                for (int kk = kb; kk < ke; kk++) dst[(long)kk * width + rr] = src[kk];
             }
-            for (int r = valid; r < width; r++)
-                for (int kk = kb; kk < ke; kk++) dst[(long)kk * width + r] = 0f;
+            for (int rr = Math.Max(r, valid); rr < width; rr++)
+                for (int kk = kb; kk < ke; kk++) dst[(long)kk * width + rr] = 0f;
         }
     }
 
@@ -209,8 +222,21 @@ public static unsafe class Gemm
         for (int pc = 0; pc < k; pc += KBlock)
         {
             int kc = Math.Min(KBlock, k - pc);
-            for (int r = 0; r < rows; r++)
-                WeightConversion.ToSingle((byte*)w + ((long)(n0 + r) * k + pc) * elementSize, wType, wp + (long)r * kc, kc);
+            // F32 weights are read in place (row stride K); F16/BF16 are widened into the block buffer (stride kc).
+            float* wBlock;
+            long ldw;
+            if (wType == DType.F32)
+            {
+                wBlock = (float*)w + (long)n0 * k + pc;
+                ldw = k;
+            }
+            else
+            {
+                for (int r = 0; r < rows; r++)
+                    WeightConversion.ToSingle((byte*)w + ((long)(n0 + r) * k + pc) * elementSize, wType, wp + (long)r * kc, kc);
+                wBlock = wp;
+                ldw = kc;
+            }
             int nextPc = pc + KBlock;
             int nextKc = Math.Min(KBlock, k - nextPc);
             if (nextKc > 0)
@@ -232,20 +258,32 @@ public static unsafe class Gemm
                     nextX.Issue(xLinesPerCall);
                     nextW.Issue(wLinesPerCall);
                     int tr = Math.Min(TileRows, rows - r);
-                    float* wt = wp + (long)r * kc;
+                    float* wt = wBlock + r * ldw;
                     float* cr = cpan + r * tileWidth;
-                    if (lanes == 16) Tile512(xpan, width, wt, kc, tr, cr, tileWidth, accumulate);
-                    else Tile256(xpan, width, wt, kc, tr, cr, tileWidth, accumulate);
+                    if (lanes == 16) Tile512(xpan, width, wt, kc, ldw, tr, cr, tileWidth, accumulate);
+                    else Tile256(xpan, width, wt, kc, ldw, tr, cr, tileWidth, accumulate);
                 }
             }
         }
 
-        // yᵀ tile → y, adding the bias.
+        // yᵀ tile → y, adding the bias: 8 consecutive outputs of a row are gathered from 8 tile rows.
         int mEnd = Math.Min(m, m0 + (int)tileWidth);
+        int r0 = 0;
+        if (Avx2.IsSupported && tileWidth * 7 <= int.MaxValue / 4)
+        {
+            var rowOffsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * Vector256.Create((int)tileWidth);
+            for (; r0 + 8 <= rows; r0 += 8)
+            {
+                var b = bias == null ? Vector256<float>.Zero : Vector256.Load(bias + n0 + r0);
+                float* src = ct + r0 * tileWidth;
+                for (int i = m0; i < mEnd; i++)
+                    (Avx2.GatherVector256(src + (i - m0), rowOffsets, 4) + b).Store(y + (long)i * n + n0 + r0);
+            }
+        }
         for (int i = m0; i < mEnd; i += 16)
         {
             int ie = Math.Min(mEnd, i + 16);
-            for (int r = 0; r < rows; r++)
+            for (int r = r0; r < rows; r++)
             {
                 float b = bias == null ? 0f : bias[n0 + r];
                 float* src = ct + r * tileWidth + (i - m0);
@@ -255,41 +293,41 @@ public static unsafe class Gemm
         }
     }
 
-    static void Tile512(float* xpan, int width, float* wt, int kc, int rows, float* c, long ldc, bool accumulate)
+    static void Tile512(float* xpan, int width, float* wt, int kc, long ldw, int rows, float* c, long ldc, bool accumulate)
     {
         if (rows == TileRows && width == 48)
         {
-            Kernel512x8x3(xpan, wt, kc, c, ldc, accumulate);
+            Kernel512x8x3(xpan, wt, kc, ldw, c, ldc, accumulate);
             return;
         }
         if (rows == TileRows && width == 32)
         {
-            Kernel512x8x2(xpan, wt, kc, c, ldc, accumulate);
+            Kernel512x8x2(xpan, wt, kc, ldw, c, ldc, accumulate);
             return;
         }
         for (int v = 0; v < width; v += 16)
         {
-            if (rows == TileRows) Kernel512x8x1(xpan + v, width, wt, kc, c + v, ldc, accumulate);
+            if (rows == TileRows) Kernel512x8x1(xpan + v, width, wt, kc, ldw, c + v, ldc, accumulate);
             else
                 for (int r = 0; r < rows; r++)
-                    Kernel512x1x1(xpan + v, width, wt + (long)r * kc, kc, c + v + r * ldc, accumulate);
+                    Kernel512x1x1(xpan + v, width, wt + r * ldw, kc, c + v + r * ldc, accumulate);
         }
     }
 
-    static void Tile256(float* xpan, int width, float* wt, int kc, int rows, float* c, long ldc, bool accumulate)
+    static void Tile256(float* xpan, int width, float* wt, int kc, long ldw, int rows, float* c, long ldc, bool accumulate)
     {
         int r = 0;
         if (width == 24)
             for (; r + 4 <= rows; r += 4)
-                Kernel256x4x3(xpan, wt + (long)r * kc, kc, c + r * ldc, ldc, accumulate);
+                Kernel256x4x3(xpan, wt + r * ldw, kc, ldw, c + r * ldc, ldc, accumulate);
         for (; r < rows; r++)
             for (int v = 0; v < width; v += 8)
-                Kernel256x1x1(xpan + v, width, wt + (long)r * kc, kc, c + v + r * ldc, accumulate);
+                Kernel256x1x1(xpan + v, width, wt + r * ldw, kc, c + v + r * ldc, accumulate);
     }
 
     /// <summary>c[r, 0..48) (+)= Σ_p w[r, p]·xpan[p, 0..48) for 8 weight rows: 24 accumulators.</summary>
     [SkipLocalsInit]
-    static void Kernel512x8x3(float* xp, float* w, int kc, float* c, long ldc, bool accumulate)
+    static void Kernel512x8x3(float* xp, float* w, int kc, long ldw, float* c, long ldc, bool accumulate)
     {
         Vector512<float> c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32,
             c40, c41, c42, c50, c51, c52, c60, c61, c62, c70, c71, c72;
@@ -309,7 +347,7 @@ public static unsafe class Gemm
             c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = Vector512<float>.Zero;
             c40 = c41 = c42 = c50 = c51 = c52 = c60 = c61 = c62 = c70 = c71 = c72 = Vector512<float>.Zero;
         }
-        float* w0 = w, w1 = w + kc, w2 = w + 2 * kc, w3 = w + 3 * kc, w4 = w + 4 * kc, w5 = w + 5 * kc, w6 = w + 6 * kc, w7 = w + 7 * kc;
+        float* w0 = w, w1 = w + ldw, w2 = w + 2 * ldw, w3 = w + 3 * ldw, w4 = w + 4 * ldw, w5 = w + 5 * ldw, w6 = w + 6 * ldw, w7 = w + 7 * ldw;
         for (int p = 0; p < kc; p++)
         {
             var x0 = Vector512.Load(xp);
@@ -344,7 +382,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>8 weight rows × 32 columns (two-vector panels): 16 accumulators.</summary>
-    static void Kernel512x8x2(float* xp, float* w, int kc, float* c, long ldc, bool accumulate)
+    static void Kernel512x8x2(float* xp, float* w, int kc, long ldw, float* c, long ldc, bool accumulate)
     {
         Vector512<float> c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71;
         if (accumulate)
@@ -359,7 +397,7 @@ public static unsafe class Gemm
             c70 = Vector512.Load(c + 7 * ldc); c71 = Vector512.Load(c + 7 * ldc + 16);
         }
         else c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = c60 = c61 = c70 = c71 = Vector512<float>.Zero;
-        float* w0 = w, w1 = w + kc, w2 = w + 2 * kc, w3 = w + 3 * kc, w4 = w + 4 * kc, w5 = w + 5 * kc, w6 = w + 6 * kc, w7 = w + 7 * kc;
+        float* w0 = w, w1 = w + ldw, w2 = w + 2 * ldw, w3 = w + 3 * ldw, w4 = w + 4 * ldw, w5 = w + 5 * ldw, w6 = w + 6 * ldw, w7 = w + 7 * ldw;
         for (int p = 0; p < kc; p++)
         {
             var x0 = Vector512.Load(xp);
@@ -385,7 +423,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>One 16-lane column of an 8-row tile (x panels narrower than 48, the M tail).</summary>
-    static void Kernel512x8x1(float* xp, int width, float* w, int kc, float* c, long ldc, bool accumulate)
+    static void Kernel512x8x1(float* xp, int width, float* w, int kc, long ldw, float* c, long ldc, bool accumulate)
     {
         Vector512<float> c0, c1, c2, c3, c4, c5, c6, c7;
         if (accumulate)
@@ -394,7 +432,7 @@ public static unsafe class Gemm
             c4 = Vector512.Load(c + 4 * ldc); c5 = Vector512.Load(c + 5 * ldc); c6 = Vector512.Load(c + 6 * ldc); c7 = Vector512.Load(c + 7 * ldc);
         }
         else c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = Vector512<float>.Zero;
-        float* w0 = w, w1 = w + kc, w2 = w + 2 * kc, w3 = w + 3 * kc, w4 = w + 4 * kc, w5 = w + 5 * kc, w6 = w + 6 * kc, w7 = w + 7 * kc;
+        float* w0 = w, w1 = w + ldw, w2 = w + 2 * ldw, w3 = w + 3 * ldw, w4 = w + 4 * ldw, w5 = w + 5 * ldw, w6 = w + 6 * ldw, w7 = w + 7 * ldw;
         for (int p = 0; p < kc; p++)
         {
             var x0 = Vector512.Load(xp);
@@ -422,7 +460,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>AVX2 fallback: 4 weight rows × 24 columns, 12 accumulators (16 ymm registers).</summary>
-    static void Kernel256x4x3(float* xp, float* w, int kc, float* c, long ldc, bool accumulate)
+    static void Kernel256x4x3(float* xp, float* w, int kc, long ldw, float* c, long ldc, bool accumulate)
     {
         Vector256<float> c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32;
         if (accumulate)
@@ -433,7 +471,7 @@ public static unsafe class Gemm
             c30 = Vector256.Load(c + 3 * ldc); c31 = Vector256.Load(c + 3 * ldc + 8); c32 = Vector256.Load(c + 3 * ldc + 16);
         }
         else c00 = c01 = c02 = c10 = c11 = c12 = c20 = c21 = c22 = c30 = c31 = c32 = Vector256<float>.Zero;
-        float* w0 = w, w1 = w + kc, w2 = w + 2 * kc, w3 = w + 3 * kc;
+        float* w0 = w, w1 = w + ldw, w2 = w + 2 * ldw, w3 = w + 3 * ldw;
         for (int p = 0; p < kc; p++)
         {
             var x0 = Vector256.Load(xp);
@@ -468,8 +506,6 @@ public static unsafe class Gemm
     /// <summary>Rows of W per GEMV task: enough tasks to balance, each streaming a contiguous slab of W.</summary>
     const int GemvTaskRows = 32;
 
-    [ThreadStatic] static NativeScratch? t_row;
-
     static void Gemv(ComputeContext ctx, float* x, int m, int k, void* w, DType wType, int n, float* bias, float* y)
     {
         int tasks = (n + GemvTaskRows - 1) / GemvTaskRows;
@@ -477,21 +513,89 @@ public static unsafe class Gemm
         ctx.For(tasks, t =>
         {
             int j0 = t * GemvTaskRows, j1 = Math.Min(n, j0 + GemvTaskRows);
-            float* row = wType == DType.F32 ? null : (t_row ??= new NativeScratch()).Get(k);
             for (int j = j0; j < j1; j++)
             {
-                void* src = (byte*)w + (long)j * k * elementSize;
-                float* wr;
-                if (wType == DType.F32) wr = (float*)src;
-                else
-                {
-                    WeightConversion.ToSingle(src, wType, row, k);
-                    wr = row;
-                }
+                void* row = (byte*)w + (long)j * k * elementSize;
                 float b = bias == null ? 0f : bias[j];
-                for (int i = 0; i < m; i++) y[(long)i * n + j] = Dot(x + (long)i * k, wr, k) + b;
+                for (int i = 0; i < m; i++)
+                {
+                    float* xi = x + (long)i * k;
+                    float dot = wType switch
+                    {
+                        DType.F32 => Dot(xi, (float*)row, k),
+                        DType.F16 => DotHalf(xi, (ushort*)row, k),
+                        _ => DotBFloat16(xi, (ushort*)row, k),
+                    };
+                    y[(long)i * n + j] = dot + b;
+                }
             }
         });
+    }
+
+    /// <summary>Σ x[i]·(float)w[i] for F16 w, widened in registers (decode streams W once; no staging buffer).</summary>
+    internal static float DotHalf(float* x, ushort* w, int length)
+    {
+        int i = 0;
+        float sum = 0f;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (; i <= length - 64; i += 64)
+            {
+                s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.HalfToSingle512(Vector256.Load(w + i)), s0);
+                s1 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 16), WeightConversion.HalfToSingle512(Vector256.Load(w + i + 16)), s1);
+                s2 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 32), WeightConversion.HalfToSingle512(Vector256.Load(w + i + 32)), s2);
+                s3 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 48), WeightConversion.HalfToSingle512(Vector256.Load(w + i + 48)), s3);
+            }
+            for (; i <= length - 16; i += 16)
+                s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.HalfToSingle512(Vector256.Load(w + i)), s0);
+            sum = Vector512.Sum((s0 + s1) + (s2 + s3));
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> s0 = default, s1 = default;
+            for (; i <= length - 16; i += 16)
+            {
+                s0 = Fma.MultiplyAdd(Vector256.Load(x + i), WeightConversion.HalfToSingle256(Vector128.Load(w + i)), s0);
+                s1 = Fma.MultiplyAdd(Vector256.Load(x + i + 8), WeightConversion.HalfToSingle256(Vector128.Load(w + i + 8)), s1);
+            }
+            sum = Vector256.Sum(s0 + s1);
+        }
+        for (; i < length; i++) sum = MathF.FusedMultiplyAdd(x[i], (float)BitConverter.UInt16BitsToHalf(w[i]), sum);
+        return sum;
+    }
+
+    /// <summary>Σ x[i]·(float)w[i] for BF16 w, widened in registers.</summary>
+    internal static float DotBFloat16(float* x, ushort* w, int length)
+    {
+        int i = 0;
+        float sum = 0f;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+            for (; i <= length - 64; i += 64)
+            {
+                s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i)), s0);
+                s1 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 16), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i + 16)), s1);
+                s2 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 32), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i + 32)), s2);
+                s3 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 48), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i + 48)), s3);
+            }
+            for (; i <= length - 16; i += 16)
+                s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i)), s0);
+            sum = Vector512.Sum((s0 + s1) + (s2 + s3));
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            Vector256<float> s0 = default, s1 = default;
+            for (; i <= length - 16; i += 16)
+            {
+                s0 = Fma.MultiplyAdd(Vector256.Load(x + i), WeightConversion.BFloat16ToSingle256(Vector128.Load(w + i)), s0);
+                s1 = Fma.MultiplyAdd(Vector256.Load(x + i + 8), WeightConversion.BFloat16ToSingle256(Vector128.Load(w + i + 8)), s1);
+            }
+            sum = Vector256.Sum(s0 + s1);
+        }
+        for (; i < length; i++) sum = MathF.FusedMultiplyAdd(x[i], BFloat16.ToSingle(w[i]), sum);
+        return sum;
     }
 
     /// <summary>Σ a[i]·b[i] with four independent vector accumulators (fixed order for a given length).</summary>
