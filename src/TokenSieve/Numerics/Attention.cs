@@ -30,8 +30,8 @@ public readonly record struct AttentionShape(int QueryCount, int KeyCount, int Q
 /// <see cref="QueryBlock"/> queries); it walks key blocks of <see cref="KeyBlock"/>, computes the score
 /// tile S = q·kᵀ with FMAs against a transposed copy of the keys (built once per call, per kv head),
 /// updates the running row max / row sum (online softmax) and accumulates P·V into a small output tile.
-/// Causal tasks stop at the last key their last query sees and mask only the diagonal block. Tasks run
-/// heaviest first (late causal query blocks) for balance; each output row is computed the same way on
+/// Causal tasks stop at the last key their last query sees and mask only the diagonal block. Tasks are
+/// ordered so consecutive ones share a kv head; each output row is computed the same way on
 /// any thread. Head dims that are not a multiple of 16 (or machines without AVX-512) use the scalar reference.
 /// </remarks>
 public static unsafe class Attention
@@ -78,9 +78,13 @@ public static unsafe class Attention
         int queryBlocks = (s.QueryCount + QueryBlock - 1) / QueryBlock;
         ctx.For(queryBlocks * s.QueryHeads, task =>
         {
-            int h = task % s.QueryHeads;
-            int qb = s.Causal ? queryBlocks - 1 - task / s.QueryHeads : task / s.QueryHeads;
-            int g = h / s.GroupSize;
+            // Consecutive tasks share a kv head (its transposed keys and values stay in L2): kv head outermost,
+            // then query blocks (heaviest first when causal), then the query heads of the group.
+            int group = s.GroupSize;
+            int g = task / (queryBlocks * group);
+            int rest = task % (queryBlocks * group);
+            int qb = s.Causal ? queryBlocks - 1 - rest / group : rest / group;
+            int h = g * group + rest % group;
             FlashBlock(q + h * d, qStride, kt + (long)g * d * keysPadded, keysPadded, vc + (long)g * d * keysPadded, d, o + h * d, outStride, s, qb * QueryBlock);
         });
     }
@@ -112,11 +116,17 @@ public static unsafe class Attention
         float* rowSum = rowMax + QueryBlock;
         float* correction = rowSum + QueryBlock;
         new Span<float>(acc, rows * d).Clear();
-        for (int r = 0; r < rows; r++) Buffer.MemoryCopy(q + (long)(i0 + r) * qStride, qb + r * d, d * 4L, d * 4L);
+        // The query block is copied pre-multiplied by the scale, so the score tile comes out as logits
+        // (exact when the scale is a power of two, as for head dims 64 and 256; otherwise within an ulp).
+        var scale = Vector512.Create(s.Scale);
+        for (int r = 0; r < rows; r++)
+        {
+            float* src = q + (long)(i0 + r) * qStride;
+            for (int c = 0; c < d; c += 16) (Vector512.Load(src + c) * scale).Store(qb + r * d + c);
+        }
         for (int r = 0; r < rows; r++) { rowMax[r] = float.NegativeInfinity; rowSum[r] = 0f; }
 
         int lastKey = s.LastVisibleKey(i0 + rows - 1);
-        var scale = Vector512.Create(s.Scale);
         var lane = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         for (int j0 = 0; j0 <= lastKey; j0 += KeyBlock)
         {
@@ -129,7 +139,7 @@ public static unsafe class Attention
                 float* q3 = r + 3 < rows ? q0 + 3 * d : q0;
                 Scores4x64(q0, q1, q2, q3, kt + j0, keysPadded, d, scores + r * KeyBlock);
             }
-            // Online softmax per row: scale, mask what the row may not see, rescale its running state.
+            // Online softmax per row: mask what the row may not see, rescale its running state.
             for (int r = 0; r < rows; r++)
             {
                 float* sr = scores + r * KeyBlock;
@@ -138,15 +148,11 @@ public static unsafe class Attention
                 var m = Vector512.Create(float.NegativeInfinity);
                 if (visible >= KeyBlock)
                     for (int c = 0; c < KeyBlock; c += 16)
-                    {
-                        var x = Vector512.Load(sr + c) * scale;
-                        x.Store(sr + c);
-                        m = Vector512.Max(m, x);
-                    }
+                        m = Vector512.Max(m, Vector512.Load(sr + c));
                 else
                     for (int c = 0; c < KeyBlock; c += 16)
                     {
-                        var x = Vector512.Load(sr + c) * scale;
+                        var x = Vector512.Load(sr + c);
                         x = Vector512.ConditionalSelect(Vector512.LessThan(lane + Vector512.Create(c), limit).AsSingle(), x, Vector512.Create(float.NegativeInfinity));
                         x.Store(sr + c);
                         m = Vector512.Max(m, x);
