@@ -5,9 +5,9 @@ using TokenSieve.Lab.Text;
 namespace TokenSieve.Lab.Training;
 
 /// <summary>Everything that decides a training run. The step counts are sized for the 45-minute
-/// budget on 2 idle cores: 4 threads ran ≈0.10 s per vision step and ≈0.12 s per decoder step, so
-/// 2 cores should take about twice that, 3000 + 7000 steps ≈ 38 min (an estimate until the full
-/// run is timed). Two stages, as CLIP → LLaVA: (1) the vision
+/// budget on 2 idle cores: 4 threads ran ≈0.10 s per vision step and ≈0.12 s per 4-turn decoder
+/// step, so 2 cores should take about twice that and 8 turns ≈1.4× more: 2500 + 5000 steps
+/// ≈ 36 min (an estimate until the full run is timed). Two stages, as CLIP → LLaVA: (1) the vision
 /// tower alone with the [CLS] objective (<see cref="ClsObjective"/>); (2) projector + decoder on
 /// multi-turn question answering, with the tower frozen when <see cref="VisionTuneLrScale"/> is 0
 /// (the default, LLaVA-1.5's choice) or tuned at that fraction of the decoder learning rate.</summary>
@@ -15,12 +15,12 @@ public sealed record LabTrainingOptions
 {
     public ulong Seed { get; init; } = LabDataset.DefaultSeed;
     public LabModelConfig Model { get; init; } = LabModelConfig.Default;
-    public int VisionSteps { get; init; } = 3000;
+    public int VisionSteps { get; init; } = 2500;
     public int VisionBatch { get; init; } = 16;
     public float VisionLr { get; init; } = 2e-3f;
-    public int DecoderSteps { get; init; } = 7000;
+    public int DecoderSteps { get; init; } = 5000;
     public int DecoderBatch { get; init; } = 8;
-    public int TurnsPerConversation { get; init; } = 4;
+    public int TurnsPerConversation { get; init; } = 8;
     public float DecoderLr { get; init; } = 2e-3f;
     public float VisionTuneLrScale { get; init; }
     public int WarmupSteps { get; init; } = 100;
@@ -29,6 +29,10 @@ public sealed record LabTrainingOptions
     /// patches) in stage 1, next to the [CLS] objective (summed over its ~230 outputs); 0 trains
     /// with [CLS] only.</summary>
     public float PatchObjectiveWeight { get; init; } = 12f;
+    /// <summary>Scale of the [CLS] objective's digit terms. Measured: with the patch objective on,
+    /// [CLS] attention of the last layer collapses onto the card (PruMerge keeps 6–9 patches on card
+    /// scenes, 0–2 otherwise); [CLS]-only training kept 2–16, tracking the object count.</summary>
+    public float ClsDigitWeight { get; init; } = 1f;
     /// <summary>Fixed number of gradient shards: item i of a batch goes to shard i mod G, shards
     /// are summed in order 0..G−1, so results are bit-identical for any thread count.</summary>
     public int GradientShards { get; init; } = 4;
@@ -117,7 +121,7 @@ public sealed class LabTrainer
                 LabImage.ToPixelValues(scene.Render(), c.ImageSize, w.Pixels);
                 Model.VisionForward(w.Pixels, w.Vision, c.VisionLayers);
                 Model.ClsHeadForward(w.Vision, w.ClsLogits);
-                w.Loss += ClsObjective.LossAndGradient(w.ClsLogits, scene, weight, w.ClsDLogits) * weight;
+                w.Loss += ClsObjective.LossAndGradient(w.ClsLogits, scene, weight, w.ClsDLogits, _o.ClsDigitWeight) * weight;
                 Model.ClsHeadBackward(w.ClsDLogits, w.Vision, w.DTop, w.Grads);
                 if (_o.PatchObjectiveWeight > 0)
                 {
