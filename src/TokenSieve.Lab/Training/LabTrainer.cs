@@ -40,7 +40,9 @@ public sealed record LabTrainingOptions
     public int ReportEvery { get; init; } = 10;
 }
 
-public sealed record LabTrainingProgress(string Stage, int Step, int TotalSteps, float Loss, double ElapsedSeconds, double SecondsPerStep);
+/// <summary>A progress report: the stage ("vision", "decoder", "validation", "test"), the step within
+/// it, the running loss (training stages) and, for evaluation, the suite result in <see cref="Detail"/>.</summary>
+public sealed record LabTrainingProgress(string Stage, int Step, int TotalSteps, float Loss, double ElapsedSeconds, double SecondsPerStep, string? Detail = null);
 
 /// <summary>The lab trainer. Deterministic for a given <see cref="LabTrainingOptions"/>: data are
 /// pure functions of (seed, index), initialisation comes from the seed, and gradients are
