@@ -7,6 +7,13 @@ public enum LabPieceKind { Normal = 1, Unknown = 2, Control = 3, UserDefined = 4
 
 public sealed record LabPiece(string Piece, float Score, LabPieceKind Kind);
 
+/// <summary>The SentencePiece trainer/normaliser settings the vocabulary assumes, LLaMA's: a unigram
+/// model, byte fallback, a dummy "▁" prefix, whitespace kept as is, identity normalisation.</summary>
+public sealed record LabTokenizerSettings(string ModelType, bool ByteFallback, bool AddDummyPrefix, bool RemoveExtraWhitespaces, string NormalizerName)
+{
+    public static LabTokenizerSettings Llama { get; } = new("unigram", ByteFallback: true, AddDummyPrefix: true, RemoveExtraWhitespaces: false, NormalizerName: "identity");
+}
+
 /// <summary>The lab's SentencePiece vocabulary, as pure data: a unigram model laid out like LLaMA's
 /// (&lt;unk&gt;=0, &lt;s&gt;=1, &lt;/s&gt;=2, byte-fallback pieces &lt;0x00&gt;…&lt;0xFF&gt; = 3…258), then
 /// "▁", one piece per lab word with and without the "▁" word-start marker (the first word of a

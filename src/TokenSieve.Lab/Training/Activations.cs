@@ -32,16 +32,6 @@ public sealed class VisionActivations
         DPatchOut = new float[c.NumPatches * d]; DPost = new float[d]; Scratch = new float[n];
     }
 
-    /// <summary>The [CLS] row of layer <paramref name="layer"/>'s attention, averaged over heads [N].</summary>
-    public float[] ClsAttention(LabModelConfig c, int layer)
-    {
-        int n = c.VisionTokens;
-        var row = new float[n];
-        for (int h = 0; h < c.VisionHeads; h++)
-            for (int j = 0; j < n; j++) row[j] += Layer[layer].Probs[h * n * n + j] / c.VisionHeads;
-        return row;
-    }
-
     /// <summary>Raw q_proj / k_proj outputs of a layer [N, D] (PruMerge's inputs).</summary>
     public (float[] Q, float[] K) QueryKey(int layer) => (Layer[layer].Q, Layer[layer].K);
 }

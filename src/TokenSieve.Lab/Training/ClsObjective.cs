@@ -23,8 +23,10 @@ public static class ClsObjective
 
     static int PairIndex(LabColour c, LabShape s) => (int)c * SceneGenerator.Shapes.Length + (int)s;
 
-    /// <summary>Loss for one scene; writes dlogits (scaled by <paramref name="weight"/>).</summary>
-    public static float LossAndGradient(ReadOnlySpan<float> logits, Scene scene, float weight, Span<float> dlogits)
+    /// <summary>Loss for one scene; writes dlogits (scaled by <paramref name="weight"/>). The digit
+    /// terms are scaled by <paramref name="digitWeight"/> on top: they decide how much of [CLS]'s
+    /// attention the card draws away from the objects.</summary>
+    public static float LossAndGradient(ReadOnlySpan<float> logits, Scene scene, float weight, Span<float> dlogits, float digitWeight = 1f)
     {
         dlogits[..Outputs].Clear();
         double loss = 0;
@@ -42,7 +44,7 @@ public static class ClsObjective
         for (int s = 0; s < DigitSlots; s++)
         {
             int cls = s < digits.Length ? digits[s] - '0' : 10;
-            loss += Layers.CrossEntropyForwardBackward(logits.Slice(DigitOffset + s * DigitClasses, DigitClasses), cls, weight, dlogits.Slice(DigitOffset + s * DigitClasses, DigitClasses));
+            loss += digitWeight * Layers.CrossEntropyForwardBackward(logits.Slice(DigitOffset + s * DigitClasses, DigitClasses), cls, weight * digitWeight, dlogits.Slice(DigitOffset + s * DigitClasses, DigitClasses));
         }
         return (float)loss;
     }

@@ -3,10 +3,7 @@ using TokenSieve.Checkpoints;
 namespace TokenSieve.Lab.Training;
 
 /// <summary>One named tensor inside the flat parameter buffer.</summary>
-public sealed record ParameterInfo(string Name, int[] Shape, int Offset, int Length, bool Decay, bool Exported)
-{
-    public bool IsMatrix => Shape.Length == 2;
-}
+public sealed record ParameterInfo(string Name, int[] Shape, int Offset, int Length, bool Decay, bool Exported);
 
 /// <summary>All trainable tensors in one flat float buffer, named with the exact llava-hf tensor
 /// names (so saving is a loop), plus the stage-1 [CLS] head, which is not exported.</summary>

@@ -119,6 +119,24 @@ public class CheckpointAndTrainerTests
         Assert.InRange(attn.Sum(), 0.9f, 1f); // the [CLS] column is dropped, not renormalised
     }
 
+    [Fact]
+    public void BuildTrainsEvaluatesAndSaves()
+    {
+        string dir = TempDir();
+        try
+        {
+            var reports = new List<LabTrainingProgress>();
+            var report = LabBuild.Run(TinyRun(2), dir, null, validationPerSuite: 2, testPerSuite: 3, progress: new Collector(reports));
+            Assert.Equal(LabDataset.Suites.Select(s => s.Name), report.Validation.Select(r => r.Suite));
+            Assert.All(report.Test, r => Assert.Equal(3, r.Total));
+            Assert.Equal(100, report.PruMergeKept.Count);
+            Assert.Equal(16, reports.Count(r => r.Stage is "validation" or "test"));
+            Assert.True(File.Exists(Path.Combine(dir, "model.safetensors")));
+            Assert.False(File.Exists(Path.Combine(dir, "tokenizer.model")));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     sealed class Collector(List<LabTrainingProgress> list) : IProgress<LabTrainingProgress>
     {
         public void Report(LabTrainingProgress value) => list.Add(value);

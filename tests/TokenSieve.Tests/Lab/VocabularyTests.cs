@@ -75,4 +75,14 @@ public class VocabularyTests
         Assert.Equal(expected, seq.Targets);
         for (int i = 0; i < seq.Targets.Length; i++) Assert.Equal(seq.Targets[i], seq.Tokens[seq.TargetPositions[i] + 1]);
     }
+
+    [Fact]
+    public void TrainingSequencesFitTheContext()
+    {
+        var o = new TokenSieve.Lab.Training.LabTrainingOptions();
+        int longest = Enumerable.Range(0, 500)
+            .Select(i => LabPrompt.Conversation(LabDataset.TrainingConversation(o.Seed, i, o.TurnsPerConversation).Turns, o.Model.NumPatches, LabPrompt.ImageSplitStyle.OriginalLlava).Tokens.Length)
+            .Max();
+        Assert.InRange(longest, o.Model.NumPatches + 10, o.Model.MaxPositions);
+    }
 }
