@@ -54,7 +54,7 @@ public class EngineParityTests
             var visual = session.Project(features, c.NumPatches);
             var ids = LabPrompt.Prompt(item.Question.Text, 1).ToArray();
             var seq = session.Splice(ids, InferenceSession.FindImageSlot(ids, c.ImageTokenIndex), visual, c.NumPatches);
-            var engineLogits = session.Prefill(seq, 8);
+            var engineLogits = session.Prefill(seq, 8).LastLogits;
             AssertClose(labLogits, engineLogits, "next-token logits");
 
             var va2 = new VisionActivations(c);
