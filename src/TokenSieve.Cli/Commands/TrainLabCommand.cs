@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using Spectre.Console;
 using TokenSieve.Lab.Scenes;
 using TokenSieve.Lab.Text;
@@ -20,10 +19,11 @@ public static class TrainLabCommand
         var visionSteps = new Option<int?>("--vision-steps") { Description = "stage 1 steps (vision tower with the [CLS] objective)" };
         var decoderSteps = new Option<int?>("--decoder-steps") { Description = "stage 2 steps (projector + decoder on question answering)" };
         var dtype = new Option<string>("--dtype") { Description = "stored weight dtype: f32 or f16", DefaultValueFactory = _ => "f32" };
-        var evalPerSuite = new Option<int>("--eval-per-suite") { Description = "validation items per suite to report after training (0: skip)", DefaultValueFactory = _ => 100 };
+        var validationPerSuite = new Option<int>("--validation-per-suite") { Description = "validation items per suite evaluated after training", DefaultValueFactory = _ => LabDataset.ValidationPerFamily };
+        var testPerSuite = new Option<int>("--test-per-suite") { Description = "test items per suite, evaluated once after training (never used for training or selection)", DefaultValueFactory = _ => LabDataset.TestPerFamily };
         var cmd = new Command("train-lab", "Rebuild the built-in lab model from scratch (two stages like CLIP -> LLaVA) and save it in the llava-hf layout.")
         {
-            output, seed, visionSteps, decoderSteps, dtype, evalPerSuite,
+            output, seed, visionSteps, decoderSteps, dtype, validationPerSuite, testPerSuite,
         };
         cmd.SetAction((p, cancel) =>
         {
@@ -36,13 +36,14 @@ public static class TrainLabCommand
             };
             var dt = SynthCommand.ParseDType(p.GetValue(dtype)!);
             if (dt == DType.BF16) throw new InvalidInputException("--dtype bf16 is not offered for the lab model (f32 or f16)");
-            var trainer = new LabTrainer(options);
-            var clock = Stopwatch.StartNew();
-            void Train(IProgress<LabTrainingProgress> progress) => trainer.Train(progress, cancel);
+            string dir = p.GetValue(output)!;
+            LabBuildReport? report = null;
+            void Build(IProgress<LabTrainingProgress> progress) =>
+                report = LabBuild.Run(options, dir, TokenizerModel, p.GetValue(validationPerSuite), p.GetValue(testPerSuite), dt, progress, cancel);
             if (Console.IsOutputRedirected)
             {
                 var last = DateTime.MinValue;
-                Train(new Progress<LabTrainingProgress>(x =>
+                Build(new Progress<LabTrainingProgress>(x =>
                 {
                     if ((DateTime.UtcNow - last).TotalSeconds < 10 && x.Step < x.TotalSteps) return;
                     last = DateTime.UtcNow;
@@ -55,21 +56,23 @@ public static class TrainLabCommand
                     .Start(ctx =>
                     {
                         var tasks = new Dictionary<string, ProgressTask>();
-                        Train(new Progress<LabTrainingProgress>(x =>
+                        Build(new Progress<LabTrainingProgress>(x =>
                         {
                             if (!tasks.TryGetValue(x.Stage, out var t)) tasks[x.Stage] = t = ctx.AddTask(x.Stage, maxValue: x.TotalSteps);
                             t.Value = x.Step;
-                            t.Description = $"{x.Stage} loss {x.Loss:F4}";
+                            t.Description = x.Loss > 0 ? $"{x.Stage} loss {x.Loss:F4}" : x.Stage;
                         }));
                     });
             }
-            string dir = p.GetValue(output)!;
-            LabCheckpoint.Save(trainer.Model, dir, dt, TokenizerModel);
-            Console.WriteLine($"trained in {clock.Elapsed.TotalMinutes:F1} min; saved to {dir}");
-            int perSuite = p.GetValue(evalPerSuite);
-            if (perSuite > 0)
-                foreach (var r in LabEvaluator.Evaluate(trainer.Model, LabSplit.Validation, perSuite, options.Seed))
-                    Console.WriteLine($"validation {r.Suite}: {r.Accuracy:P1} ({r.Correct}/{r.Total})");
+            var r = report!;
+            Console.WriteLine($"trained in {r.TrainingSeconds / 60:F1} min; saved to {r.Directory}");
+            foreach (var v in r.Validation) Console.WriteLine($"validation {v.Suite}: {v.Accuracy:P1} ({v.Correct}/{v.Total})");
+            foreach (var t in r.Test) Console.WriteLine($"test {t.Suite}: {t.Accuracy:P1} ({t.Correct}/{t.Total})");
+            if (r.PruMergeKept.Count > 0)
+            {
+                var k = r.PruMergeKept.OrderBy(x => x).ToArray();
+                Console.WriteLine($"PruMerge IQR outliers on {k.Length} validation scenes: min {k[0]}, median {k[k.Length / 2]}, max {k[^1]}, mean {k.Average():F1}");
+            }
             return Task.FromResult(0);
         });
         return cmd;
