@@ -44,8 +44,8 @@ public sealed class SentencePieceBpeTokenizer
         Model = model;
         Source = source;
         var pieces = model.Pieces;
-        if (model.ModelType != SentencePieceModelType.Bpe)
-            throw new TokenizerException($"{source}: model_type is {model.ModelType}; only BPE models (LLaMA-style) are supported");
+        if (model.ModelType is not (SentencePieceModelType.Bpe or SentencePieceModelType.Unigram))
+            throw new TokenizerException($"{source}: model_type is {model.ModelType}; BPE (LLaMA-style) and Unigram models are supported");
         if (model.PrecompiledCharsMap.Length > 0)
             throw new TokenizerException($"{source}: normalizer '{model.NormalizerName}' uses a precompiled charsmap; only the identity normalizer is supported");
         if (model.TreatWhitespaceAsSuffix)
@@ -174,7 +174,9 @@ public sealed class SentencePieceBpeTokenizer
     public void EncodeText(ReadOnlySpan<char> text, bool addDummyPrefix, List<int> output)
     {
         string normalized = Normalize(text, addDummyPrefix);
-        if (normalized.Length > 0) EncodeNormalized(normalized, output);
+        if (normalized.Length == 0) return;
+        if (Model.ModelType == SentencePieceModelType.Unigram) EncodeUnigram(normalized, output);
+        else EncodeNormalized(normalized, output);
     }
 
     string? MatchSpecial(string text, int at)
@@ -300,6 +302,48 @@ public sealed class SentencePieceBpeTokenizer
         for (int k = 0; k >= 0; k = next[k])
             EmitPiece(s.AsSpan(start[k], length[k]), unusedSplits, output, ref lastWasUnknown);
     }
+
+    /// <summary>Unigram: the segmentation with the highest total piece score (Viterbi), as
+    /// SentencePiece's unigram model. A character that no one-character piece covers becomes an
+    /// unknown node scored min_score − 10 (SentencePiece's kUnkPenalty); unknown spans then fall back
+    /// to bytes or &lt;unk&gt; like BPE's. Ties keep the earlier start (strict &gt;), as SentencePiece.</summary>
+    void EncodeUnigram(string s, List<int> output)
+    {
+        int n = s.Length;
+        _unigramMinScore ??= Model.Pieces.Where(p => p.Type == PieceType.Normal).Select(p => p.Score).DefaultIfEmpty(0).Min();
+        _maxPieceLength ??= Model.Pieces.Where(p => p.Type is PieceType.Normal or PieceType.UserDefined).Select(p => p.Piece.Length).DefaultIfEmpty(1).Max();
+        float unkScore = _unigramMinScore.Value - 10f;
+        var best = new double[n + 1];
+        var from = new int[n + 1];
+        Array.Fill(best, double.NegativeInfinity);
+        best[0] = 0;
+        for (int i = 0; i < n; i++)
+        {
+            if (double.IsNegativeInfinity(best[i])) continue;
+            int charLength = char.IsHighSurrogate(s[i]) && i + 1 < n && char.IsLowSurrogate(s[i + 1]) ? 2 : 1;
+            bool singleCharacterPiece = false;
+            for (int len = 1; len <= Math.Min(_maxPieceLength.Value, n - i); len++)
+            {
+                if (!_lookup.TryGetValue(s.AsSpan(i, len), out int id) || Model.Pieces[id].Type is not (PieceType.Normal or PieceType.UserDefined)) continue;
+                if (len == charLength) singleCharacterPiece = true;
+                double score = best[i] + Model.Pieces[id].Score;
+                if (score > best[i + len]) { best[i + len] = score; from[i + len] = i; }
+            }
+            if (!singleCharacterPiece)
+            {
+                double score = best[i] + unkScore;
+                if (score > best[i + charLength]) { best[i + charLength] = score; from[i + charLength] = i; }
+            }
+        }
+        var spans = new List<(int Start, int Length)>();
+        for (int j = n; j > 0; j = from[j]) spans.Add((from[j], j - from[j]));
+        spans.Reverse();
+        bool lastWasUnknown = false;
+        foreach (var (start, length) in spans) EmitPiece(s.AsSpan(start, length), null, output, ref lastWasUnknown);
+    }
+
+    float? _unigramMinScore;
+    int? _maxPieceLength;
 
     string? MatchUserDefined(string s, int at)
     {

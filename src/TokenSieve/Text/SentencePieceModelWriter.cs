@@ -88,7 +88,8 @@ public static class SentencePieceModelWriter
     {
         ArgumentNullException.ThrowIfNull(model);
         var pieces = model.Pieces;
-        if (model.ModelType != SentencePieceModelType.Bpe) throw new TokenizerException($"model_type {model.ModelType}: only BPE models are written");
+        if (model.ModelType is not (SentencePieceModelType.Bpe or SentencePieceModelType.Unigram))
+            throw new TokenizerException($"model_type {model.ModelType}: only BPE and Unigram models are written");
         if (pieces.Count == 0) throw new TokenizerException("the model has no pieces");
         if (model.VocabSize != pieces.Count) throw new TokenizerException($"vocab_size {model.VocabSize} differs from the {pieces.Count} pieces");
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);

@@ -193,7 +193,7 @@ public class SentencePieceBpeTokenizerTests
     public void Models_we_cannot_reproduce_are_refused_with_the_reason()
     {
         var llama = Tok.Model;
-        Assert.Contains("only BPE", Assert.Throws<TokenizerException>(() => SentencePieceBpeTokenizer.Create(llama with { ModelType = SentencePieceModelType.Unigram }, source: "t5.model")).Message);
+        Assert.Contains("BPE (LLaMA-style) and Unigram", Assert.Throws<TokenizerException>(() => SentencePieceBpeTokenizer.Create(llama with { ModelType = SentencePieceModelType.Word }, source: "word.model")).Message);
         Assert.Contains("charsmap", Assert.Throws<TokenizerException>(() => SentencePieceBpeTokenizer.Create(llama with { NormalizerName = "nmt_nfkc", PrecompiledCharsMap = [1, 2, 3] })).Message);
         var noBytes = llama with { Pieces = llama.Pieces.Where(p => p.Piece != "<0x41>").ToList() };
         Assert.Contains("<0x41>", Assert.Throws<TokenizerException>(() => SentencePieceBpeTokenizer.Create(noBytes)).Message);
