@@ -73,7 +73,8 @@ public sealed class ComputeContext
                 Work();
                 if (Interlocked.Decrement(ref _pending) != 0) _done.Wait();
                 _body = null;
-                if (_error != null) throw new AggregateException("a parallel kernel body failed", _error);
+                // The body's own exception, with its stack: the same type a serial run would throw.
+                if (_error != null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(_error).Throw();
                 return true;
             }
             finally
