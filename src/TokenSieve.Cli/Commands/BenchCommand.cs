@@ -61,7 +61,7 @@ public static class BenchCommand
                 };
                 datasets.AddRange(TokenSieve.Lab.Evaluation.LabEvalDatasets.Load(labSplit, p.GetValue(perSuite), p.GetValue(families)?.Split(','), cancel: cancel));
                 // The lab model is trained on llava-hf's template and no padding (its scenes are square).
-                if (p.GetResult(template) is null) templateName = ChatTemplate.LlavaHf.Name;
+                if (p.GetResult(template) is null or { Implicit: true }) templateName = ChatTemplate.LlavaHf.Name;
             }
             string modelDir = p.GetValue(suite) is not null ? BuiltInModel.Resolve(p.GetValue(model))
                 : p.GetValue(model) ?? throw new InvalidInputException("--model is required for a sweep");
