@@ -30,11 +30,11 @@ public static class MemoryBench
             return 2;
         }
         var ctx = new ComputeContext(threads);
-        long rss0 = Rss("VmRSS");
+        long rss0 = ProcessMemory.Resident;
         var sw = Stopwatch.StartNew();
         using var m = LlavaModel.Load(model);
         double loadMs = sw.Elapsed.TotalMilliseconds;
-        long rssLoad = Rss("VmRSS");
+        long rssLoad = ProcessMemory.Resident;
         long weights = m.WeightBytes;
         var cfg = m.Config;
 
@@ -61,7 +61,7 @@ public static class MemoryBench
         sw.Restart();
         var prefill = session.Prefill(seq, 0);
         double prefillMs = sw.Elapsed.TotalMilliseconds;
-        long rssPrefill = Rss("VmRSS"), peak = Rss("VmHWM");
+        long rssPrefill = ProcessMemory.Resident, peak = ProcessMemory.PeakResident;
         long kv = session.Cache!.BytesInUse;
         double bound = 1.15 * (weights + kv);
 
@@ -83,13 +83,4 @@ public static class MemoryBench
     }
 
     static string Gib(long bytes) => $"{bytes / (double)(1L << 30):F3} GiB";
-
-    /// <summary>A field of /proc/self/status in bytes (Linux).</summary>
-    static long Rss(string field)
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith(field + ":", StringComparison.Ordinal))
-                return long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0]) * 1024;
-        return 0;
-    }
 }

@@ -109,7 +109,7 @@ public static class SpeedHarness
         md.AppendLine("| spec | visual tokens | vision ms | reduction ms | prefill ms | TTFT ms | decode tok/s | prefill GFLOP | speed-up | FLOPs ratio | speed-up / FLOPs ratio | prefill efficiency | peak RSS |");
         md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         var csv = new StringBuilder("spec,visual_tokens,vision_ms,reduction_ms,prefill_ms,prefill_ms_min,prefill_ms_max,ttft_ms,decode_tok_s,prefill_flops,speedup,flops_ratio,efficiency,threads\n");
-        long peakRss = PeakRss();
+        long peakRss = ProcessMemory.PeakResident;
         foreach (var (spec, sm) in rows)
         {
             double prefill = Median(sm.Select(x => x.PrefillMs));
@@ -140,12 +140,5 @@ public static class SpeedHarness
     {
         var v = values.ToArray();
         return $"{Median(v):F1} ({v.Min():F1}–{v.Max():F1})";
-    }
-
-    static long PeakRss()
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmHWM:", StringComparison.Ordinal)) return long.Parse(line[6..].Trim().Split(' ')[0]) * 1024;
-        return 0;
     }
 }
