@@ -84,6 +84,11 @@ public sealed class PruMergeReducer : IVisualReducer
     /// <summary>κ, the reference's hard-coded neighbour count.</summary>
     public const int NeighbourCount = 32;
 
+    /// <summary>Columns per merge window (see <see cref="Merge"/>).</summary>
+    const int MergeWindow = 128;
+
+    [ThreadStatic] static float[]? t_mergeBlock;
+
     public PruMergeOptions Options { get; }
 
     public string Name { get; }
@@ -313,8 +318,7 @@ public sealed class PruMergeReducer : IVisualReducer
                 var patches = new int[kappa + 1];
                 var weights = new float[kappa + 1];
                 var neighbours = patches.AsSpan(1);
-                ReductionMath.RowTopK(row, i, neighbours); // candidates: every patch except i (kept ones included)
-                neighbours.Sort();
+                ReductionMath.RowTopK(row, i, neighbours); // candidates: every patch except i (kept ones included); ascending
                 patches[0] = i;
                 weights[0] = normalised ? a[i] : 1f;
                 float total = weights[0];
@@ -342,15 +346,18 @@ public sealed class PruMergeReducer : IVisualReducer
         if (normalised && extraTotal > 0) TensorPrimitives.Multiply(extraWeights, (float)(1.0 / extraTotal), extraWeights);
         provenance[m] = new TokenProvenance(complement, extraWeights);
 
-        // y_t = Σ weight·X over each token's provenance. Column windows outermost: a 256-column
-        // window of X (N·1 KB) stays in L2 while all m + 1 outputs gather from it.
-        const int window = 256;
-        int windows = (c + window - 1) / window;
+        // y_t = Σ weight·X over each token's provenance. Column windows outermost, each copied
+        // into a contiguous [N, window] block first: gathering rows straight from X (stride C = 4 KB)
+        // maps every row to the same few cache sets and thrashes L2, while the packed block
+        // (N · 512 B) stays in L2 as all m + 1 outputs gather from it.
+        int windows = (c + MergeWindow - 1) / MergeWindow;
         ctx.For(windows, w =>
         {
-            int offset = w * window, width = Math.Min(window, c - offset);
+            int offset = w * MergeWindow, width = Math.Min(MergeWindow, c - offset);
+            var block = (t_mergeBlock is { } b && b.Length >= n * width) ? b : (t_mergeBlock = new float[n * MergeWindow]);
+            for (int j = 0; j < n; j++) x.AsSpan(j * c + offset, width).CopyTo(block.AsSpan(j * width, width));
             for (int t = 0; t <= m; t++)
-                ReductionMath.WeightedRowSum(x, c, offset, width, provenance[t].Patches, provenance[t].Weights, tokens.AsSpan(t * c + offset, width));
+                ReductionMath.WeightedRowSum(block, width, 0, width, provenance[t].Patches, provenance[t].Weights, tokens.AsSpan(t * c + offset, width));
         });
 
         return new ReductionResult

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Numerics.Tensors;
 
@@ -92,74 +93,186 @@ public static class ReductionMath
     }
 
     /// <summary>The k largest entries of <paramref name="row"/> (skipping index
-    /// <paramref name="exclude"/>, −1 for none), written to <paramref name="result"/> in no
-    /// particular order. Ties keep the lower index. <paramref name="row"/> is used as scratch and
-    /// restored. k ≤ the number of candidates.</summary>
+    /// <paramref name="exclude"/>, −1 for none), written to <paramref name="result"/> in ascending
+    /// index order. Ties keep the lower index. <paramref name="row"/> is used as scratch and
+    /// restored. k ≤ the number of candidates; NaN entries are never candidates.</summary>
     /// <remarks>A vectorised pre-pass bounds the k-th largest value from below: the row is cut into
     /// k interleaved sets (j mod k), each set's maximum is ≥ the bound t = min of the maxima, so at
-    /// least k entries are ≥ t and nothing below t can be in the top k. Only the few entries ≥ t
-    /// then go through the min-heap, which keeps its branches predictable.</remarks>
+    /// least k entries are ≥ t and nothing below t can be in the top k. The few entries ≥ t are
+    /// collected in index order by a vector compare, the k-th largest among them is found by
+    /// selection, and one more pass over the candidates emits the winners (ties at the threshold:
+    /// the lowest indices). No heap, no sort, branches only on the candidates.</remarks>
+    [SkipLocalsInit]
     public static void RowTopK(Span<float> row, int exclude, Span<int> result)
     {
         int k = result.Length, n = row.Length;
         if (k == 0) return;
+        if ((uint)exclude >= (uint)n) exclude = -1;
         float saved = exclude >= 0 ? row[exclude] : 0f;
         if (exclude >= 0) row[exclude] = float.NegativeInfinity;
-        float bound = float.NegativeInfinity;
-        if (n >= 2 * k)
+        try
         {
-            Span<float> maxima = k <= 256 ? stackalloc float[k] : new float[k];
-            row[..k].CopyTo(maxima);
-            int full = n / k * k;
-            for (int j = k; j < full; j += k) TensorPrimitives.Max(maxima, row.Slice(j, k), maxima);
-            for (int j = full; j < n; j++) maxima[j - full] = MathF.Max(maxima[j - full], row[j]);
-            bound = TensorPrimitives.Min(maxima);
-        }
-        if (exclude >= 0) row[exclude] = saved;
+            float bound = float.NegativeInfinity;
+            if (n >= 2 * k && k == 32 && Vector512.IsHardwareAccelerated)
+            {
+                // PruMerge's κ = 32: the 32 interleaved maxima are two registers
+                var m0 = Vector512.Create(row[..16]);
+                var m1 = Vector512.Create(row.Slice(16, 16));
+                int full = n / 32 * 32, j = 32;
+                for (; j < full; j += 32)
+                {
+                    m0 = Vector512.Max(m0, Vector512.Create(row.Slice(j, 16)));
+                    m1 = Vector512.Max(m1, Vector512.Create(row.Slice(j + 16, 16)));
+                }
+                Span<float> maxima = stackalloc float[32];
+                m0.CopyTo(maxima);
+                m1.CopyTo(maxima[16..]);
+                for (; j < n; j++) maxima[j - full] = MathF.Max(maxima[j - full], row[j]);
+                bound = Vector512.Min(Vector512.Create(maxima), Vector512.Create(maxima[16..])) is var mm ? MinAcross(mm) : 0f;
+                if (float.IsNaN(bound)) bound = float.NegativeInfinity;
+            }
+            else if (n >= 2 * k)
+            {
+                Span<float> maxima = k <= 256 ? stackalloc float[k] : new float[k];
+                row[..k].CopyTo(maxima);
+                int full = n / k * k;
+                for (int j = k; j < full; j += k) TensorPrimitives.Max(maxima, row.Slice(j, k), maxima);
+                for (int j = full; j < n; j++) maxima[j - full] = MathF.Max(maxima[j - full], row[j]);
+                bound = TensorPrimitives.Min(maxima);
+                if (float.IsNaN(bound)) bound = float.NegativeInfinity; // NaN entries: fall back to a full scan
+            }
 
-        // Heap of the best k so far, root = the worst kept (smallest value; among equal values the
-        // larger index). Scanning indices in ascending order, a later equal value never displaces.
-        Span<float> hv = k <= 256 ? stackalloc float[k] : new float[k];
-        int size = 0;
-        for (int j = 0; j < n; j++)
+            // candidates ≥ bound, ascending index, with their values as order-preserving unsigned
+            // keys (the excluded entry is −∞: a candidate only when the bound is −∞, and then
+            // dropped by index below)
+            int[]? rentedIdx = null;
+            uint[]? rentedKey = null;
+            Span<int> idx = n <= 1024 ? stackalloc int[n] : (rentedIdx = System.Buffers.ArrayPool<int>.Shared.Rent(n));
+            Span<uint> key = n <= 1024 ? stackalloc uint[n] : (rentedKey = System.Buffers.ArrayPool<uint>.Shared.Rent(n));
+            int count = 0, j0 = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                var b = Vector512.Create(bound);
+                for (; j0 + 16 <= n; j0 += 16)
+                {
+                    var v = Vector512.Create(row.Slice(j0, 16));
+                    ulong mask = Vector512.GreaterThanOrEqual(v, b).ExtractMostSignificantBits();
+                    while (mask != 0)
+                    {
+                        int bit = BitOperations.TrailingZeroCount(mask);
+                        mask &= mask - 1;
+                        idx[count] = j0 + bit;
+                        key[count++] = OrderKey(row[j0 + bit]);
+                    }
+                }
+            }
+            for (; j0 < n; j0++)
+                if (row[j0] >= bound) { idx[count] = j0; key[count++] = OrderKey(row[j0]); }
+            if (exclude >= 0 && bound == float.NegativeInfinity)
+            {
+                int at = idx[..count].IndexOf(exclude);
+                if (at >= 0)
+                {
+                    idx[(at + 1)..count].CopyTo(idx[at..]);
+                    key[(at + 1)..count].CopyTo(key[at..]);
+                    count--;
+                }
+            }
+            if (count < k) throw new ArgumentException($"row has {count} comparable candidates, fewer than k = {k} (NaN in the row?)", nameof(result));
+
+            uint threshold = count == k ? 0 : KthLargestKey(key[..count], k);
+            EmitTopK(key[..count], idx[..count], threshold, result);
+            if (rentedIdx is not null) System.Buffers.ArrayPool<int>.Shared.Return(rentedIdx);
+            if (rentedKey is not null) System.Buffers.ArrayPool<uint>.Shared.Return(rentedKey);
+        }
+        finally
         {
-            float v = row[j];
-            if (v < bound || j == exclude) continue;
-            if (size < k)
+            if (exclude >= 0) row[exclude] = saved;
+        }
+    }
+
+    /// <summary>A uint whose unsigned order is the float order of non-NaN values (−0 and +0 equal).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static uint OrderKey(float v)
+    {
+        uint bits = v == 0f ? 0u : BitConverter.SingleToUInt32Bits(v);
+        return bits ^ ((uint)((int)bits >> 31) | 0x8000_0000u);
+    }
+
+    /// <summary>The k-th largest key, built bit by bit from the top: keep a bit when at least k keys
+    /// are ≥ the prefix with it set. 32 vector counting passes over the candidates, no branches on
+    /// the data (selection by partitioning mispredicts on nearly every element).</summary>
+    static uint KthLargestKey(ReadOnlySpan<uint> keys, int k)
+    {
+        uint prefix = 0;
+        for (int bit = 31; bit >= 0; bit--)
+        {
+            uint trial = prefix | (1u << bit);
+            int c = 0, i = 0;
+            if (Vector512.IsHardwareAccelerated)
             {
-                int pos = size++;
-                while (pos > 0)
-                {
-                    int parent = (pos - 1) >> 1;
-                    if (!Worse(v, j, hv[parent], result[parent])) break;
-                    hv[pos] = hv[parent];
-                    result[pos] = result[parent];
-                    pos = parent;
-                }
-                hv[pos] = v;
-                result[pos] = j;
+                var t = Vector512.Create(trial);
+                for (; i + 16 <= keys.Length; i += 16)
+                    c += BitOperations.PopCount(Vector512.GreaterThanOrEqual(Vector512.Create(keys.Slice(i, 16)), t).ExtractMostSignificantBits());
             }
-            else if (v > hv[0])
+            for (; i < keys.Length; i++) c += keys[i] >= trial ? 1 : 0;
+            if (c >= k) prefix = trial;
+        }
+        return prefix;
+    }
+
+    /// <summary>Writes, in candidate order, the candidates whose key is above
+    /// <paramref name="threshold"/> and then as many of those equal to it (earliest first) as fill
+    /// <paramref name="result"/>. Masks instead of per-candidate branches: which candidates win is
+    /// data-dependent and would mispredict about once per candidate.</summary>
+    static void EmitTopK(ReadOnlySpan<uint> keys, ReadOnlySpan<int> indices, uint threshold, Span<int> result)
+    {
+        int k = result.Length, count = keys.Length, c = 0;
+        int above = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var t = Vector512.Create(threshold);
+            for (; c + 16 <= count; c += 16)
+                above += BitOperations.PopCount(Vector512.GreaterThan(Vector512.Create(keys.Slice(c, 16)), t).ExtractMostSignificantBits());
+        }
+        for (; c < count; c++) above += keys[c] > threshold ? 1 : 0;
+        int ties = k - above, o = 0;
+        c = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var t = Vector512.Create(threshold);
+            for (; c + 16 <= count; c += 16)
             {
-                int pos = 0;
-                while (true)
+                var v = Vector512.Create(keys.Slice(c, 16));
+                ulong take = Vector512.GreaterThan(v, t).ExtractMostSignificantBits();
+                ulong eq = Vector512.Equals(v, t).ExtractMostSignificantBits();
+                while (eq != 0 && ties > 0)
                 {
-                    int l = 2 * pos + 1;
-                    if (l >= k) break;
-                    int r = l + 1;
-                    int w = r < k && Worse(hv[r], result[r], hv[l], result[l]) ? r : l;
-                    if (!Worse(hv[w], result[w], v, j)) break;
-                    hv[pos] = hv[w];
-                    result[pos] = result[w];
-                    pos = w;
+                    take |= eq & (0 - eq); // lowest tie
+                    eq &= eq - 1;
+                    ties--;
                 }
-                hv[pos] = v;
-                result[pos] = j;
+                while (take != 0)
+                {
+                    result[o++] = indices[c + BitOperations.TrailingZeroCount(take)];
+                    take &= take - 1;
+                }
             }
         }
-        if (size < k) throw new ArgumentException("row has fewer candidates than k", nameof(result));
+        for (; c < count; c++)
+        {
+            uint v = keys[c];
+            if (v > threshold || (v == threshold && ties-- > 0)) result[o++] = indices[c];
+        }
+    }
 
-        static bool Worse(float v1, int i1, float v2, int i2) => v1 < v2 || (v1 == v2 && i1 > i2);
+    static float MinAcross(Vector512<float> v)
+    {
+        var h = Vector256.Min(v.GetLower(), v.GetUpper());
+        var q = Vector128.Min(h.GetLower(), h.GetUpper());
+        float r = q[0];
+        for (int i = 1; i < 4; i++) r = MathF.Min(r, q[i]);
+        return r;
     }
 
     /// <summary>numpy.percentile(values, q) with the default 'linear' method: the order statistics
@@ -229,6 +342,32 @@ public static class ReductionMath
         int j = 0;
         if (Vector512.IsHardwareAccelerated)
         {
+            // eight independent accumulators: two FMAs per cycle despite the 4-cycle FMA latency
+            for (; j + 128 <= cols; j += 128)
+            {
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+                for (int s = 0; s < rows.Length; s++)
+                {
+                    var w = Vector512.Create(weights[s]);
+                    var r = m.Slice(rows[s] * stride + j, 128);
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Create(r), w, a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.Create(r[16..]), w, a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.Create(r[32..]), w, a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.Create(r[48..]), w, a3);
+                    a4 = Vector512.FusedMultiplyAdd(Vector512.Create(r[64..]), w, a4);
+                    a5 = Vector512.FusedMultiplyAdd(Vector512.Create(r[80..]), w, a5);
+                    a6 = Vector512.FusedMultiplyAdd(Vector512.Create(r[96..]), w, a6);
+                    a7 = Vector512.FusedMultiplyAdd(Vector512.Create(r[112..]), w, a7);
+                }
+                a0.CopyTo(y[j..]);
+                a1.CopyTo(y[(j + 16)..]);
+                a2.CopyTo(y[(j + 32)..]);
+                a3.CopyTo(y[(j + 48)..]);
+                a4.CopyTo(y[(j + 64)..]);
+                a5.CopyTo(y[(j + 80)..]);
+                a6.CopyTo(y[(j + 96)..]);
+                a7.CopyTo(y[(j + 112)..]);
+            }
             for (; j + 64 <= cols; j += 64)
             {
                 Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;

@@ -50,10 +50,10 @@ public sealed class ReductionMathTests
         float[] row = [5, 1, 5, 3, 5, 9, 0];
         var result = new int[3];
         ReductionMath.RowTopK(row, 5, result);
-        Assert.Equal([0, 2, 4], result.OrderBy(v => v));
+        Assert.Equal([0, 2, 4], result);
         ReductionMath.RowTopK(row, -1, result);
-        Assert.Equal([0, 2, 5], result.OrderBy(v => v));
-        foreach (var (n, k, distinct) in new[] { (576, 32, 6), (576, 32, 1000000), (575, 32, 3), (40, 32, 5), (64, 32, 2), (33, 32, 4), (100, 7, 1) })
+        Assert.Equal([0, 2, 5], result);
+        foreach (var (n, k, distinct) in new[] { (576, 32, 6), (576, 32, 1000000), (575, 32, 3), (40, 32, 5), (64, 32, 2), (33, 32, 4), (100, 7, 1), (2000, 32, 1000000), (2000, 40, 7), (577, 32, 2) })
             for (int exclude = -1; exclude < n; exclude += 1 + n / 5)
             {
                 var values = RandomValues(n, n * 31 + k + exclude, distinct);
@@ -61,9 +61,31 @@ public sealed class ReductionMathTests
                 var top = new int[k];
                 ReductionMath.RowTopK(values, exclude, top);
                 var expected = Enumerable.Range(0, n).Where(i => i != exclude).OrderByDescending(i => values[i]).ThenBy(i => i).Take(k).OrderBy(i => i);
-                Assert.Equal(expected, top.OrderBy(i => i));
+                Assert.Equal(expected, top); // ascending index order
                 Assert.Equal(copy, values); // the scratch use is undone
             }
+    }
+
+    [Fact]
+    public void RowTopKOrdersSignedZerosAndNegativesAndSkipsNaN()
+    {
+        float[] row = [-0f, 0f, -1f, float.NaN, -3f, float.NegativeInfinity, 2f, -0f];
+        var result = new int[4];
+        ReductionMath.RowTopK(row, -1, result);
+        Assert.Equal([0, 1, 6, 7], result); // ±0 compare equal: both zeros and the later −0 beat −1
+        var three = new int[3];
+        ReductionMath.RowTopK(row, 6, three);
+        Assert.Equal([0, 1, 7], three);
+        var seven = new int[7];
+        ReductionMath.RowTopK(row, -1, seven);
+        Assert.Equal([0, 1, 2, 4, 5, 6, 7], seven); // NaN is never a candidate
+        Assert.Throws<ArgumentException>(() => ReductionMath.RowTopK(row, -1, new int[8]));
+        float[] zeros = [0f, 2f, -0f, 0f, -0f];
+        var two = new int[2];
+        ReductionMath.RowTopK(zeros, -1, two);
+        Assert.Equal([0, 1], two);
+        ReductionMath.RowTopK(zeros, 0, two);
+        Assert.Equal([1, 2], two); // −0 at index 2 ties with +0 at index 3: the lower index wins
     }
 
     [Fact]
