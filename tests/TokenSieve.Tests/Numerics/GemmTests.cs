@@ -49,6 +49,9 @@ public unsafe class GemmTests
     [InlineData(5, 20, 7)]
     [InlineData(64, 64, 64)]
     [InlineData(130, 257, 3)]
+    [InlineData(33, 100, 40)] // 32 rows blocked + 1 row on the matrix-vector path
+    [InlineData(577, 64, 9)]
+    [InlineData(20, 33, 17)]
     public void MatMulTransposedMatchesReference(int m, int k, int n)
     {
         var a = TestData.Random(m * k, 4);
