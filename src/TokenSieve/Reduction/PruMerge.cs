@@ -191,9 +191,13 @@ public sealed class PruMergeReducer : IVisualReducer
         for (int j = 0; j <= n; j++)
         {
             var kj = k.AsSpan(j * c, c);
-            logits[j] = TensorPrimitives.Dot(q0, kj);
             if (inverseKeyNorms is not null && j > 0)
-                inverseKeyNorms[j - 1] = 1f / MathF.Max(MathF.Sqrt(TensorPrimitives.Dot(kj, kj)), 1e-12f);
+            {
+                var (dot, square) = ReductionMath.DotAndSquare(q0, kj);
+                logits[j] = dot;
+                inverseKeyNorms[j - 1] = 1f / MathF.Max(MathF.Sqrt(square), 1e-12f);
+            }
+            else logits[j] = TensorPrimitives.Dot(q0, kj);
         }
         // torch: (q @ kᵀ) * C**-0.5, the Python float scale applied to float32 products.
         TensorPrimitives.Multiply(logits, (float)Math.Pow(c, -0.5), logits);

@@ -309,6 +309,41 @@ public static class ReductionMath
         return inv;
     }
 
+    /// <summary>(a·b, b·b) in one pass over b: each row of a key matrix is read once for the [CLS]
+    /// logit and its norm. Four interleaved partial sums per product, added pairwise.</summary>
+    public static (float Dot, float Square) DotAndSquare(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        if (a.Length != b.Length) throw new ArgumentException("DotAndSquare: lengths differ");
+        int n = a.Length, i = 0;
+        float dot, square;
+        if (Vector512.IsHardwareAccelerated && n >= 64)
+        {
+            Vector512<float> d0 = default, d1 = default, d2 = default, d3 = default, s0 = default, s1 = default, s2 = default, s3 = default;
+            for (; i + 64 <= n; i += 64)
+            {
+                var b0 = Vector512.Create(b.Slice(i, 16)); var b1 = Vector512.Create(b.Slice(i + 16, 16));
+                var b2 = Vector512.Create(b.Slice(i + 32, 16)); var b3 = Vector512.Create(b.Slice(i + 48, 16));
+                d0 = Vector512.FusedMultiplyAdd(Vector512.Create(a.Slice(i, 16)), b0, d0);
+                d1 = Vector512.FusedMultiplyAdd(Vector512.Create(a.Slice(i + 16, 16)), b1, d1);
+                d2 = Vector512.FusedMultiplyAdd(Vector512.Create(a.Slice(i + 32, 16)), b2, d2);
+                d3 = Vector512.FusedMultiplyAdd(Vector512.Create(a.Slice(i + 48, 16)), b3, d3);
+                s0 = Vector512.FusedMultiplyAdd(b0, b0, s0);
+                s1 = Vector512.FusedMultiplyAdd(b1, b1, s1);
+                s2 = Vector512.FusedMultiplyAdd(b2, b2, s2);
+                s3 = Vector512.FusedMultiplyAdd(b3, b3, s3);
+            }
+            dot = Vector512.Sum((d0 + d1) + (d2 + d3));
+            square = Vector512.Sum((s0 + s1) + (s2 + s3));
+        }
+        else dot = square = 0f;
+        for (; i < n; i++)
+        {
+            dot = MathF.FusedMultiplyAdd(a[i], b[i], dot);
+            square = MathF.FusedMultiplyAdd(b[i], b[i], square);
+        }
+        return (dot, square);
+    }
+
     /// <summary>Softmax over <paramref name="logits"/> in place (max-subtracted, float64 sum).</summary>
     public static void SoftmaxInPlace(Span<float> logits)
     {
