@@ -19,6 +19,7 @@ public static class ReductionMath
     }
 
     /// <summary>The first NaN/±Inf position, or −1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called once per image: no slow first tier
     public static int IndexOfNonFinite(ReadOnlySpan<float> values)
     {
         int i = 0;
@@ -103,6 +104,7 @@ public static class ReductionMath
     /// selection, and one more pass over the candidates emits the winners (ties at the threshold:
     /// the lowest indices). No heap, no sort, branches only on the candidates.</remarks>
     [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called once per image: no slow first tier
     public static void RowTopK(Span<float> row, int exclude, Span<int> result)
     {
         int k = result.Length, n = row.Length;
@@ -115,20 +117,29 @@ public static class ReductionMath
             float bound = float.NegativeInfinity;
             if (n >= 2 * k && k == 32 && Vector512.IsHardwareAccelerated)
             {
-                // PruMerge's κ = 32: the 32 interleaved maxima are two registers
-                var m0 = Vector512.Create(row[..16]);
-                var m1 = Vector512.Create(row.Slice(16, 16));
-                int full = n / 32 * 32, j = 32;
-                for (; j < full; j += 32)
+                // PruMerge's κ = 32: sixteen lanes each keep their two largest values (36 per lane
+                // at N = 576); the 32 values kept are all ≥ the smallest second-largest, so it is a
+                // bound, and a tighter one than 32 lanes' maxima (fewer candidates to select from)
+                var m1 = Vector512.Create(float.NegativeInfinity);
+                var m2 = m1;
+                int full = n / 16 * 16, j = 0;
+                for (; j < full; j += 16)
                 {
-                    m0 = Vector512.Max(m0, Vector512.Create(row.Slice(j, 16)));
-                    m1 = Vector512.Max(m1, Vector512.Create(row.Slice(j + 16, 16)));
+                    var v = Vector512.Create(row.Slice(j, 16));
+                    m2 = Vector512.Max(m2, Vector512.Min(m1, v));
+                    m1 = Vector512.Max(m1, v);
                 }
-                Span<float> maxima = stackalloc float[32];
-                m0.CopyTo(maxima);
-                m1.CopyTo(maxima[16..]);
-                for (; j < n; j++) maxima[j - full] = MathF.Max(maxima[j - full], row[j]);
-                bound = Vector512.Min(Vector512.Create(maxima), Vector512.Create(maxima[16..])) is var mm ? MinAcross(mm) : 0f;
+                Span<float> first = stackalloc float[16], second = stackalloc float[16];
+                m1.CopyTo(first);
+                m2.CopyTo(second);
+                for (; j < n; j++)
+                {
+                    int lane = j - full;
+                    float v = row[j];
+                    second[lane] = MathF.Max(second[lane], MathF.Min(first[lane], v));
+                    first[lane] = MathF.Max(first[lane], v);
+                }
+                bound = MinAcross(Vector512.Create(second));
                 if (float.IsNaN(bound)) bound = float.NegativeInfinity;
             }
             else if (n >= 2 * k)
@@ -202,6 +213,7 @@ public static class ReductionMath
     /// <summary>The k-th largest key, built bit by bit from the top: keep a bit when at least k keys
     /// are ≥ the prefix with it set. 32 vector counting passes over the candidates, no branches on
     /// the data (selection by partitioning mispredicts on nearly every element).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called once per image: no slow first tier
     static uint KthLargestKey(ReadOnlySpan<uint> keys, int k)
     {
         uint prefix = 0;
@@ -225,6 +237,7 @@ public static class ReductionMath
     /// <paramref name="threshold"/> and then as many of those equal to it (earliest first) as fill
     /// <paramref name="result"/>. Masks instead of per-candidate branches: which candidates win is
     /// data-dependent and would mispredict about once per candidate.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called once per image: no slow first tier
     static void EmitTopK(ReadOnlySpan<uint> keys, ReadOnlySpan<int> indices, uint threshold, Span<int> result)
     {
         int k = result.Length, count = keys.Length, c = 0;
@@ -311,6 +324,7 @@ public static class ReductionMath
 
     /// <summary>(a·b, b·b) in one pass over b: each row of a key matrix is read once for the [CLS]
     /// logit and its norm. Four interleaved partial sums per product, added pairwise.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called once per image: no slow first tier
     public static (float Dot, float Square) DotAndSquare(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         if (a.Length != b.Length) throw new ArgumentException("DotAndSquare: lengths differ");
@@ -368,6 +382,7 @@ public static class ReductionMath
     /// rows of length <paramref name="stride"/>; y has width entries. Callers that sum many
     /// outputs from one matrix sweep the windows outermost, so each window of the matrix stays in
     /// cache while every output reads it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called once per image: no slow first tier
     public static void WeightedRowSum(ReadOnlySpan<float> m, int stride, int offset, int width, ReadOnlySpan<int> rows, ReadOnlySpan<float> weights, Span<float> y)
     {
         if (rows.Length != weights.Length) throw new ArgumentException("rows and weights differ in length", nameof(weights));
