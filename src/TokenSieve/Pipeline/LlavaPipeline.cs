@@ -166,7 +166,7 @@ public sealed class LlavaPipeline
             ReductionMs = enc.ReductionMs,
             ProjectorMs = enc.ProjectorMs,
             PrefillMs = gen.PrefillMs,
-            TimeToFirstTokenMs = gen.TimeToFirstTokenMs,
+            TimeToFirstTokenMs = preprocessMs + enc.VisionMs + enc.ReductionMs + enc.ProjectorMs + gen.TimeToFirstTokenMs,
             DecodeMs = gen.DecodeMs,
             VisionFlops = CostModel.VisionFlops(cfg.Vision, Model.Vision.FeatureIndex, cfg.Vision.SequenceLength),
             ProjectorFlops = CostModel.ProjectorFlops(enc.Count, cfg.Vision.HiddenSize, cfg.Text.HiddenSize),

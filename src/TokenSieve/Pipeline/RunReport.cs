@@ -22,6 +22,8 @@ public sealed class RunReport
     public required double ReductionMs { get; init; }
     public required double ProjectorMs { get; init; }
     public required double PrefillMs { get; init; }
+    /// <summary>From the image to the first generated token: preprocessing, vision tower, reduction,
+    /// projector, prefill and the first sample (what a user waits for, not the prefill alone).</summary>
     public required double TimeToFirstTokenMs { get; init; }
     public required double DecodeMs { get; init; }
     public double DecodeTokensPerSecond => GeneratedTokens > 1 && DecodeMs > 0 ? (GeneratedTokens - 1) / (DecodeMs / 1000) : 0;

@@ -37,6 +37,8 @@ public sealed class LlavaPipelineTests
         Assert.Equal("pool:4", r.Reduction);
         Assert.StartsWith("fastv", r.Pruning);
         Assert.True(r.PrefillFlops < global::TokenSieve.Cost.CostModel.PrefillFlops(model.Config.Text, textTokens + 4));
+        // time to first token counts everything from the image on, not the prefill alone
+        Assert.True(r.TimeToFirstTokenMs >= r.PreprocessMs + r.VisionMs + r.ReductionMs + r.ProjectorMs + r.PrefillMs);
     }
 
     [Fact]
