@@ -62,9 +62,10 @@ public static unsafe class Gemm
             int tail = m % VectorWidth;
             if (m > GemvMaxRows && tail <= GemvMaxRows && tail > 0 && Vector256.IsHardwareAccelerated && Fma.IsSupported)
             {
-                Blocked(ctx, pa, m - tail, k, pb, DType.F32, n, null, pc);
+                Blocked(ctx, pa, m - tail, k, pb, DType.F32, n, null, pc, prefetch: false);
                 Gemv(ctx, pa + (long)(m - tail) * k, tail, k, pb, DType.F32, n, null, pc + (long)(m - tail) * n);
             }
+            else if (m > GemvMaxRows && Vector256.IsHardwareAccelerated && Fma.IsSupported) Blocked(ctx, pa, m, k, pb, DType.F32, n, null, pc, prefetch: false);
             else Multiply(ctx, pa, m, k, pb, DType.F32, n, null, pc);
         }
     }
@@ -125,7 +126,11 @@ public static unsafe class Gemm
         }
     }
 
-    static void Blocked(ComputeContext ctx, float* x, int m, int k, void* w, DType wType, int n, float* bias, float* y)
+    /// <param name="prefetch">Software-prefetch the next blocks of W and x. On for model weights,
+    /// which stream from memory; off for products of activations (similarities), whose operands
+    /// are already in cache: there the prefetch instructions only cost issue slots (PruMerge+'s
+    /// 139×1024×576 similarity: 0.97 → 0.90 ms).</param>
+    static void Blocked(ComputeContext ctx, float* x, int m, int k, void* w, DType wType, int n, float* bias, float* y, bool prefetch = true)
     {
         int lanes = VectorWidth;
         var layout = new PanelLayout(m, lanes);
@@ -148,7 +153,7 @@ public static unsafe class Gemm
             int nt = task / mChunks, mc = task % mChunks;
             int n0 = nt * tilesPerTask * TileRows, n1 = Math.Min(n, n0 + tilesPerTask * TileRows);
             int p0 = mc * panelsPerChunk, p1 = Math.Min(panels, p0 + panelsPerChunk);
-            BlockedTask(xp, m, k, w, wType, n, bias, y, n0, n1, p0, p1, layout);
+            BlockedTask(xp, m, k, w, wType, n, bias, y, n0, n1, p0, p1, layout, prefetch);
         });
     }
 
@@ -216,7 +221,7 @@ public static unsafe class Gemm
     }
 
     static void BlockedTask(float* xp, int m, int k, void* w, DType wType, int n, float* bias, float* y,
-        int n0, int n1, int p0, int p1, PanelLayout layout)
+        int n0, int n1, int p0, int p1, PanelLayout layout, bool prefetch)
     {
         int rows = n1 - n0;
         int lanes = VectorWidth;
@@ -266,8 +271,11 @@ public static unsafe class Gemm
                 int xLinesPerCall = (int)(((long)KBlock * 3 * lanes * 4 / 64 + tileCount - 1) / tileCount);
                 for (int r = 0; r < rows; r += TileRows)
                 {
-                    nextX.Issue(xLinesPerCall);
-                    nextW.Issue(wLinesPerCall);
+                    if (prefetch)
+                    {
+                        nextX.Issue(xLinesPerCall);
+                        nextW.Issue(wLinesPerCall);
+                    }
                     int tr = Math.Min(TileRows, rows - r);
                     float* wt = wBlock + r * ldw;
                     float* cr = cpan + r * tileWidth;
