@@ -56,17 +56,18 @@ public static unsafe class Gemm
         if (k == 0) { c[..(m * n)].Clear(); return; }
         fixed (float* pa = a, pb = b, pc = c)
         {
+            if (m <= GemvMaxRows || !Vector256.IsHardwareAccelerated || !Fma.IsSupported)
+            {
+                Multiply(ctx, pa, m, k, pb, DType.F32, n, null, pc);
+                return;
+            }
             // A few rows past a whole number of vectors (PruMerge's 33 centres, 577 CLIP tokens) would
             // pad a panel to a full vector, up to 15 lanes of wasted work over all of b: the blocked
             // product takes the whole vectors and the matrix-vector path (one pass over b) the rest.
             int tail = m % VectorWidth;
-            if (m > GemvMaxRows && tail <= GemvMaxRows && tail > 0 && Vector256.IsHardwareAccelerated && Fma.IsSupported)
-            {
-                Blocked(ctx, pa, m - tail, k, pb, DType.F32, n, null, pc, prefetch: false);
-                Gemv(ctx, pa + (long)(m - tail) * k, tail, k, pb, DType.F32, n, null, pc + (long)(m - tail) * n);
-            }
-            else if (m > GemvMaxRows && Vector256.IsHardwareAccelerated && Fma.IsSupported) Blocked(ctx, pa, m, k, pb, DType.F32, n, null, pc, prefetch: false);
-            else Multiply(ctx, pa, m, k, pb, DType.F32, n, null, pc);
+            if (tail > GemvMaxRows) tail = 0;
+            Blocked(ctx, pa, m - tail, k, pb, DType.F32, n, null, pc, prefetch: false);
+            if (tail > 0) Gemv(ctx, pa + (long)(m - tail) * k, tail, k, pb, DType.F32, n, null, pc + (long)(m - tail) * n);
         }
     }
 

@@ -97,12 +97,14 @@ public static class ReductionMath
     /// <paramref name="exclude"/>, −1 for none), written to <paramref name="result"/> in ascending
     /// index order. Ties keep the lower index. <paramref name="row"/> is used as scratch and
     /// restored. k ≤ the number of candidates; NaN entries are never candidates.</summary>
-    /// <remarks>A vectorised pre-pass bounds the k-th largest value from below: the row is cut into
-    /// k interleaved sets (j mod k), each set's maximum is ≥ the bound t = min of the maxima, so at
-    /// least k entries are ≥ t and nothing below t can be in the top k. The few entries ≥ t are
-    /// collected in index order by a vector compare, the k-th largest among them is found by
-    /// selection, and one more pass over the candidates emits the winners (ties at the threshold:
-    /// the lowest indices). No heap, no sort, branches only on the candidates.</remarks>
+    /// <remarks>A vectorised pre-pass bounds the k-th largest value from below. For k ≤ 32 each of 16
+    /// lanes keeps its ⌈k/16⌉ largest values (16 or 32 values in all, each ≥ the smallest kept
+    /// lane's last one, so at least k entries are ≥ that bound); for larger k the row is cut into k
+    /// interleaved sets and the bound is the smallest set maximum. Nothing below the bound can be in
+    /// the top k. The few entries ≥ it are collected in index order by vector compares as
+    /// order-preserving integer keys, the k-th largest key is built bit by bit with vector counts,
+    /// and masks emit the winners (ties at the threshold: the lowest indices). No heap, no sort,
+    /// no branch per candidate on the data.</remarks>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called once per image: no slow first tier
     public static void RowTopK(Span<float> row, int exclude, Span<int> result)
@@ -115,11 +117,9 @@ public static class ReductionMath
         try
         {
             float bound = float.NegativeInfinity;
-            if (n >= 2 * k && k == 32 && Vector512.IsHardwareAccelerated)
+            if (k <= 32 && Vector512.IsHardwareAccelerated)
             {
-                // PruMerge's κ = 32: sixteen lanes each keep their two largest values (36 per lane
-                // at N = 576); the 32 values kept are all ≥ the smallest second-largest, so it is a
-                // bound, and a tighter one than 32 lanes' maxima (fewer candidates to select from)
+                // lanes short of ⌈k/16⌉ values keep −∞, which makes the bound −∞ (a full scan)
                 var m1 = Vector512.Create(float.NegativeInfinity);
                 var m2 = m1;
                 int full = n / 16 * 16, j = 0;
@@ -139,7 +139,7 @@ public static class ReductionMath
                     second[lane] = MathF.Max(second[lane], MathF.Min(first[lane], v));
                     first[lane] = MathF.Max(first[lane], v);
                 }
-                bound = MinAcross(Vector512.Create(second));
+                bound = MinAcross(Vector512.Create(k <= 16 ? first : second));
                 if (float.IsNaN(bound)) bound = float.NegativeInfinity;
             }
             else if (n >= 2 * k)
