@@ -117,21 +117,25 @@ public static class PruningBench
         public PositionPolicy Positions => inner.Positions;
         public IReadOnlyList<int> Boundaries => inner.Boundaries;
 
-        public void Begin(SplicedSequence sequence, LlamaDecoder decoder, ComputeContext compute)
+        public IPrunerRun Begin(SplicedSequence sequence, DecoderInfo decoder)
         {
             _watch.Start();
-            inner.Begin(sequence, decoder, compute);
+            var run = inner.Begin(sequence, decoder);
             _watch.Stop();
+            return new TimedRun(run, _watch);
         }
 
-        public AttentionRequest Request(int boundary, int length, int imageStart, int imageCount) => inner.Request(boundary, length, imageStart, imageCount);
-
-        public PruneDecision Prune(PruneState state)
+        sealed class TimedRun(IPrunerRun run, Stopwatch watch) : IPrunerRun
         {
-            _watch.Start();
-            var decision = inner.Prune(state);
-            _watch.Stop();
-            return decision;
+            public DecoderTapRequest Request(int boundary, int length, int imageStart, int imageCount) => run.Request(boundary, length, imageStart, imageCount);
+
+            public PruneDecision Prune(PruneState state)
+            {
+                watch.Start();
+                var decision = run.Prune(state);
+                watch.Stop();
+                return decision;
+            }
         }
     }
 

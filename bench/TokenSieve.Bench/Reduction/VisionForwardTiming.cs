@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using TokenSieve.Models;
 using TokenSieve.Numerics;
+using TokenSieve.Reduction;
 
 namespace TokenSieve.Bench.Reduction;
 
@@ -17,14 +18,17 @@ public static class VisionForwardTiming
         var rng = new Random(5);
         var pixels = new float[cfg.NumChannels * cfg.ImageSize * cfg.ImageSize];
         for (int i = 0; i < pixels.Length; i++) pixels[i] = (float)(rng.NextDouble() * 2 - 1);
-        foreach (var (label, taps) in new[] { ("features only", VisionTaps.None), ("features + next-layer q/k (PruMerge)", VisionTaps.NextLayerQK) })
+        var prumerge = ReductionSpec.Parse("prumerge");
+        foreach (var (label, withTaps) in new[] { ("features only", false), ("features + next-layer q/k (PruMerge)", true) })
         {
-            m.Vision.Forward(ctx, pixels, taps); // warm-up
+            IVisionHook? Taps() => withTaps ? new VisionTapCollector(prumerge, m.Vision.Info) : null;
+            m.Vision.Forward(ctx, pixels, Taps()); // warm-up
             var times = new List<double>();
             for (int r = 0; r < runs; r++)
             {
+                var hook = Taps();
                 var sw = Stopwatch.StartNew();
-                m.Vision.Forward(ctx, pixels, taps);
+                m.Vision.Forward(ctx, pixels, hook);
                 times.Add(sw.Elapsed.TotalMilliseconds);
             }
             times.Sort();

@@ -1,4 +1,5 @@
 using TokenSieve.Checkpoints;
+using TokenSieve.Models;
 
 namespace TokenSieve.Cost;
 
@@ -37,12 +38,24 @@ public static class CostModel
     public static double PrefillFlops(LlamaConfig t, int tokens) => PrefillFlops(t, Enumerable.Repeat(tokens, t.NumHiddenLayers).ToArray());
 
     /// <summary>CLIP encoder layers that ran with <paramref name="tokens"/> tokens each (plus the patch embedding).</summary>
-    public static double VisionFlops(ClipVisionConfig v, int layersRun, long tokens)
+    public static double VisionFlops(ClipVisionConfig v, int layersRun, long tokens) =>
+        VisionFlops(v, Enumerable.Range(0, layersRun).Select(l => new VisionLayerRun(l, (int)tokens, (int)tokens, false)).ToList());
+
+    /// <summary>The patch embedding plus every layer as it ran: q/k/v/o projections and attention at
+    /// the tokens entering the layer, the MLP at the tokens left after a merge (ToMe), and for a layer
+    /// run for its projections only (PruMerge's next-layer q/k) just those two projections.</summary>
+    public static double VisionFlops(ClipVisionConfig v, IReadOnlyList<VisionLayerRun> layers)
     {
         double c = v.HiddenSize, i = v.IntermediateSize;
-        double patch = 2.0 * v.NumPatches * c * v.NumChannels * v.PatchSize * v.PatchSize;
-        double layer = 2 * (4 * tokens * c * c + 2.0 * tokens * tokens * c + 2 * tokens * c * i);
-        return patch + layersRun * layer;
+        double total = 2.0 * v.NumPatches * c * v.NumChannels * v.PatchSize * v.PatchSize;
+        foreach (var l in layers)
+        {
+            double t = l.Tokens;
+            total += l.ProjectionsOnly
+                ? 2 * (2 * t * c * c)
+                : 2 * (4 * t * c * c + 2.0 * t * t * c + 2 * (double)l.MlpTokens * c * i);
+        }
+        return total;
     }
 
     public static double ProjectorFlops(long tokens, int visionHidden, int textHidden) =>

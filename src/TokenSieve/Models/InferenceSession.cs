@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using TokenSieve.Numerics;
-using TokenSieve.Pruning;
 
 namespace TokenSieve.Models;
 
@@ -135,8 +134,9 @@ public sealed class InferenceSession
     }
 
     /// <summary>Prefills the sequence into a fresh cache sized for it plus <paramref name="extraCapacity"/>
-    /// decode tokens, running <paramref name="pruner"/> at its boundaries. Returns the last position's logits.</summary>
-    public PrefillResult Prefill(SplicedSequence seq, int extraCapacity, PrefillOptions? options = null, IDecoderPruner? pruner = null, CancellationToken cancel = default)
+    /// decode tokens. A <paramref name="hook"/> (a decoder-side method) may tap layers and drop or insert
+    /// rows between them; each layer's cache keeps its own length. Returns the last position's logits.</summary>
+    public PrefillResult Prefill(SplicedSequence seq, int extraCapacity, PrefillOptions? options = null, IDecoderHook? hook = null, CancellationToken cancel = default)
     {
         options ??= PrefillOptions.Default;
         var dec = Model.Decoder;
@@ -147,23 +147,18 @@ public sealed class InferenceSession
         else { _cache.Clear(); _cache.EnsureCapacity(capacity); }
         EnsureBuffers(n);
         var positions = (int[])seq.Positions.Clone();
-        var original = Enumerable.Range(0, n).ToArray();
-        int imageStart = seq.ImageStart, imageCount = seq.ImageTokens;
+        var origins = Enumerable.Range(0, n).ToArray();
         seq.Embeddings.AsSpan(0, n * d).CopyTo(_hidden);
         var hiddenStates = options.HiddenStates ? new List<float[]> { _hidden.AsSpan(0, n * d).ToArray() } : null;
         var tokensPerLayer = new int[layers];
         var notes = new List<string>();
-        pruner?.Begin(seq, dec, Compute);
-        var boundaries = pruner?.Boundaries ?? [];
-        foreach (int k in boundaries)
-            if (k < 1 || k >= layers) throw new InvalidInputException($"pruner '{pruner!.Spec}': layer {k} is outside 1..{layers - 1}");
+        _renumbered = false;
 
         for (int l = 0; l < layers; l++)
         {
             cancel.ThrowIfCancellationRequested();
             tokensPerLayer[l] = n;
-            bool pruneAfter = pruner is not null && boundaries.Contains(l + 1);
-            AttentionRequest? request = pruneAfter ? pruner!.Request(l + 1, n, imageStart, imageCount) : null;
+            var request = l < layers - 1 ? hook?.Taps(l, n) : null;
             float[]? rows = null, keys = null;
             LayerTap? tap = null;
             if (request is not null && (request.QueryRows.Length > 0 || request.Keys))
@@ -182,16 +177,16 @@ public sealed class InferenceSession
             }
             dec.RunLayer(Compute, l, _hidden.AsSpan(0, n * d), n, positions, _cache, tap);
             if (hiddenStates is not null && l < layers - 1) hiddenStates.Add(_hidden.AsSpan(0, n * d).ToArray());
-            if (!pruneAfter) continue;
+            if (request is null) continue;
 
-            var state = new PruneState
+            var view = new DecoderLayerView(dec, Compute)
             {
-                Layer = l + 1, Length = n, Hidden = _hidden.AsSpan(0, n * d).ToArray(), Positions = positions, OriginalIndices = original,
-                ImageStart = imageStart, ImageCount = imageCount, Request = request!, AttentionRows = rows, Keys = keys, Decoder = dec, Compute = Compute,
+                Layer = l, Length = n, Hidden = _hidden.AsSpan(0, n * d).ToArray(), Positions = positions, Origins = origins, AttentionRows = rows, Keys = keys,
             };
-            var decision = pruner!.Prune(state);
+            var decision = hook!.AfterLayer(view);
+            if (decision is null) continue;
             if (decision.Note is not null) notes.Add($"layer {l + 1}: {decision.Note}");
-            (n, imageCount, positions, original) = ApplyDecision(state, decision, pruner.Positions, pruner.Spec);
+            (n, positions, origins) = ApplyDecision(view, decision);
         }
 
         var x = _hidden.AsSpan(0, n * d);
@@ -210,58 +205,60 @@ public sealed class InferenceSession
         dec.FinalNorm(x.Slice((n - 1) * d, d), 1, normed.Slice(0, d));
         var logits = new float[v];
         dec.Logits(Compute, normed.Slice(0, d), 1, logits);
-        _policy = pruner?.Positions ?? PositionPolicy.KeepOriginal;
         _nextPosition = seq.Positions[^1] + 1;
         return new PrefillResult
         {
-            LastLogits = logits, AllLogits = allLogits, HiddenStates = hiddenStates, KeptOriginalIndices = original, FinalLength = n,
+            LastLogits = logits, AllLogits = allLogits, HiddenStates = hiddenStates, KeptOriginalIndices = origins, FinalLength = n,
             TokensPerLayer = tokensPerLayer, Notes = notes,
         };
     }
 
-    PositionPolicy _policy;
+    bool _renumbered;
     int _nextPosition;
 
-    (int Length, int ImageCount, int[] Positions, int[] Original) ApplyDecision(PruneState s, PruneDecision decision, PositionPolicy policy, string spec)
+    /// <summary>Gathers the kept rows (and inserted ones) into the residual stream with their
+    /// positions and origins.</summary>
+    (int Length, int[] Positions, int[] Origins) ApplyDecision(DecoderLayerView s, KeepDecision decision)
     {
         int d = Model.Config.Text.HiddenSize;
-        var keep = decision.Keep;
+        var keep = decision.Rows;
         for (int i = 0; i < keep.Length; i++)
             if ((uint)keep[i] >= (uint)s.Length || (i > 0 && keep[i] <= keep[i - 1]))
-                throw new InvalidOperationException($"pruner '{spec}' at layer {s.Layer} returned keep rows that are not strictly ascending within 0..{s.Length - 1}");
+                throw new InvalidOperationException($"a decoder hook after layer {s.Layer} returned keep rows that are not strictly ascending within 0..{s.Length - 1}");
         int inserted = decision.Inserted is null ? 0 : decision.InsertedCount;
-        if (inserted * d != (decision.Inserted?.Length ?? 0)) throw new InvalidOperationException($"pruner '{spec}': inserted rows have the wrong size");
-        // Merged tokens go right after the last kept visual token (before the text).
-        int keptVisual = keep.Count(r => r >= s.ImageStart && r < s.TextStart);
-        int insertAt = keep.Count(r => r < s.TextStart);
+        if (inserted * d != (decision.Inserted?.Length ?? 0)) throw new InvalidOperationException($"a decoder hook after layer {s.Layer}: inserted rows have the wrong size");
+        if ((uint)decision.InsertAt > (uint)keep.Length) throw new InvalidOperationException($"a decoder hook after layer {s.Layer}: insertion point {decision.InsertAt} outside 0..{keep.Length}");
+        if (inserted > 0 && decision.Positions != PositionPolicy.Renumber)
+            throw new InvalidOperationException($"a decoder hook after layer {s.Layer} inserts rows but keeps original position ids; inserted rows have none");
         int n = keep.Length + inserted;
         var positions = new int[n];
-        var original = new int[n];
+        var origins = new int[n];
         int row = 0;
         for (int i = 0; i <= keep.Length; i++)
         {
-            if (i == insertAt)
+            if (i == decision.InsertAt)
                 for (int j = 0; j < inserted; j++, row++)
                 {
                     decision.Inserted.AsSpan(j * d, d).CopyTo(_hidden.AsSpan(row * d, d));
-                    original[row] = -1;
+                    origins[row] = -1;
                     positions[row] = -1;
                 }
             if (i == keep.Length) break;
             s.Hidden.AsSpan(keep[i] * d, d).CopyTo(_hidden.AsSpan(row * d, d));
-            original[row] = s.OriginalIndices[keep[i]];
+            origins[row] = s.Origins[keep[i]];
             positions[row] = s.Positions[keep[i]];
             row++;
         }
-        if (policy == PositionPolicy.Renumber)
+        if (decision.Positions == PositionPolicy.Renumber)
+        {
             for (int i = 0; i < n; i++) positions[i] = i;
-        else if (inserted > 0)
-            throw new InvalidOperationException($"pruner '{spec}' inserts merged tokens but keeps original position ids; merged tokens have none");
-        return (n, keptVisual + inserted, positions, original);
+            _renumbered = true;
+        }
+        return (n, positions, origins);
     }
 
     /// <summary>One decode step: the token is appended to every layer's cache. Its position follows
-    /// the last prefill's policy: the next original position, or each layer's cache length after renumbering.</summary>
+    /// the last prefill: the next original position, or each layer's cache length once a hook renumbered.</summary>
     public float[] DecodeStep(int token)
     {
         var dec = Model.Decoder;
@@ -272,7 +269,7 @@ public sealed class InferenceSession
         Span<int> pos = [0];
         for (int l = 0; l < dec.LayerCount; l++)
         {
-            pos[0] = _policy == PositionPolicy.Renumber ? _cache!.Length(l) : _nextPosition;
+            pos[0] = _renumbered ? _cache!.Length(l) : _nextPosition;
             dec.RunLayer(Compute, l, x, 1, pos, _cache!);
         }
         _nextPosition++;
@@ -283,7 +280,7 @@ public sealed class InferenceSession
     }
 
     /// <summary>Prefill then decode until EOS, the token limit or the context limit.</summary>
-    public GenerationResult Generate(SplicedSequence seq, GenerationOptions options, IDecoderPruner? pruner = null, CancellationToken cancel = default)
+    public GenerationResult Generate(SplicedSequence seq, GenerationOptions options, IDecoderHook? hook = null, CancellationToken cancel = default)
     {
         if (options.MaxNewTokens < 0) throw new InvalidInputException($"max new tokens must be >= 0, got {options.MaxNewTokens}");
         var cfg = Model.Config.Text;
@@ -292,7 +289,7 @@ public sealed class InferenceSession
         int maxNew = Math.Min(options.MaxNewTokens, room + 1);
         var sampler = new Sampler(options.Temperature, options.TopP, options.Seed);
         var sw = Stopwatch.StartNew();
-        var prefill = Prefill(seq, maxNew, null, pruner, cancel);
+        var prefill = Prefill(seq, maxNew, null, hook, cancel);
         var logits = prefill.LastLogits;
         double prefillMs = sw.Elapsed.TotalMilliseconds;
         var tokens = new List<int>();

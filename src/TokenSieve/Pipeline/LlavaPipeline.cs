@@ -62,74 +62,54 @@ public sealed class LlavaPipeline
         return pixels;
     }
 
-    static VisionTaps TapsFor(VisionNeeds needs)
-    {
-        var taps = VisionTaps.None;
-        if (needs.HasFlag(VisionNeeds.LastLayerQK)) taps |= VisionTaps.NextLayerQK;
-        if (needs.HasFlag(VisionNeeds.FeatureLayerClsAttention)) taps |= VisionTaps.FeatureLayerClsAttention;
-        if (needs.HasFlag(VisionNeeds.FeatureLayerKeys)) taps |= VisionTaps.FeatureLayerKeys;
-        return taps;
-    }
-
-    /// <summary>Visual tokens for the decoder ([count, text hidden]) from pixel values, with the reduction applied.</summary>
-    public (float[] Tokens, int Count, ReductionResult? Reduction, double VisionMs, double ReductionMs, double ProjectorMs, int VisionTokensRun)
-        EncodeImage(float[] pixelValues, IVisualReducer? reducer, ulong seed, CancellationToken cancel = default)
+    /// <summary>Visual tokens for the decoder from pixel values: the vision tower (with the hooks the
+    /// reduction needs), the reduction, the projector. Every row that went through the projector and
+    /// every tower layer that ran is recorded, so cost is counted from what ran.</summary>
+    public VisualTokens EncodeImage(float[] pixelValues, IVisualReducer? reducer, ulong seed, CancellationToken cancel = default)
     {
         var cfg = Model.Config;
         var reducerOrNull = reducer is null or NoReduction ? null : reducer;
-        var needs = reducerOrNull?.Needs ?? VisionNeeds.None;
         if (cfg.KeepClsFeature && reducerOrNull is not null)
             throw new InvalidInputException($"vision_feature_select_strategy 'full' keeps [CLS] as a visual token; reduction '{reducerOrNull.Name}' assumes patches only");
-        VisionMerging? merging = null;
-        if (reducerOrNull is ToMeReducer tome)
-            merging = new VisionMerging(new ToMeTracker(cfg.Vision.SequenceLength, protectCls: true, sizeWeighted: tome.SizeWeighted),
-                tome.Schedule(Model.Vision.FeatureIndex, cfg.Vision.NumPatches), tome.ProportionalAttention);
+        var taps = reducerOrNull is null ? null : new VisionTapCollector(reducerOrNull, Model.Vision.Info);
 
         var sw = Stopwatch.StartNew();
-        var vision = Model.Vision.Forward(Compute, pixelValues, TapsFor(needs), cancel, merging);
+        var vision = Model.Vision.Forward(Compute, pixelValues, taps, cancel);
         double visionMs = sw.Elapsed.TotalMilliseconds;
         int c = cfg.Vision.HiddenSize;
-        int tokensRun = vision.Tokens;
+        double projectorMs = 0;
+        int projectedRows = 0;
+        float[] Project(ReadOnlySpan<float> features, int rows)
+        {
+            var t = Stopwatch.StartNew();
+            var z = Session.Project(features, rows);
+            projectorMs += t.Elapsed.TotalMilliseconds;
+            projectedRows += rows;
+            return z;
+        }
 
-        if (reducerOrNull is null)
+        if (taps is null)
         {
             int rows = cfg.ImageTokensPerImage;
             var features = cfg.KeepClsFeature ? vision.FeatureHidden.AsSpan(0, rows * c) : vision.PatchFeatures;
-            sw.Restart();
-            var projected = Session.Project(features, rows);
-            return (projected, rows, null, visionMs, 0, sw.Elapsed.TotalMilliseconds, tokensRun);
+            var projected = Project(features, rows);
+            return new VisualTokens
+            {
+                Tokens = projected, Count = rows, Width = cfg.Text.HiddenSize, TokensBefore = rows, VisionLayers = vision.LayersRun, ProjectedRows = projectedRows,
+                VisionMs = visionMs, ProjectorMs = projectorMs,
+            };
         }
 
-        int g = cfg.Vision.GridSize;
-        double projectorMs = 0;
-        var input = new ReductionInput
-        {
-            Features = vision.PatchFeatures.ToArray(),
-            GridHeight = g, GridWidth = g, Channels = c, Heads = cfg.Vision.NumAttentionHeads,
-            LastLayerQueries = vision.NextLayerQ, LastLayerKeys = vision.NextLayerK,
-            FeatureLayerClsAttention = vision.FeatureLayerClsAttention, FeatureLayerKeys = vision.FeatureLayerKeys,
-            ClsHiddenState = vision.FeatureHidden.AsSpan(0, c).ToArray(),
-            MergedTokenSources = merging?.Tracker.PatchProvenance(),
-            Project = (f, rows) =>
-            {
-                var t = Stopwatch.StartNew();
-                var z = Session.Project(f, rows);
-                projectorMs += t.Elapsed.TotalMilliseconds;
-                return z;
-            },
-            Seed = seed,
-        };
+        var input = taps.Input(vision, (f, rows) => Project(f, rows), seed);
         sw.Restart();
-        var result = reducerOrNull.Reduce(input, Compute);
+        var result = reducerOrNull!.Reduce(input, Compute);
         double reductionMs = sw.Elapsed.TotalMilliseconds - projectorMs;
-        float[] tokens = result.Tokens;
-        if (!result.AlreadyProjected)
+        float[] tokens = result.AlreadyProjected ? result.Tokens : Project(result.Tokens, result.TokenCount);
+        return new VisualTokens
         {
-            sw.Restart();
-            tokens = Session.Project(result.Tokens, result.TokenCount);
-            projectorMs += sw.Elapsed.TotalMilliseconds;
-        }
-        return (tokens, result.TokenCount, result, visionMs, reductionMs, projectorMs, tokensRun);
+            Tokens = tokens, Count = result.TokenCount, Width = cfg.Text.HiddenSize, TokensBefore = cfg.ImageTokensPerImage, Reduction = result,
+            VisionLayers = vision.LayersRun, ProjectedRows = projectedRows, VisionMs = visionMs, ReductionMs = reductionMs, ProjectorMs = projectorMs,
+        };
     }
 
     /// <summary>Runs the whole pipeline on an image and prompt ids holding one image slot.</summary>
@@ -144,36 +124,36 @@ public sealed class LlavaPipeline
     public RunResult Run(float[] pixelValues, int[] inputIds, int imageSlot, RunOptions options, Func<int[], string>? decode = null, double preprocessMs = 0, CancellationToken cancel = default)
     {
         var cfg = Model.Config;
-        var enc = EncodeImage(pixelValues, options.Reducer, options.Seed, cancel);
-        var seq = Session.Splice(inputIds, imageSlot, enc.Tokens, enc.Count);
+        var visual = EncodeImage(pixelValues, options.Reducer, options.Seed, cancel);
+        var seq = Session.Splice(inputIds, imageSlot, visual.Tokens, visual.Count);
         var gen = Session.Generate(seq, options.Generation, options.Pruner, cancel);
         var notes = new List<string>();
-        if (enc.Reduction?.Note is { } note) notes.Add(note);
+        if (visual.Reduction?.Note is { } note) notes.Add(note);
         notes.AddRange(gen.PrefillNotes);
         var report = new RunReport
         {
             Reduction = options.Reducer?.Name ?? "none",
             Pruning = options.Pruner?.Spec ?? "none",
             Threads = Compute.Threads,
-            VisualTokensBefore = cfg.ImageTokensPerImage,
-            VisualTokens = enc.Count,
-            AdaptiveCount = enc.Reduction?.AdaptiveCount,
+            VisualTokensBefore = visual.TokensBefore,
+            VisualTokens = visual.Count,
+            AdaptiveCount = visual.Reduction?.AdaptiveCount,
             PromptTokens = seq.Length,
             GeneratedTokens = gen.Tokens.Length,
             TokensPerLayer = gen.TokensPerLayer,
             PreprocessMs = preprocessMs,
-            VisionMs = enc.VisionMs,
-            ReductionMs = enc.ReductionMs,
-            ProjectorMs = enc.ProjectorMs,
+            VisionMs = visual.VisionMs,
+            ReductionMs = visual.ReductionMs,
+            ProjectorMs = visual.ProjectorMs,
             PrefillMs = gen.PrefillMs,
-            TimeToFirstTokenMs = preprocessMs + enc.VisionMs + enc.ReductionMs + enc.ProjectorMs + gen.TimeToFirstTokenMs,
+            TimeToFirstTokenMs = preprocessMs + visual.VisionMs + visual.ReductionMs + visual.ProjectorMs + gen.TimeToFirstTokenMs,
             DecodeMs = gen.DecodeMs,
-            VisionFlops = CostModel.VisionFlops(cfg.Vision, Model.Vision.FeatureIndex, cfg.Vision.SequenceLength),
-            ProjectorFlops = CostModel.ProjectorFlops(enc.Count, cfg.Vision.HiddenSize, cfg.Text.HiddenSize),
+            VisionFlops = CostModel.VisionFlops(cfg.Vision, visual.VisionLayers),
+            ProjectorFlops = CostModel.ProjectorFlops(visual.ProjectedRows, cfg.Vision.HiddenSize, cfg.Text.HiddenSize),
             PrefillFlops = CostModel.PrefillFlops(cfg.Text, gen.TokensPerLayer),
             KvCacheBytes = gen.KvCacheBytes,
             Notes = notes,
-            ReductionResult = enc.Reduction,
+            ReductionResult = visual.Reduction,
             KeptPositions = gen.KeptOriginalIndices,
             ImageStart = imageSlot,
         };

@@ -48,8 +48,6 @@ public sealed class Dart : IDecoderPruner
     public PositionPolicy Positions => PositionPolicy.KeepOriginal;
     public IReadOnlyList<int> Boundaries { get; }
 
-    int[] _quota = [];
-
     public Dart(int layer = 2, int? maxTokens = 128, double reductionRatio = 0.778, int imagePivots = 4, int textPivots = 4,
         DartPivotRule pivotRule = DartPivotRule.MaxKeyNorm, DartPivotOrder pivotOrder = DartPivotOrder.CPythonSet, bool exactCount = false, int seed = 0, string? spec = null)
     {
@@ -107,25 +105,31 @@ public sealed class Dart : IDecoderPruner
         return Enumerable.Range(0, pivots).Select(i => each + (i < extra ? 1 : 0)).ToArray();
     }
 
-    public void Begin(SplicedSequence sequence, LlamaDecoder decoder, ComputeContext compute)
+    public IPrunerRun Begin(SplicedSequence sequence, DecoderInfo decoder)
     {
-        if (Layer >= decoder.LayerCount) throw new ReductionSpecException(Spec, $"k = {Layer} but the decoder has {decoder.LayerCount} layers (K must be 1..{decoder.LayerCount - 1})");
+        if (Layer >= decoder.Layers) throw new ReductionSpecException(Spec, $"k = {Layer} but the decoder has {decoder.Layers} layers (K must be 1..{decoder.Layers - 1})");
         int nv = sequence.ImageTokens, nt = sequence.Length - sequence.ImageStart - nv;
         if (ImagePivots > nv) throw new ReductionSpecException(Spec, $"{ImagePivots} image pivots but only {nv} visual tokens");
         if (TextPivots > nt) throw new ReductionSpecException(Spec, $"{TextPivots} text pivots but only {nt} tokens after the image");
         int pivots = ImagePivots + TextPivots;
-        _quota = Quotas(pivots, ImagePivots, MaxTokens, ReductionRatio, nv, ExactCount);
-        if (_quota.Any(q => q < 0)) throw new ReductionSpecException(Spec, $"count=exact keeps {ImagePivots + _quota.Sum()} visual tokens, fewer than the {ImagePivots} image pivots");
-        int kept = ImagePivots + _quota.Sum();
-        if (kept > nv) throw new ReductionSpecException(Spec, $"keeps {ImagePivots} pivots + {_quota.Sum()} claimed = {kept} visual tokens, more than the {nv} in the sequence");
+        var quota = Quotas(pivots, ImagePivots, MaxTokens, ReductionRatio, nv, ExactCount);
+        if (quota.Any(q => q < 0)) throw new ReductionSpecException(Spec, $"count=exact keeps {ImagePivots + quota.Sum()} visual tokens, fewer than the {ImagePivots} image pivots");
+        int kept = ImagePivots + quota.Sum();
+        if (kept > nv) throw new ReductionSpecException(Spec, $"keeps {ImagePivots} pivots + {quota.Sum()} claimed = {kept} visual tokens, more than the {nv} in the sequence");
+        return new Run(this, quota);
     }
 
-    public AttentionRequest Request(int boundary, int length, int imageStart, int imageCount) => new() { Keys = true };
+    sealed class Run(Dart method, int[] quota) : IPrunerRun
+    {
+        public DecoderTapRequest Request(int boundary, int length, int imageStart, int imageCount) => new() { Keys = true };
 
-    public PruneDecision Prune(PruneState state)
+        public PruneDecision Prune(PruneState state) => method.Prune(state, quota);
+    }
+
+    PruneDecision Prune(PruneState state, int[] quota)
     {
         int s = state.ImageStart, nv = state.ImageCount, textStart = state.TextStart, n = state.Length;
-        int d = state.Decoder.Config.HiddenSize, kv = state.Decoder.Config.KvDim;
+        int d = state.Decoder.HiddenSize, kv = state.Decoder.KvDim;
         var (imagePivots, textPivots) = SelectPivots(state.Keys!, kv, s, nv, textStart, n);
         int[] order = PivotOrder switch
         {
@@ -136,7 +140,7 @@ public sealed class Dart : IDecoderPruner
 
         // Similarity space: the model's final RMSNorm (with its weight) of the layer K−1 output.
         var normed = new float[n * d];
-        state.Decoder.FinalNormWeights.RmsNorm(state.Hidden.AsSpan(0, n * d), n, normed);
+        state.View.FinalNorm(state.Hidden.AsSpan(0, n * d), n, normed);
         var pool = new List<int>(nv);
         var isPivot = new HashSet<int>(imagePivots);
         for (int i = s; i < textStart; i++) if (!isPivot.Contains(i)) pool.Add(i);
@@ -148,7 +152,7 @@ public sealed class Dart : IDecoderPruner
             for (int u = 0; u < pool.Count; u++)
                 negCos[u] = -Cosine(pivot, normed.AsSpan(pool[u] * d, d));
             // The τ least similar pool tokens (topk of −cos), claimed exclusively.
-            var picked = Ranking.TopK(negCos.AsSpan(0, pool.Count), _quota[p]);
+            var picked = Selection.TopK(negCos.AsSpan(0, pool.Count), quota[p]);
             Array.Sort(picked);
             for (int i = picked.Length - 1; i >= 0; i--)
             {
@@ -156,14 +160,10 @@ public sealed class Dart : IDecoderPruner
                 pool.RemoveAt(picked[i]);
             }
         }
-        var keep = new List<int>(n - nv + retained.Count);
-        for (int i = 0; i < s; i++) keep.Add(i);
-        keep.AddRange(retained);
-        for (int i = textStart; i < n; i++) keep.Add(i);
         return new PruneDecision
         {
-            Keep = keep.ToArray(),
-            Note = $"dart: kept {retained.Count} of {nv} visual tokens ({imagePivots.Length} image pivots + {_quota.Sum()} claimed by {order.Length} pivots in {PivotOrder} order: {string.Join(' ', order)})",
+            Keep = state.KeepWindow(s, nv, retained.Select(r => r - s).ToArray()),
+            Note = $"dart: kept {retained.Count} of {nv} visual tokens ({imagePivots.Length} image pivots + {quota.Sum()} claimed by {order.Length} pivots in {PivotOrder} order: {string.Join(' ', order)})",
         };
     }
 
@@ -182,8 +182,8 @@ public sealed class Dart : IDecoderPruner
         float sign = PivotRule == DartPivotRule.MinKeyNorm ? -1f : 1f;
         var norms = new float[n];
         for (int i = 0; i < n; i++) norms[i] = sign * System.Numerics.Tensors.TensorPrimitives.SumOfMagnitudes(keys.AsSpan(i * kv, kv));
-        var img = Ranking.TopK(norms.AsSpan(s, nv), ImagePivots).Select(j => s + j).ToArray();
-        var txt = Ranking.TopK(norms.AsSpan(textStart, n - textStart), TextPivots).Select(j => textStart + j).ToArray();
+        var img = Selection.TopK(norms.AsSpan(s, nv), ImagePivots).Select(j => s + j).ToArray();
+        var txt = Selection.TopK(norms.AsSpan(textStart, n - textStart), TextPivots).Select(j => textStart + j).ToArray();
         return (img, txt);
     }
 

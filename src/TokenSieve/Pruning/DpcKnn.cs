@@ -1,3 +1,5 @@
+using TokenSieve.Numerics;
+
 namespace TokenSieve.Pruning;
 
 /// <summary>DPC-kNN clustering and merging (SparseVLM's <c>cluster_and_merge</c>, METHODS.md §10).
@@ -57,7 +59,7 @@ public static class DpcKnn
                 }
             score[i] = delta * density[i];
         }
-        var centres = Ranking.TopK(score, clusters);
+        var centres = Selection.TopK(score, clusters);
         // Pass 3: nearest centre (first in centre order on ties); every centre in its own cluster.
         var assignment = new int[n];
         for (int i = 0; i < n; i++)

@@ -23,8 +23,6 @@ public sealed class FastV : IDecoderPruner
     public PositionPolicy Positions => PositionPolicy.KeepOriginal;
     public IReadOnlyList<int> Boundaries { get; }
 
-    int _keep;
-
     public FastV(int layer = 2, int? keep = null, double dropRatio = 0.5, int? startOverride = null, string? spec = null)
     {
         Spec = spec ?? $"fastv:k={layer}," + (keep is { } m ? $"keep={m}" : $"ratio={dropRatio}") + (startOverride is { } s ? $",start={s}" : "");
@@ -54,33 +52,33 @@ public sealed class FastV : IDecoderPruner
         return new FastV(k, keep, ratio ?? 0.5, start, o.Spec);
     }
 
-    public void Begin(SplicedSequence sequence, LlamaDecoder decoder, ComputeContext compute)
+    public IPrunerRun Begin(SplicedSequence sequence, DecoderInfo decoder)
     {
-        if (Layer >= decoder.LayerCount) throw new ReductionSpecException(Spec, $"k = {Layer} but the decoder has {decoder.LayerCount} layers (K must be 1..{decoder.LayerCount - 1})");
+        if (Layer >= decoder.Layers) throw new ReductionSpecException(Spec, $"k = {Layer} but the decoder has {decoder.Layers} layers (K must be 1..{decoder.Layers - 1})");
         int nv = sequence.ImageTokens;
-        _keep = Keep ?? (int)Math.Round(nv * (1 - DropRatio), MidpointRounding.ToEven);
-        if (_keep > nv) throw new ReductionSpecException(Spec, $"keep = {_keep} is more than the {nv} visual tokens in the sequence");
-        if (_keep < 1) throw new ReductionSpecException(Spec, $"ratio = {DropRatio} keeps no visual token of {nv}");
+        int keep = Keep ?? (int)Math.Round(nv * (1 - DropRatio), MidpointRounding.ToEven);
+        if (keep > nv) throw new ReductionSpecException(Spec, $"keep = {keep} is more than the {nv} visual tokens in the sequence");
+        if (keep < 1) throw new ReductionSpecException(Spec, $"ratio = {DropRatio} keeps no visual token of {nv}");
         if (StartOverride is { } s && s + nv > sequence.Length)
             throw new ReductionSpecException(Spec, $"start = {s}: the ranked window [{s}, {s + nv}) runs past the sequence of {sequence.Length} tokens");
+        return new Run(this, keep);
     }
 
-    public AttentionRequest Request(int boundary, int length, int imageStart, int imageCount) => new() { QueryRows = [length - 1] };
-
-    public PruneDecision Prune(PruneState state)
+    sealed class Run(FastV method, int keep) : IPrunerRun
     {
-        int start = StartOverride ?? state.ImageStart, nv = state.ImageCount;
-        // The code ranks by the last token's row only (the paper says "attention received from all tokens").
-        var lastRow = state.HeadMeanRow(0);
-        var kept = Ranking.TopKAscending(lastRow.AsSpan(start, nv), _keep);
-        var keep = new List<int>(state.Length - nv + _keep);
-        for (int i = 0; i < start; i++) keep.Add(i);
-        foreach (int j in kept) keep.Add(start + j);
-        for (int i = start + nv; i < state.Length; i++) keep.Add(i);
-        return new PruneDecision
+        public DecoderTapRequest Request(int boundary, int length, int imageStart, int imageCount) => new() { QueryRows = [length - 1] };
+
+        public PruneDecision Prune(PruneState state)
         {
-            Keep = keep.ToArray(),
-            Note = $"fastv: kept {_keep} of {nv} visual tokens by the last token's head-mean attention in layer {state.Layer - 1}",
-        };
+            int start = method.StartOverride ?? state.ImageStart, nv = state.ImageCount;
+            // The code ranks by the last token's row only (the paper says "attention received from all tokens").
+            var lastRow = state.HeadMeanRow(0);
+            var kept = Selection.TopKAscending(lastRow.AsSpan(start, nv), keep);
+            return new PruneDecision
+            {
+                Keep = state.KeepWindow(start, nv, kept),
+                Note = $"fastv: kept {keep} of {nv} visual tokens by the last token's head-mean attention in layer {state.Layer - 1}",
+            };
+        }
     }
 }

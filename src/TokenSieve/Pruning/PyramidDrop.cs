@@ -19,8 +19,6 @@ public sealed class PyramidDrop : IDecoderPruner
     public PositionPolicy Positions => PositionPolicy.Renumber;
     public IReadOnlyList<int> Boundaries => Layers;
 
-    int _originalVisual;
-
     public PyramidDrop(IReadOnlyList<int> layers, IReadOnlyList<double> ratios, string? spec = null)
     {
         Spec = spec ?? $"pdrop:layers={string.Join('/', layers)},ratios={string.Join('/', ratios.Select(r => r.ToString(System.Globalization.CultureInfo.InvariantCulture)))}";
@@ -54,65 +52,41 @@ public sealed class PyramidDrop : IDecoderPruner
     /// <summary>Visual tokens after stage i for n_v0 original ones: Python's int(n_v0·ρ).</summary>
     public int CountAfter(int stage, int originalVisual) => (int)(originalVisual * Ratios[stage]);
 
-    public void Begin(SplicedSequence sequence, LlamaDecoder decoder, ComputeContext compute)
+    public IPrunerRun Begin(SplicedSequence sequence, DecoderInfo decoder)
     {
-        if (Layers[^1] >= decoder.LayerCount)
-            throw new ReductionSpecException(Spec, $"stage layer {Layers[^1]} but the decoder has {decoder.LayerCount} layers (stages must be 1..{decoder.LayerCount - 1})");
-        _originalVisual = sequence.ImageTokens;
+        if (Layers[^1] >= decoder.Layers)
+            throw new ReductionSpecException(Spec, $"stage layer {Layers[^1]} but the decoder has {decoder.Layers} layers (stages must be 1..{decoder.Layers - 1})");
+        int originalVisual = sequence.ImageTokens;
         for (int i = 0; i < Layers.Count; i++)
-            if (CountAfter(i, _originalVisual) < 1)
-                throw new ReductionSpecException(Spec, $"stage {i + 1} keeps int({_originalVisual}·{Ratios[i]}) = 0 visual tokens");
+            if (CountAfter(i, originalVisual) < 1)
+                throw new ReductionSpecException(Spec, $"stage {i + 1} keeps int({originalVisual}·{Ratios[i]}) = 0 visual tokens");
+        return new Run(this, originalVisual);
     }
 
-    /// <summary>Nothing from layer K−1's attention: the ranking row is recomputed with layer K's projections.</summary>
-    public AttentionRequest Request(int boundary, int length, int imageStart, int imageCount) => new();
-
-    public PruneDecision Prune(PruneState state)
+    sealed class Run(PyramidDrop method, int originalVisual) : IPrunerRun
     {
-        int stage = IndexOf(Layers, state.Layer);
-        int nCur = state.ImageCount, nNext = CountAfter(stage, _originalVisual);
-        var row = LastTokenAttention(state);
-        var kept = Ranking.TopKAscending(row.AsSpan(state.ImageStart, nCur), nNext);
-        var keep = new List<int>(state.Length - nCur + nNext);
-        for (int i = 0; i < state.ImageStart; i++) keep.Add(i);
-        foreach (int j in kept) keep.Add(state.ImageStart + j);
-        for (int i = state.TextStart; i < state.Length; i++) keep.Add(i);
-        return new PruneDecision
+        /// <summary>Nothing from layer K−1's attention: the ranking row is recomputed with layer K's projections.</summary>
+        public DecoderTapRequest Request(int boundary, int length, int imageStart, int imageCount) => new();
+
+        public PruneDecision Prune(PruneState state)
         {
-            Keep = keep.ToArray(),
-            Note = $"pdrop stage {stage + 1}: visual {nCur} -> {nNext} (int({_originalVisual}·{Ratios[stage]}))",
-        };
-    }
+            int stage = IndexOf(method.Layers, state.Layer);
+            int nCur = state.ImageCount, nNext = method.CountAfter(stage, originalVisual);
+            // Head-mean softmax row of the last token against every token, with layer K's input norm,
+            // W_q, W_k and RoPE at the current (contiguous) position ids.
+            var row = RowKernels.HeadMean(state.View.ProjectedAttentionRow(state.Layer, state.Length - 1), state.Decoder.Heads, state.Length, 0, state.Length);
+            var kept = Selection.TopKAscending(row.AsSpan(state.ImageStart, nCur), nNext);
+            return new PruneDecision
+            {
+                Keep = state.KeepWindow(state.ImageStart, nCur, kept),
+                Note = $"pdrop stage {stage + 1}: visual {nCur} -> {nNext} (int({originalVisual}·{method.Ratios[stage]}))",
+            };
+        }
 
-    static int IndexOf(IReadOnlyList<int> list, int value)
-    {
-        for (int i = 0; i < list.Count; i++) if (list[i] == value) return i;
-        throw new InvalidOperationException($"no stage at layer {value}");
-    }
-
-    /// <summary>Head-mean softmax row of the last token against every token, using layer K's input norm,
-    /// W_q, W_k and RoPE at the current (contiguous) position ids: [Length]. Memory O(L·KvDim).</summary>
-    static float[] LastTokenAttention(PruneState s)
-    {
-        var cfg = s.Decoder.Config;
-        int d = cfg.HiddenSize, kv = cfg.KvDim, n = s.Length;
-        var (norm, wq, wk) = s.Decoder.AttentionProjections(s.Layer);
-        var normed = new float[n * d];
-        norm.RmsNorm(s.Hidden.AsSpan(0, n * d), n, normed);
-        var keys = new float[n * kv];
-        wk.Forward(s.Compute, normed, n, keys);
-        var query = new float[d];
-        wq.Forward(s.Compute, normed.AsSpan((n - 1) * d, d), 1, query);
-        s.Decoder.Rope.Apply(keys, n, kv, cfg.NumKeyValueHeads, s.Positions.AsSpan(0, n));
-        s.Decoder.Rope.Apply(query, 1, d, cfg.NumAttentionHeads, s.Positions.AsSpan(n - 1, 1));
-        // One query that sits at the last key: with Causal, query 0 sees keys 0..n−1.
-        var shape = new AttentionShape(1, n, cfg.NumAttentionHeads, cfg.NumKeyValueHeads, cfg.HeadDim, 1f / MathF.Sqrt(cfg.HeadDim), Causal: true);
-        var probs = new float[cfg.NumAttentionHeads * n];
-        Attention.RowProbabilities(s.Compute, query, d, keys, kv, [0], shape, probs);
-        var mean = new float[n];
-        for (int h = 0; h < cfg.NumAttentionHeads; h++)
-            System.Numerics.Tensors.TensorPrimitives.Add(mean, probs.AsSpan(h * n, n), mean);
-        System.Numerics.Tensors.TensorPrimitives.Multiply(mean, 1f / cfg.NumAttentionHeads, mean);
-        return mean;
+        static int IndexOf(IReadOnlyList<int> list, int value)
+        {
+            for (int i = 0; i < list.Count; i++) if (list[i] == value) return i;
+            throw new InvalidOperationException($"no stage at layer {value}");
+        }
     }
 }

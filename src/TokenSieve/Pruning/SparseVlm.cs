@@ -36,10 +36,6 @@ public sealed class SparseVlm : IDecoderPruner
     public PositionPolicy Positions => PositionPolicy.Renumber;
     public IReadOnlyList<int> Boundaries { get; }
 
-    int[] _raters = [];
-    int _layers, _originalVisual;
-    readonly List<(int Layer, int Count)> _visualAfter = new();
-
     public SparseVlm(int? retain, IReadOnlyList<int> pruneLayers, IReadOnlyList<int> budgets, bool recycle = true, string? spec = null)
     {
         Spec = spec ?? $"sparsevlm:{(retain is { } r ? r + "," : "")}layers={string.Join('/', pruneLayers)},budgets={string.Join('/', budgets)}{(recycle ? "" : ",recycle=false")}";
@@ -84,20 +80,14 @@ public sealed class SparseVlm : IDecoderPruner
         return new SparseVlm(retain, layers, budgets, recycle, o.Spec);
     }
 
-    /// <summary>The rater offsets (from the text start) chosen by the last <see cref="Begin"/>.</summary>
-    public IReadOnlyList<int> Raters => _raters;
-
-    public void Begin(SplicedSequence sequence, LlamaDecoder decoder, ComputeContext compute)
+    public IPrunerRun Begin(SplicedSequence sequence, DecoderInfo decoder)
     {
-        _layers = decoder.LayerCount;
-        if (PruneLayers[^1] >= decoder.LayerCount - 1)
-            throw new ReductionSpecException(Spec, $"pruning layer {PruneLayers[^1]} but the decoder has {decoder.LayerCount} layers (pruning layers must be 0..{decoder.LayerCount - 2}: a later layer must run on the result)");
+        if (PruneLayers[^1] >= decoder.Layers - 1)
+            throw new ReductionSpecException(Spec, $"pruning layer {PruneLayers[^1]} but the decoder has {decoder.Layers} layers (pruning layers must be 0..{decoder.Layers - 2}: a later layer must run on the result)");
         int nv = sequence.ImageTokens;
         if (Budgets[0] >= nv)
             throw new ReductionSpecException(Spec, $"first-stage budget {Budgets[0]} needs more than {nv} visual tokens (the sequence has {nv}); give smaller budgets=…");
-        _raters = SelectRaters(sequence, decoder.Config.HiddenSize);
-        _originalVisual = nv;
-        _visualAfter.Clear();
+        return new Run(this, SelectRaters(sequence, decoder.HiddenSize), decoder.Layers, nv);
     }
 
     /// <summary>Rater selection from the layer-0 input: P = softmax over text of V·Tᵀ (no scaling) per
@@ -125,52 +115,54 @@ public sealed class SparseVlm : IDecoderPruner
         return raters;
     }
 
-    public AttentionRequest Request(int boundary, int length, int imageStart, int imageCount)
+    sealed class Run(SparseVlm method, int[] raters, int layers, int originalVisual) : IPrunerRun
     {
-        // Rater offsets are re-based on the current text start (text tokens are never dropped).
-        int textStart = imageStart + imageCount;
-        return new AttentionRequest { QueryRows = _raters.Select(t => textStart + t).ToArray() };
-    }
+        readonly List<(int Layer, int Count)> _visualAfter = new();
 
-    public PruneDecision Prune(PruneState state)
-    {
-        int stage = Array.IndexOf((int[])Boundaries, state.Layer);
-        int s = state.ImageStart, nv = state.ImageCount, d = state.Decoder.Config.HiddenSize;
-        // rel_j = mean over raters of the head-mean attention of rater → visual token j.
-        var rel = new float[nv];
-        for (int r = 0; r < _raters.Length; r++)
-            System.Numerics.Tensors.TensorPrimitives.Add(rel, state.HeadMeanRow(r).AsSpan(s, nv), rel);
-        System.Numerics.Tensors.TensorPrimitives.Multiply(rel, 1f / _raters.Length, rel);
-
-        // At least one visual token is always pruned (the reference's min(b, n_v − 1)).
-        int keepCount = Math.Min(Budgets[stage], nv - 1);
-        var keptSet = Ranking.TopKAscending(rel, keepCount);
-        var keep = new List<int>(state.Length - nv + keepCount);
-        for (int i = 0; i < s; i++) keep.Add(i);
-        foreach (int j in keptSet) keep.Add(s + j);
-        for (int i = state.TextStart; i < state.Length; i++) keep.Add(i);
-
-        float[]? merged = null;
-        int clusters = 0;
-        if (Recycle)
+        public DecoderTapRequest Request(int boundary, int length, int imageStart, int imageCount)
         {
-            var isKept = new bool[nv];
-            foreach (int j in keptSet) isKept[j] = true;
-            var pruned = Enumerable.Range(0, nv).Where(j => !isKept[j]).ToArray();
-            int recycled = (int)(pruned.Length * 0.3) + 1;
-            var prunedRel = pruned.Select(j => rel[j]).ToArray();
-            var chosen = Ranking.TopK(prunedRel, recycled);
-            clusters = recycled / 10 + 1;
-            var x = new float[recycled * d];
-            for (int i = 0; i < recycled; i++)
-                state.Hidden.AsSpan((s + pruned[chosen[i]]) * d, d).CopyTo(x.AsSpan(i * d, d));
-            merged = DpcKnn.ClusterAndMerge(x, recycled, d, clusters).Merged;
+            // Rater offsets are re-based on the current text start (text tokens are never dropped).
+            int textStart = imageStart + imageCount;
+            return new DecoderTapRequest { QueryRows = raters.Select(t => textStart + t).ToArray() };
         }
-        int after = keepCount + clusters;
-        _visualAfter.Add((state.Layer - 1, after));
-        var note = new StringBuilder().Append(CultureInfo.InvariantCulture, $"sparsevlm stage {stage + 1} (output of layer {state.Layer - 1}): visual {nv} -> {keepCount} kept + {clusters} merged = {after}");
-        if (stage == Budgets.Count - 1) note.Append("; ").Append(LayerSummary(_visualAfter, _originalVisual, _layers));
-        return new PruneDecision { Keep = keep.ToArray(), Inserted = merged, InsertedCount = clusters, Note = note.ToString() };
+
+        public PruneDecision Prune(PruneState state)
+        {
+            int stage = Array.IndexOf((int[])method.Boundaries, state.Layer);
+            int s = state.ImageStart, nv = state.ImageCount, d = state.Decoder.HiddenSize;
+            // rel_j = mean over raters of the head-mean attention of rater → visual token j.
+            var rel = new float[nv];
+            for (int r = 0; r < raters.Length; r++)
+                System.Numerics.Tensors.TensorPrimitives.Add(rel, state.HeadMeanRow(r).AsSpan(s, nv), rel);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(rel, 1f / raters.Length, rel);
+
+            // At least one visual token is always pruned (the reference's min(b, n_v − 1)).
+            int keepCount = Math.Min(method.Budgets[stage], nv - 1);
+            var keptSet = Selection.TopKAscending(rel, keepCount);
+            var keep = state.KeepWindow(s, nv, keptSet);
+
+            float[]? merged = null;
+            int clusters = 0;
+            if (method.Recycle)
+            {
+                var isKept = new bool[nv];
+                foreach (int j in keptSet) isKept[j] = true;
+                var pruned = Enumerable.Range(0, nv).Where(j => !isKept[j]).ToArray();
+                int recycled = (int)(pruned.Length * 0.3) + 1;
+                var prunedRel = pruned.Select(j => rel[j]).ToArray();
+                var chosen = Selection.TopK(prunedRel, recycled);
+                clusters = recycled / 10 + 1;
+                var x = new float[recycled * d];
+                for (int i = 0; i < recycled; i++)
+                    state.Hidden.AsSpan((s + pruned[chosen[i]]) * d, d).CopyTo(x.AsSpan(i * d, d));
+                merged = DpcKnn.ClusterAndMerge(x, recycled, d, clusters).Merged;
+            }
+            int after = keepCount + clusters;
+            _visualAfter.Add((state.Layer - 1, after));
+            var note = new StringBuilder().Append(CultureInfo.InvariantCulture, $"sparsevlm stage {stage + 1} (output of layer {state.Layer - 1}): visual {nv} -> {keepCount} kept + {clusters} merged = {after}");
+            if (stage == method.Budgets.Count - 1) note.Append("; ").Append(LayerSummary(_visualAfter, originalVisual, layers));
+            return new PruneDecision { Keep = keep, Inserted = merged, InsertedCount = clusters, Note = note.ToString() };
+        }
     }
 
     /// <summary>Visual tokens entering each layer, and the layer average under the reference's log

@@ -27,7 +27,7 @@ public sealed class FasterVlmReducer : IVisualReducer
         int n = input.PatchCount;
         NoReduction.CheckBudget(Name, Budget, n);
         var score = HeadMeanClsAttention(input.FeatureLayerClsAttention!, input.Heads, n);
-        var kept = ReductionMath.TopKDescending(score, Budget);
+        var kept = Selection.TopK(score, Budget);
         Array.Sort(kept); // boolean-mask selection keeps raster order
         return NoReduction.Select(input, input.Features, input.Channels, kept, projected: false);
     }

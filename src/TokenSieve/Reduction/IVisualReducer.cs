@@ -1,3 +1,4 @@
+using TokenSieve.Models;
 using TokenSieve.Numerics;
 
 namespace TokenSieve.Reduction;
@@ -29,9 +30,9 @@ public enum VisionNeeds
     /// be set and the result is <see cref="ReductionResult.AlreadyProjected"/>.</summary>
     Projector = 16,
 
-    /// <summary>Token merging inside every tower layer (ToMe): the tower runs
-    /// <see cref="ToMeTracker"/> between attention and MLP and hands the merged tokens with their
-    /// sources in <see cref="ReductionInput.MergedTokenSources"/>.</summary>
+    /// <summary>Token merging inside every tower layer (ToMe): the reducer's
+    /// <see cref="IVisualReducer.CreateTowerHook"/> merges between attention and MLP and the merged
+    /// tokens arrive with their sources in <see cref="ReductionInput.MergedTokenSources"/>.</summary>
     TokenMerging = 32,
 }
 
@@ -48,4 +49,8 @@ public interface IVisualReducer
     /// and throws <see cref="InvalidInputException"/> or <see cref="ReductionSpecException"/>
     /// (budget larger than the patch count) naming the tensor or spec.</summary>
     ReductionResult Reduce(ReductionInput input, ComputeContext ctx);
+
+    /// <summary>For methods that work inside the vision tower (ToMe): a fresh hook for one image's
+    /// forward. The default, null, leaves the tower alone.</summary>
+    IVisionHook? CreateTowerHook(VisionTowerInfo tower) => null;
 }

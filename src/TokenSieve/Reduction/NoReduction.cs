@@ -33,7 +33,7 @@ public sealed class NoReduction : IVisualReducer
     {
         return new ReductionResult
         {
-            Tokens = ReductionMath.GatherRows(source, width, kept),
+            Tokens = RowKernels.GatherRows(source, width, kept),
             TokenCount = kept.Length,
             Width = width,
             AlreadyProjected = projected,

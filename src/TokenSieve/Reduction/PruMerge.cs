@@ -129,7 +129,7 @@ public sealed class PruMergeReducer : IVisualReducer
         // [CLS] row of the queries is read, and only it is checked.
         input.Validate(Needs, Name, values: false);
         int n = input.PatchCount, c = input.Channels;
-        ReductionMath.RequireFinite(input.LastLayerQueries.AsSpan(0, c), "LastLayerQueries", Name);
+        ReductionInput.RequireFinite(input.LastLayerQueries.AsSpan(0, c), "LastLayerQueries", Name);
         if (Options.Attention == PruMergeAttention.PerHead && (input.Heads < 1 || c % input.Heads != 0))
             throw new InvalidInputException($"{Name}: attn=heads: Channels {c} is not divisible by Heads {input.Heads}");
 
@@ -144,9 +144,9 @@ public sealed class PruMergeReducer : IVisualReducer
             attention = Options.Attention == PruMergeAttention.PerHead
                 ? PerHeadClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, n, c, input.Heads)
                 : FasterVlmReducer.HeadMeanClsAttention(input.FeatureLayerClsAttention!, input.Heads, n);
-            inverseKeyNorms = ReductionMath.InverseRowNorms(input.LastLayerKeys.AsSpan(c), n, c, 1e-12f);
+            inverseKeyNorms = RowKernels.InverseRowNorms(input.LastLayerKeys.AsSpan(c), n, c, 1e-12f);
         }
-        if (ReductionMath.IndexOfNonFinite(attention) >= 0) throw input.RequireFiniteInputs(Needs, Name, "the [CLS] attention");
+        if (RowKernels.IndexOfNonFinite(attention) >= 0) throw input.RequireFiniteInputs(Needs, Name, "the [CLS] attention");
 
         int? adaptive = null;
         int k;
@@ -165,14 +165,14 @@ public sealed class PruMergeReducer : IVisualReducer
             adaptive = k;
         }
 
-        int[] ranked = ReductionMath.TopKDescending(attention, k);
+        int[] ranked = Selection.TopK(attention, k);
         int[] centres = ranked;
         string? note = null;
         if (Options.Plus)
             centres = WithSpatialSupplement(ranked, k, n, input.GridHeight, input.GridWidth, out note);
 
         var result = Merge(input, attention, inverseKeyNorms, centres, adaptive, note, ctx);
-        if (ReductionMath.IndexOfNonFinite(result.Tokens) >= 0) throw input.RequireFiniteInputs(Needs, Name, "the merged tokens");
+        if (RowKernels.IndexOfNonFinite(result.Tokens) >= 0) throw input.RequireFiniteInputs(Needs, Name, "the merged tokens");
         return result;
     }
 
@@ -193,7 +193,7 @@ public sealed class PruMergeReducer : IVisualReducer
             var kj = k.AsSpan(j * c, c);
             if (inverseKeyNorms is not null && j > 0)
             {
-                var (dot, square) = ReductionMath.DotAndSquare(q0, kj);
+                var (dot, square) = RowKernels.DotAndSquare(q0, kj);
                 logits[j] = dot;
                 inverseKeyNorms[j - 1] = 1f / MathF.Max(MathF.Sqrt(square), 1e-12f);
             }
@@ -201,7 +201,7 @@ public sealed class PruMergeReducer : IVisualReducer
         }
         // torch: (q @ kᵀ) * C**-0.5, the Python float scale applied to float32 products.
         TensorPrimitives.Multiply(logits, (float)Math.Pow(c, -0.5), logits);
-        ReductionMath.SoftmaxInPlace(logits);
+        RowKernels.SoftmaxInPlace(logits);
         return logits.AsSpan(1).ToArray();
     }
 
@@ -217,7 +217,7 @@ public sealed class PruMergeReducer : IVisualReducer
         {
             var q0 = q.AsSpan(h * hd, hd);
             for (int j = 0; j <= n; j++) row[j] = TensorPrimitives.Dot(q0, k.AsSpan(j * c + h * hd, hd)) * scale;
-            ReductionMath.SoftmaxInPlace(row);
+            RowKernels.SoftmaxInPlace(row);
             TensorPrimitives.Add(mean, row.AsSpan(1), mean);
         }
         TensorPrimitives.Multiply(mean, 1f / heads, mean);
@@ -228,7 +228,7 @@ public sealed class PruMergeReducer : IVisualReducer
     /// percentiles); k = ⌊N·c/N⌋ = c.</summary>
     public static int OutlierCount(ReadOnlySpan<float> attention)
     {
-        double fence = ReductionMath.IqrUpperFence(attention).Fence;
+        double fence = Percentiles.IqrUpperFence(attention).Fence;
         int count = 0;
         foreach (float a in attention) if (a > fence) count++;
         return count;
@@ -322,7 +322,7 @@ public sealed class PruMergeReducer : IVisualReducer
                 var patches = new int[kappa + 1];
                 var weights = new float[kappa + 1];
                 var neighbours = patches.AsSpan(1);
-                ReductionMath.RowTopK(row, i, neighbours); // candidates: every patch except i (kept ones included); ascending
+                Selection.RowTopK(row, i, neighbours); // candidates: every patch except i (kept ones included); ascending
                 patches[0] = i;
                 weights[0] = normalised ? a[i] : 1f;
                 float total = weights[0];
@@ -361,7 +361,7 @@ public sealed class PruMergeReducer : IVisualReducer
             var block = (t_mergeBlock is { } b && b.Length >= n * width) ? b : (t_mergeBlock = new float[n * MergeWindow]);
             for (int j = 0; j < n; j++) x.AsSpan(j * c + offset, width).CopyTo(block.AsSpan(j * width, width));
             for (int t = 0; t <= m; t++)
-                ReductionMath.WeightedRowSum(block, width, 0, width, provenance[t].Patches, provenance[t].Weights, tokens.AsSpan(t * c + offset, width));
+                RowKernels.WeightedRowSum(block, width, 0, width, provenance[t].Patches, provenance[t].Weights, tokens.AsSpan(t * c + offset, width));
         });
 
         return new ReductionResult

@@ -1,3 +1,5 @@
+using TokenSieve.Numerics;
+
 namespace TokenSieve.Reduction;
 
 /// <summary>Everything a reducer may read about one image. Row-major float32, patches in raster
@@ -82,7 +84,7 @@ public sealed class ReductionInput
             if (t is null) throw new InvalidInputException($"{spec}: tensor '{name}' {shape} is missing");
             if (t.Length != length)
                 throw new InvalidInputException($"{spec}: tensor '{name}' has {t.Length} values, expected {shape} = {length} (grid {GridHeight}x{GridWidth}, C = {c})");
-            if (values) ReductionMath.RequireFinite(t, name, spec);
+            if (values) ReductionInput.RequireFinite(t, name, spec);
         }
     }
 
@@ -95,6 +97,15 @@ public sealed class ReductionInput
         return new InvalidInputException($"{spec}: {where} overflowed to a non-finite value although every input is finite (values too large for float32)");
     }
 
+    /// <summary>Throws <see cref="InvalidInputException"/> naming <paramref name="tensor"/> and the
+    /// first NaN/Inf position.</summary>
+    internal static void RequireFinite(ReadOnlySpan<float> values, string tensor, string spec)
+    {
+        int i = RowKernels.IndexOfNonFinite(values);
+        if (i >= 0)
+            throw new InvalidInputException($"{spec}: tensor '{tensor}' has a non-finite value ({values[i]}) at flat index {i}");
+    }
+
     /// <summary>Runs <see cref="Project"/> on <paramref name="rows"/> rows and checks its output.</summary>
     internal float[] ProjectRows(float[] features, int rows, string spec, out int width)
     {
@@ -102,7 +113,7 @@ public sealed class ReductionInput
         if (z is null || z.Length == 0 || z.Length % rows != 0)
             throw new InvalidInputException($"{spec}: projector output has {z?.Length ?? 0} values, not a multiple of {rows} rows");
         width = z.Length / rows;
-        ReductionMath.RequireFinite(z, "projector output", spec);
+        ReductionInput.RequireFinite(z, "projector output", spec);
         return z;
     }
 }

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using TokenSieve.Models;
 using TokenSieve.Numerics;
 
 namespace TokenSieve.Reduction;
@@ -65,7 +66,7 @@ public static class ToMe
             nodeIdx[a] = protectCls && a == 0 ? 0 : TensorPrimitives.IndexOfMax(row);
             nodeMax[a] = row[nodeIdx[a]];
         }
-        var edge = ReductionMath.TopKDescending(nodeMax, na); // argsort descending, ties by index
+        var edge = Selection.TopK(nodeMax, na); // argsort descending, ties by index
         var unmerged = edge.AsSpan(rEff).ToArray();
         if (protectCls) Array.Sort(unmerged);
         int nu = unmerged.Length, tNew = nu + nb;
@@ -151,10 +152,9 @@ public static class ToMe
 }
 
 /// <summary>Carries ToMe state through the tower: the token sizes and, for provenance, each
-/// current token's sources (original sequence positions, CLS = 0, with weights). The tower calls
-/// <see cref="Merge"/> in each layer between attention and MLP, adds <see cref="AttentionBias"/>
-/// to the logits when proportional attention is on, and finally hands
-/// <see cref="PatchProvenance"/> to <see cref="ReductionInput.MergedTokenSources"/>.</summary>
+/// current token's sources (original sequence positions, CLS = 0, with weights). <see cref="ToMeHook"/>
+/// calls <see cref="Merge"/> in each layer between attention and MLP and returns
+/// <see cref="AttentionBias"/> as the key bias when proportional attention is on.</summary>
 public sealed class ToMeTracker
 {
     Dictionary<int, float>[] _sources;
@@ -216,8 +216,48 @@ public sealed class ToMeTracker
     }
 }
 
+/// <summary>ToMe inside the tower (METHODS §12), one per image: in every layer up to the features,
+/// proportional attention (log-size key bias) when asked, then r_l bipartite merges on the
+/// head-mean keys between attention and MLP.</summary>
+public sealed class ToMeHook : IVisionHook, ITokenSourceTracker
+{
+    readonly int[] _schedule;
+    readonly bool _proportional;
+
+    public ToMeTracker Tracker { get; }
+
+    public ToMeHook(ToMeTracker tracker, int[] schedule, bool proportionalAttention)
+    {
+        Tracker = tracker;
+        _schedule = schedule;
+        _proportional = proportionalAttention;
+    }
+
+    public float[]? KeyBias(int layer) => _proportional ? Tracker.AttentionBias() : null;
+
+    public int Merge(in VisionMergeView view)
+    {
+        int r = view.Layer < _schedule.Length ? _schedule[view.Layer] : 0;
+        if (r <= 0) return view.Tokens;
+        // ToMe's metric: keys averaged over heads, [tokens, head dim].
+        int tokens = view.Tokens, c = view.Channels, heads = view.Heads, hd = view.HeadDim;
+        var metric = new float[tokens * hd];
+        for (int t = 0; t < tokens; t++)
+        {
+            var m = metric.AsSpan(t * hd, hd);
+            for (int h = 0; h < heads; h++) TensorPrimitives.Add(m, view.Keys.Slice(t * c + h * hd, hd), m);
+            TensorPrimitives.Multiply(m, 1f / heads, m);
+        }
+        var merged = Tracker.Merge(view.Hidden, c, metric, hd, r, view.Compute);
+        merged.AsSpan(0, Tracker.Tokens * c).CopyTo(view.Hidden);
+        return Tracker.Tokens;
+    }
+
+    public TokenProvenance[] PatchProvenance() => Tracker.PatchProvenance();
+}
+
 /// <summary>`tome:r=R` / `tome:keep=B` (METHODS §12). Merging happens inside the vision tower
-/// (<see cref="ToMeTracker"/>); this reducer supplies the per-layer schedule and options, and
+/// through <see cref="ToMeHook"/>; this reducer supplies the per-layer schedule and options, and
 /// turns the tower's merged tokens and sources into a <see cref="ReductionResult"/>.</summary>
 public sealed class ToMeReducer : IVisualReducer
 {
@@ -267,6 +307,11 @@ public sealed class ToMeReducer : IVisualReducer
         }
         return ToMe.ParseR(mergeLayers, R!.Value, Inflection);
     }
+
+    /// <summary>A fresh per-image hook: merges up to the feature layer, protecting [CLS] when the tower has one.</summary>
+    public IVisionHook CreateTowerHook(VisionTowerInfo tower) =>
+        new ToMeHook(new ToMeTracker(tower.SequenceLength, protectCls: tower.HasClassToken, sizeWeighted: SizeWeighted),
+            Schedule(tower.FeatureIndex, tower.Patches), ProportionalAttention);
 
     public ReductionResult Reduce(ReductionInput input, ComputeContext ctx)
     {

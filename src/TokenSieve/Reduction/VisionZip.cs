@@ -39,7 +39,7 @@ public sealed class VisionZipReducer : IVisualReducer
         var score = new float[n];
         var attn = input.FeatureLayerClsAttention!;
         for (int h = 0; h < heads; h++) TensorPrimitives.Add(score, attn.AsSpan(h * (n + 1) + 1, n), score);
-        var dominant = ReductionMath.TopKDescending(score, dp);
+        var dominant = Selection.TopK(score, dp);
         Array.Sort(dominant);
 
         var isDominant = new bool[n];
@@ -63,8 +63,8 @@ public sealed class VisionZipReducer : IVisualReducer
             TensorPrimitives.Multiply(mrow, 1f / heads, mrow);
             TensorPrimitives.Divide(mrow, TensorPrimitives.Norm(mrow), mrow);
         }
-        var targetMetric = ReductionMath.GatherRows(metric, hd, targets);
-        var sourceMetric = ReductionMath.GatherRows(metric, hd, sources);
+        var targetMetric = RowKernels.GatherRows(metric, hd, targets);
+        var sourceMetric = RowKernels.GatherRows(metric, hd, sources);
         var sim = new float[sources.Length * Contextual];
         Gemm.MatMulTransposed(ctx, sourceMetric, sources.Length, hd, targetMetric, Contextual, sim);
         var assigned = new List<int>[Contextual];

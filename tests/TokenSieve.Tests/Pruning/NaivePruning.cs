@@ -1,3 +1,4 @@
+using TokenSieve.Models;
 using TokenSieve.Pruning;
 
 namespace TokenSieve.Tests.Pruning;

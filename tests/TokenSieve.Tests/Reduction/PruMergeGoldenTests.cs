@@ -86,7 +86,7 @@ public sealed class PruMergeGoldenTests(ITestOutputHelper output)
         var golden = st.Get($"{name}.cls_attn").ToFloats();
         // fp32 softmax of the same logits: relative agreement ~1e-6.
         Assert.True(MaxRowRelativeError(a, golden, a.Length) <= 1e-5);
-        var (q1, q3, fence) = ReductionMath.IqrUpperFence(a);
+        var (q1, q3, fence) = Percentiles.IqrUpperFence(a);
         var pct = g.GetProperty("np_percentile_25_75");
         Assert.Equal(pct[0].GetDouble(), q1, 1e-6 * pct[0].GetDouble());
         Assert.Equal(pct[1].GetDouble(), q3, 1e-6 * pct[1].GetDouble());

@@ -129,7 +129,7 @@ public sealed class PruMergeTests
         Assert.Equal(64, r.TokenCount);
         Assert.Equal(63, r.KeptIndices.Length);
         var a = PruMergeReducer.SurrogateClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, 576, 64);
-        Assert.Equal(ReductionMath.TopKDescending(a, 63), r.KeptIndices);
+        Assert.Equal(Selection.TopK(a, 63), r.KeptIndices);
         Assert.Throws<ReductionSpecException>(() => ReductionSpec.Parse("prumerge:keep=578").Reduce(input, ComputeContext.SingleThread));
     }
 
@@ -172,7 +172,7 @@ public sealed class PruMergeTests
         Assert.Equal(VisionNeeds.LastLayerQK | VisionNeeds.FeatureLayerClsAttention, reducer.Needs);
         var r = reducer.Reduce(full, ComputeContext.SingleThread);
         var a = FasterVlmReducer.HeadMeanClsAttention(full.FeatureLayerClsAttention!, 2, 144);
-        Assert.Equal(ReductionMath.TopKDescending(a, 10), r.KeptIndices);
+        Assert.Equal(Selection.TopK(a, 10), r.KeptIndices);
         Assert.Equal(a[r.Provenance[0].Patches[1]], r.Provenance[0].Weights[1]);
     }
 

@@ -160,7 +160,7 @@ internal static class TestInputs
         for (int h = 0; h < heads; h++)
         {
             var row = Rand(n + 1);
-            ReductionMath.SoftmaxInPlace(row);
+            RowKernels.SoftmaxInPlace(row);
             row.CopyTo(cls, h * (n + 1));
         }
         return new ReductionInput

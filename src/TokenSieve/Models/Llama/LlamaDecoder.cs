@@ -65,7 +65,11 @@ public sealed class LlamaDecoder
                 Linear.Load(source, pre + "mlp.down_proj.", d, m, false));
         }
         Rope = new Rope(config.HeadDim, config.RopeTheta);
+        Info = new DecoderInfo(config.NumHiddenLayers, d, config.NumAttentionHeads, config.NumKeyValueHeads, config.HeadDim);
     }
+
+    /// <summary>Depth and widths, for hooks.</summary>
+    public DecoderInfo Info { get; }
 
     public static IEnumerable<string> TensorNamesFor(LlamaConfig config)
     {
@@ -150,12 +154,36 @@ public sealed class LlamaDecoder
     /// <summary>Final RMSNorm of rows of x into <paramref name="normed"/>.</summary>
     public void FinalNorm(ReadOnlySpan<float> x, int rows, Span<float> normed) => _finalNorm.RmsNorm(x, rows, normed);
 
-    public NormWeights FinalNormWeights => _finalNorm;
-
     /// <summary>logits[rows, Vocab] from final-normed hidden rows.</summary>
     public void Logits(ComputeContext ctx, ReadOnlySpan<float> normed, int rows, Span<float> logits) =>
         Gemm.Linear(ctx, normed, rows, LmHead, default, logits);
 
-    /// <summary>Layer weights for pruners that recompute q/k with another layer's projections (PyramidDrop).</summary>
-    public (NormWeights InputNorm, Linear Q, Linear K) AttentionProjections(int l) => (_layers[l].InputNorm, _layers[l].Q, _layers[l].K);
+    /// <summary>The per-head softmax row layer <paramref name="l"/> would compute for the query at
+    /// <paramref name="queryRow"/> if <paramref name="hidden"/> [n, Hidden] entered it at
+    /// <paramref name="positions"/>: its input norm, W_q, W_k and RoPE, the query attending to rows
+    /// 0..queryRow (causal). [heads, n], zeros past the query. Memory O(n·KvDim).</summary>
+    public float[] ProjectedAttentionRow(ComputeContext ctx, int l, ReadOnlySpan<float> hidden, int n, ReadOnlySpan<int> positions, int queryRow)
+    {
+        if ((uint)l >= (uint)_layers.Length) throw new ArgumentOutOfRangeException(nameof(l), $"layer {l} outside 0..{_layers.Length - 1}");
+        if ((uint)queryRow >= (uint)n) throw new ArgumentOutOfRangeException(nameof(queryRow));
+        var cfg = Config;
+        int d = cfg.HiddenSize, kv = cfg.KvDim, keys = queryRow + 1, heads = cfg.NumAttentionHeads;
+        var layer = _layers[l];
+        var normed = new float[n * d];
+        layer.InputNorm.RmsNorm(hidden.Slice(0, n * d), n, normed);
+        var k = new float[keys * kv];
+        layer.K.Forward(ctx, normed, keys, k);
+        var query = new float[d];
+        layer.Q.Forward(ctx, normed.AsSpan(queryRow * d, d), 1, query);
+        Rope.Apply(k, keys, kv, cfg.NumKeyValueHeads, positions.Slice(0, keys));
+        Rope.Apply(query, 1, d, heads, positions.Slice(queryRow, 1));
+        // One query that sits at the last key: with Causal, query 0 sees keys 0..queryRow.
+        var shape = new AttentionShape(1, keys, heads, cfg.NumKeyValueHeads, cfg.HeadDim, 1f / MathF.Sqrt(cfg.HeadDim), Causal: true);
+        var probs = new float[heads * keys];
+        Attention.RowProbabilities(ctx, query, d, k, kv, [0], shape, probs);
+        if (keys == n) return probs;
+        var row = new float[heads * n];
+        for (int h = 0; h < heads; h++) probs.AsSpan(h * keys, keys).CopyTo(row.AsSpan(h * n, keys));
+        return row;
+    }
 }

@@ -1,0 +1,35 @@
+using TokenSieve.Models;
+using TokenSieve.Reduction;
+
+namespace TokenSieve.Pipeline;
+
+/// <summary>One image's visual tokens as they enter the decoder, and what produced them: the tower
+/// layers that ran, the reduction (with provenance), the rows the projector saw, and wall time per
+/// stage.</summary>
+public sealed class VisualTokens
+{
+    /// <summary>Projected tokens, [Count, Width].</summary>
+    public required float[] Tokens { get; init; }
+
+    public required int Count { get; init; }
+
+    /// <summary>The decoder's hidden size.</summary>
+    public required int Width { get; init; }
+
+    /// <summary>Visual tokens the model would feed without reduction.</summary>
+    public required int TokensBefore { get; init; }
+
+    /// <summary>The reduction's output with provenance; null without reduction.</summary>
+    public ReductionResult? Reduction { get; init; }
+
+    public required IReadOnlyList<VisionLayerRun> VisionLayers { get; init; }
+
+    /// <summary>Rows that went through the projector (all patches for methods that select after it).</summary>
+    public required int ProjectedRows { get; init; }
+
+    public double VisionMs { get; init; }
+
+    public double ReductionMs { get; init; }
+
+    public double ProjectorMs { get; init; }
+}

@@ -1,0 +1,77 @@
+using TokenSieve.Models;
+
+namespace TokenSieve.Pruning;
+
+/// <summary>The pruning protocol of one prefill (METHODS.md §0.2), as a decoder hook: at each of the
+/// pruner's boundaries K it asks layer K−1 for the pruner's taps, hands the pruner the sequence after
+/// that layer, and turns the pruner's answer into a keep decision for layer K, tracking where the
+/// visual tokens are as rows are dropped and merged tokens inserted.</summary>
+public sealed class PrefillPruning : IDecoderHook
+{
+    readonly IDecoderPruner _pruner;
+    readonly IPrunerRun _run;
+    int _imageStart, _imageCount;
+    DecoderTapRequest? _pending;
+
+    PrefillPruning(IDecoderPruner pruner, IPrunerRun run, int imageStart, int imageCount)
+    {
+        _pruner = pruner;
+        _run = run;
+        _imageStart = imageStart;
+        _imageCount = imageCount;
+    }
+
+    /// <summary>Checks the pruner's boundaries against the decoder and starts its run on this sequence.</summary>
+    public static PrefillPruning Begin(IDecoderPruner pruner, SplicedSequence sequence, DecoderInfo decoder)
+    {
+        var run = pruner.Begin(sequence, decoder);
+        foreach (int k in pruner.Boundaries)
+            if (k < 1 || k >= decoder.Layers) throw new InvalidInputException($"pruner '{pruner.Spec}': layer {k} is outside 1..{decoder.Layers - 1}");
+        return new PrefillPruning(pruner, run, sequence.ImageStart, sequence.ImageTokens);
+    }
+
+    public DecoderTapRequest? Taps(int layer, int length)
+    {
+        _pending = _pruner.Boundaries.Contains(layer + 1) ? _run.Request(layer + 1, length, _imageStart, _imageCount) : null;
+        return _pending;
+    }
+
+    public KeepDecision? AfterLayer(DecoderLayerView view)
+    {
+        var state = new PruneState { Layer = view.Layer + 1, View = view, ImageStart = _imageStart, ImageCount = _imageCount, Request = _pending! };
+        var decision = _run.Prune(state);
+        var keep = decision.Keep;
+        int textStart = state.TextStart, inserted = decision.Inserted is null ? 0 : decision.InsertedCount;
+        // Merged tokens go right after the last kept visual token (before the text).
+        int insertAt = 0, keptVisual = 0, imageStart = 0;
+        foreach (int r in keep)
+        {
+            if (r < textStart) insertAt++;
+            if (r < _imageStart) imageStart++;
+            else if (r < textStart) keptVisual++;
+        }
+        _imageStart = imageStart;
+        _imageCount = keptVisual + inserted;
+        return new KeepDecision
+        {
+            Rows = keep, Inserted = decision.Inserted, InsertedCount = inserted, InsertAt = insertAt, Positions = _pruner.Positions, Note = decision.Note,
+        };
+    }
+}
+
+/// <summary>Prefill and generation with a decoder pruner.</summary>
+public static class PruningSessions
+{
+    /// <summary><see cref="InferenceSession.Prefill"/> with <paramref name="pruner"/> driving the layer hooks.</summary>
+    public static PrefillResult Prefill(this InferenceSession session, SplicedSequence seq, int extraCapacity, PrefillOptions? options, IDecoderPruner? pruner,
+        CancellationToken cancel = default) =>
+        session.Prefill(seq, extraCapacity, options, Hook(session, seq, pruner), cancel);
+
+    /// <summary><see cref="InferenceSession.Generate"/> with <paramref name="pruner"/> driving the layer hooks.</summary>
+    public static GenerationResult Generate(this InferenceSession session, SplicedSequence seq, GenerationOptions options, IDecoderPruner? pruner,
+        CancellationToken cancel = default) =>
+        session.Generate(seq, options, Hook(session, seq, pruner), cancel);
+
+    static PrefillPruning? Hook(InferenceSession session, SplicedSequence seq, IDecoderPruner? pruner) =>
+        pruner is null ? null : PrefillPruning.Begin(pruner, seq, session.Model.Decoder.Info);
+}
