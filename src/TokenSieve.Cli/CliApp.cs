@@ -12,6 +12,7 @@ public static class CliApp
         foreach (var command in new[]
         {
             RunCommand.Create(),
+            MethodsCommand.Create(),
             DumpCommand.Create(),
             ReduceCommand.Create(),
             DemoCommand.Create(),

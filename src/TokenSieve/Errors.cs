@@ -65,13 +65,14 @@ public sealed class TokenizerException : TokenSieveException
     public TokenizerException(string message, Exception? inner = null) : base(message, inner) { }
 }
 
-/// <summary>A reduction or pruning spec string is invalid: unknown method or option, budget out of
-/// range or not a number. <see cref="Spec"/> is the text the user gave.</summary>
-public sealed class ReductionSpecException : TokenSieveException
+/// <summary>A method spec string (a vision-side reduction or a decoder pruner) is invalid: unknown
+/// method or option, budget out of range or not a number, or a budget the model cannot meet.
+/// <see cref="Spec"/> is the text the user gave.</summary>
+public sealed class MethodSpecException : TokenSieveException
 {
     public string Spec { get; }
 
-    public ReductionSpecException(string spec, string reason) : base($"reduction spec '{spec}': {reason}") => Spec = spec;
+    public MethodSpecException(string spec, string reason) : base($"method spec '{spec}': {reason}") => Spec = spec;
 }
 
 /// <summary>Inputs to a model or method are inconsistent: wrong shapes, NaN/Inf, a prompt longer

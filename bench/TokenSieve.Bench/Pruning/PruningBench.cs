@@ -3,6 +3,7 @@ using System.Globalization;
 using TokenSieve.Models;
 using TokenSieve.Numerics;
 using TokenSieve.Pruning;
+using TokenSieve.Methods;
 
 namespace TokenSieve.Bench.Pruning;
 
@@ -71,7 +72,7 @@ public static class PruningBench
         var pruned = new Dictionary<string, int[]>();
         foreach (var spec in TimingSpecs)
         {
-            pruned[spec] = session.Prefill(full, 0, null, PruningSpec.Parse(spec)).TokensPerLayer;
+            pruned[spec] = session.Prefill(full, 0, null, MethodCatalog.ParseDecoder(spec)).TokensPerLayer;
             double mac = PrefillMac(pruned[spec], s.Hidden, s.Intermediate);
             // The shortest unpruned prompt whose cost reaches the pruned run's.
             int visual = 0;
@@ -84,7 +85,7 @@ public static class PruningBench
         for (int r = -1; r < reps; r++)
             for (int c = 0; c < configs.Count; c++)
             {
-                var pruner = configs[c].Spec is { } spec ? new TimedPruner(PruningSpec.Parse(spec)) : null;
+                var pruner = configs[c].Spec is { } spec ? new TimedPruner(MethodCatalog.ParseDecoder(spec)) : null;
                 var sw = Stopwatch.StartNew();
                 session.Prefill(configs[c].Seq, 0, null, pruner);
                 if (r < 0) continue;
@@ -180,7 +181,7 @@ public static class PruningBench
                 using var model = LlavaModel.Load(folder);
                 var session = new InferenceSession(model, new ComputeContext(threads));
                 var seq = SyntheticLlava.Prompt(session, 5, MemorySizes[i] - 15, 10, seed: i);
-                var pruner = spec == "none" ? null : PruningSpec.Parse(spec);
+                var pruner = spec == "none" ? null : MethodCatalog.ParseDecoder(spec);
                 GC.Collect();
                 long before = GC.GetTotalAllocatedBytes(precise: true);
                 session.Prefill(seq, 0, null, pruner);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using TokenSieve.Numerics;
 using TokenSieve.Reduction;
+using TokenSieve.Methods;
 
 namespace TokenSieve.Bench.Reduction;
 
@@ -26,7 +27,7 @@ public static class ReductionBench
         Console.WriteLine("|---|---|---|---|---|---|");
         foreach (var spec in specs)
         {
-            var reducer = ReductionSpec.Parse(spec);
+            var reducer = MethodCatalog.ParseVision(spec);
             int tokens = reducer.Reduce(input, ctx).TokenCount;
             var (median, min, p10, p90, runs) = Time(() => reducer.Reduce(input, ctx));
             Console.WriteLine($"| `{spec}` | {tokens} | {F(median)} | {F(min)} | {F(p10)}–{F(p90)} | {runs} |");

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using TokenSieve.Models;
 using TokenSieve.Numerics;
 using TokenSieve.Reduction;
+using TokenSieve.Methods;
 
 namespace TokenSieve.Bench.Reduction;
 
@@ -18,7 +19,7 @@ public static class VisionForwardTiming
         var rng = new Random(5);
         var pixels = new float[cfg.NumChannels * cfg.ImageSize * cfg.ImageSize];
         for (int i = 0; i < pixels.Length; i++) pixels[i] = (float)(rng.NextDouble() * 2 - 1);
-        var prumerge = ReductionSpec.Parse("prumerge");
+        var prumerge = MethodCatalog.ParseVision("prumerge");
         foreach (var (label, withTaps) in new[] { ("features only", false), ("features + next-layer q/k (PruMerge)", true) })
         {
             IVisionHook? Taps() => withTaps ? new VisionTapCollector(prumerge, m.Vision.Info) : null;

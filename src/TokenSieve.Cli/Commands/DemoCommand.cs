@@ -5,6 +5,7 @@ using TokenSieve.Evaluation;
 using TokenSieve.Imaging;
 using TokenSieve.Lab.Evaluation;
 using TokenSieve.Lab.Scenes;
+using TokenSieve.Methods;
 using TokenSieve.Models;
 using TokenSieve.Pipeline;
 using TokenSieve.Text;
@@ -17,18 +18,6 @@ namespace TokenSieve.Cli.Commands;
 /// show which patches each method kept.</summary>
 public static class DemoCommand
 {
-    /// <summary>The main methods at a budget of <paramref name="b"/> tokens for a model with the given patches and decoder layers.</summary>
-    public static List<string> DefaultMethods(int patches, int decoderLayers, int b)
-    {
-        var methods = new List<string> { "none", "prumerge", "prumerge+", $"random:{b}:seed=1", $"pool:{b}", $"fastervlm:{b}" };
-        int contextual = Math.Max(1, b / 6);
-        if (b - contextual >= 2) methods.Add($"visionzip:{b - contextual}+{contextual}");
-        methods.Add($"divprune:{b}");
-        methods.Add($"tome:keep={b}");
-        if (decoderLayers > 2) methods.Add($"fastv:k=2,keep={b}");
-        return methods;
-    }
-
     public static Command Create()
     {
         var model = CommonOptions.Model(required: false);
@@ -52,8 +41,8 @@ public static class DemoCommand
             var tpl = ChatTemplate.Get(p.GetValue(template)!);
             int patches = m.Config.Vision.NumPatches;
             int b = p.GetValue(budget) ?? Math.Max(1, patches / 4);
-            var specs = p.GetValue(methods) is { Length: > 0 } given ? BenchCommand.SplitMethods(given).ToList() : DefaultMethods(patches, m.Config.Text.NumHiddenLayers, b);
-            var parsed = specs.Select(s => (Spec: s, Method: MethodCombination.Parse(s))).ToList();
+            var specs = p.GetValue(methods) is { Length: > 0 } given ? BenchCommand.SplitMethods(given).ToList() : MethodCatalog.MainSpecs(b, m.Config.Text.NumHiddenLayers);
+            var parsed = specs.Select(s => (Spec: s, Method: MethodPlan.Parse(s))).ToList();
             string outDir = p.GetValue(output)!;
             Directory.CreateDirectory(outDir);
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using TokenSieve.Methods;
 using TokenSieve.Pruning;
 
 namespace TokenSieve.Cli.Commands;
@@ -8,8 +9,8 @@ public static class PruneCommandOptions
 {
     public static Option<string?> Prune() => new("--prune")
     {
-        Description = "decoder-side pruning spec, e.g. fastv:k=2,keep=64, pdrop:layers=8/16/24,lambda=0.5, sparsevlm:192, dart:k=2,keep=128",
+        Description = "decoder-side method spec (" + string.Join(", ", MethodCatalog.Entries.Where(e => e.Stage == MethodStage.Decoder).Select(e => e.Name)) + "), e.g. fastv:k=2,keep=64; see `tokensieve methods`",
     };
 
-    public static IDecoderPruner? Parse(string? spec) => spec is null or "none" ? null : PruningSpec.Parse(spec);
+    public static IDecoderPruner? Parse(string? spec) => spec is null or "none" ? null : MethodCatalog.ParseDecoder(spec);
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using TokenSieve.Checkpoints;
 using TokenSieve.Numerics;
+using TokenSieve.Methods;
 using TokenSieve.Reduction;
 
 namespace TokenSieve.Cli.Commands;
@@ -34,14 +35,14 @@ public static class ReduceCommand
         var heads = new Option<int?>("--heads") { Description = "attention heads (default: rows of cls_attention, else 1)" };
         var seed = new Option<ulong>("--seed") { Description = "seed for random when the spec names none", DefaultValueFactory = _ => 0UL };
         var threads = CommonOptions.Threads();
-        var cmd = new Command("reduce", "Apply a visual-token reduction method to tensors stored in a safetensors file.\n\n" + ReductionSpec.HelpText + InputsHelp)
+        var cmd = new Command("reduce", "Apply a visual-token reduction method to tensors stored in a safetensors file.\n\n" + MethodCatalog.HelpText(MethodStage.Vision, MethodStage.PreLlm) + InputsHelp)
         {
             method, input, output, grid, heads, seed, threads,
         };
         cmd.SetAction(p =>
         {
-            var reducer = ReductionSpec.Parse(p.GetValue(method)!);
-            if (reducer is ToMeReducer) throw new ReductionSpecException(reducer.Name, "ToMe merges inside the vision tower; use `tokensieve run --reduce` with a model");
+            var reducer = MethodCatalog.ParseVision(p.GetValue(method)!);
+            if (reducer.Needs.HasFlag(VisionNeeds.TokenMerging)) throw new MethodSpecException(reducer.Name, "ToMe merges inside the vision tower; use `tokensieve run --reduce` with a model");
             string inPath = p.GetValue(input)!;
             using var file = SafetensorsFile.Open(inPath);
             var (features, n, c) = Matrix(file, "image_features", inPath);

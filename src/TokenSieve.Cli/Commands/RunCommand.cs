@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Spectre.Console;
 using TokenSieve.Imaging;
+using TokenSieve.Methods;
 using TokenSieve.Models;
 using TokenSieve.Pipeline;
 using TokenSieve.Reduction;
@@ -13,7 +14,7 @@ public static class RunCommand
 {
     public static Option<string?> ReduceOption() => new("--reduce")
     {
-        Description = "vision-side reduction spec, e.g. prumerge, prumerge+, random:64:seed=1, pool:144, fastervlm:64, visionzip:54+10, divprune:64, tome:r=16 (see `tokensieve reduce --help`)",
+        Description = "vision-side or pre-LLM method spec (" + string.Join(", ", MethodCatalog.Entries.Where(e => e.Stage != MethodStage.Decoder).Select(e => e.Name)) + "), e.g. prumerge+, pool:144, visionzip:54+10; see `tokensieve methods`",
     };
 
     public static Option<string> TemplateOption() => new("--template")
@@ -58,7 +59,7 @@ public static class RunCommand
         cmd.SetAction((p, cancel) =>
         {
             var compute = CommonOptions.Compute(p.GetValue(threads));
-            var reducer = ReductionSpec.Parse(p.GetValue(reduce) ?? "none");
+            var reducer = MethodCatalog.ParseVision(p.GetValue(reduce) ?? "none");
             var pruner = PruneCommandOptions.Parse(p.GetValue(prune));
             var aspectMode = ParseAspect(p.GetValue(aspect)!);
             var tpl = ChatTemplate.Get(p.GetValue(template)!);

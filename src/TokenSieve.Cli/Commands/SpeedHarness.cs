@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using TokenSieve.Cost;
+using TokenSieve.Methods;
 using TokenSieve.Models;
 using TokenSieve.Numerics;
 using TokenSieve.Pipeline;
@@ -31,23 +32,12 @@ public static class SpeedHarness
         cmd.Options.Add(Markdown);
     }
 
-    /// <summary>The default configurations: none, each budgeted method at 192/128/64, the adaptive ones.</summary>
-    public static IReadOnlyList<string> DefaultSpecs(IReadOnlyList<int> budgets)
-    {
-        var specs = new List<string> { "none" };
-        foreach (int b in budgets)
-        {
-            specs.Add($"random:{b}:seed=1");
-            specs.Add($"pool:{b}");
-            specs.Add($"fastervlm:{b}");
-            specs.Add($"prumerge:keep={b}");
-            specs.Add($"divprune:{b}");
-            specs.Add($"fastv:k=2,keep={b}");
-        }
-        specs.Add("prumerge");
-        specs.Add("prumerge+");
-        return specs;
-    }
+    /// <summary>The default configurations: none, each main method at every budget (adaptive ones
+    /// also at their fixed-budget form, so they compare at equal token counts), the adaptive ones once.</summary>
+    public static IReadOnlyList<string> DefaultSpecs(IReadOnlyList<int> budgets, int decoderLayers) =>
+        budgets.SelectMany(b => MethodCatalog.MainSpecs(b, decoderLayers)
+                .Concat(MethodCatalog.Entries.Where(e => e is { Main: true, Budget: BudgetKind.Adaptive, AtBudget: not null }).Select(e => e.AtBudget!(b))))
+            .Distinct().ToList();
 
     sealed record Sample(double VisionMs, double ReductionMs, double PrefillMs, double TtftMs, double DecodeTokPerS, int VisualTokens, double Flops, double PrefillFlops);
 
@@ -62,9 +52,9 @@ public static class SpeedHarness
         using var m = CommonOptions.LoadModel(modelDir, false, null);
         var cfg = m.Config;
         var requested = BenchCommand.SplitMethods(p.GetValue<string[]>("--methods") ?? ["none"]).ToList();
-        var specs = requested.Count == 1 && requested[0] == "none" ? DefaultSpecs(budgets.Count > 0 ? budgets : [192, 128, 64])
+        var specs = requested.Count == 1 && requested[0] == "none" ? DefaultSpecs(budgets.Count > 0 ? budgets : [192, 128, 64], cfg.Text.NumHiddenLayers)
             : TokenSieve.Evaluation.MethodSpec.Expand(requested, budgets.Count > 0 ? budgets : [192, 128, 64]).Select(s => s.Spec).ToList();
-        var methods = specs.Select(s => (Spec: s, Method: MethodCombination.Parse(s))).ToList();
+        var methods = specs.Select(s => (Spec: s, Method: MethodPlan.Parse(s))).ToList();
 
         Console.WriteLine($"measuring peak FLOP/s with {compute.Threads} thread(s)...");
         double peak = MachineProbe.PeakFlops(compute.Threads);

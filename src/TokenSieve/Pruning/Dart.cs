@@ -52,11 +52,11 @@ public sealed class Dart : IDecoderPruner
         DartPivotRule pivotRule = DartPivotRule.MaxKeyNorm, DartPivotOrder pivotOrder = DartPivotOrder.CPythonSet, bool exactCount = false, int seed = 0, string? spec = null)
     {
         Spec = spec ?? $"dart:k={layer},keep={maxTokens}";
-        if (layer < 1) throw new ReductionSpecException(Spec, $"k = {layer} must be >= 1 (DART reads layer K-1)");
-        if (maxTokens is < 1) throw new ReductionSpecException(Spec, $"keep = {maxTokens} must be at least 1");
-        if (reductionRatio is < 0 or >= 1) throw new ReductionSpecException(Spec, $"ratio = {reductionRatio} must be in [0, 1)");
-        if (imagePivots < 1 || textPivots < 0) throw new ReductionSpecException(Spec, "needs at least one image pivot and a non-negative number of text pivots");
-        if (exactCount && maxTokens is { } t && t < imagePivots) throw new ReductionSpecException(Spec, $"count=exact with keep = {t} is fewer than the {imagePivots} image pivots");
+        if (layer < 1) throw new MethodSpecException(Spec, $"k = {layer} must be >= 1 (DART reads layer K-1)");
+        if (maxTokens is < 1) throw new MethodSpecException(Spec, $"keep = {maxTokens} must be at least 1");
+        if (reductionRatio is < 0 or >= 1) throw new MethodSpecException(Spec, $"ratio = {reductionRatio} must be in [0, 1)");
+        if (imagePivots < 1 || textPivots < 0) throw new MethodSpecException(Spec, "needs at least one image pivot and a non-negative number of text pivots");
+        if (exactCount && maxTokens is { } t && t < imagePivots) throw new MethodSpecException(Spec, $"count=exact with keep = {t} is fewer than the {imagePivots} image pivots");
         Layer = layer;
         MaxTokens = maxTokens;
         ReductionRatio = reductionRatio;
@@ -67,33 +67,6 @@ public sealed class Dart : IDecoderPruner
         ExactCount = exactCount;
         Seed = seed;
         Boundaries = [layer];
-    }
-
-    internal static Dart FromSpec(SpecOptions o)
-    {
-        int k = o.Int("k", 2, 1, 4096);
-        int? keep = o.OptionalInt("keep", 1, int.MaxValue);
-        double? ratio = o.OptionalDouble("ratio", 0, 1);
-        int pv = o.Int("pv", 4, 1, 4096), pt = o.Int("pt", 4, 0, 4096);
-        var rule = o.Choice("pivot", "knorm", "knorm", "knorm-min", "random") switch
-        {
-            "knorm-min" => DartPivotRule.MinKeyNorm,
-            "random" => DartPivotRule.Random,
-            _ => DartPivotRule.MaxKeyNorm,
-        };
-        var order = o.Choice("order", "set", "set", "topk", "ascending") switch
-        {
-            "topk" => DartPivotOrder.TopK,
-            "ascending" => DartPivotOrder.Ascending,
-            _ => DartPivotOrder.CPythonSet,
-        };
-        bool exact = o.Choice("count", "faithful", "faithful", "exact") == "exact";
-        int seed = o.Int("seed", 0, 0, int.MaxValue);
-        o.EnsureAllUsed("k", "keep", "ratio", "pv", "pt", "pivot", "order", "count", "seed");
-        if (keep is not null && ratio is not null) throw new ReductionSpecException(o.Spec, "give either keep (max_num_trunction) or ratio, not both");
-        if (ratio is >= 1) throw new ReductionSpecException(o.Spec, $"ratio = {ratio} drops every visual token");
-        // The reference ignores reduction_ratio whenever max_num_trunction is set, and its default is 128.
-        return new Dart(k, ratio is null ? keep ?? 128 : null, ratio ?? 0.778, pv, pt, rule, order, exact, seed, o.Spec);
     }
 
     /// <summary>Visual tokens each pivot claims, in pivot-iteration order (all τ in faithful mode).</summary>
@@ -107,15 +80,15 @@ public sealed class Dart : IDecoderPruner
 
     public IPrunerRun Begin(SplicedSequence sequence, DecoderInfo decoder)
     {
-        if (Layer >= decoder.Layers) throw new ReductionSpecException(Spec, $"k = {Layer} but the decoder has {decoder.Layers} layers (K must be 1..{decoder.Layers - 1})");
+        if (Layer >= decoder.Layers) throw new MethodSpecException(Spec, $"k = {Layer} but the decoder has {decoder.Layers} layers (K must be 1..{decoder.Layers - 1})");
         int nv = sequence.ImageTokens, nt = sequence.Length - sequence.ImageStart - nv;
-        if (ImagePivots > nv) throw new ReductionSpecException(Spec, $"{ImagePivots} image pivots but only {nv} visual tokens");
-        if (TextPivots > nt) throw new ReductionSpecException(Spec, $"{TextPivots} text pivots but only {nt} tokens after the image");
+        if (ImagePivots > nv) throw new MethodSpecException(Spec, $"{ImagePivots} image pivots but only {nv} visual tokens");
+        if (TextPivots > nt) throw new MethodSpecException(Spec, $"{TextPivots} text pivots but only {nt} tokens after the image");
         int pivots = ImagePivots + TextPivots;
         var quota = Quotas(pivots, ImagePivots, MaxTokens, ReductionRatio, nv, ExactCount);
-        if (quota.Any(q => q < 0)) throw new ReductionSpecException(Spec, $"count=exact keeps {ImagePivots + quota.Sum()} visual tokens, fewer than the {ImagePivots} image pivots");
+        if (quota.Any(q => q < 0)) throw new MethodSpecException(Spec, $"count=exact keeps {ImagePivots + quota.Sum()} visual tokens, fewer than the {ImagePivots} image pivots");
         int kept = ImagePivots + quota.Sum();
-        if (kept > nv) throw new ReductionSpecException(Spec, $"keeps {ImagePivots} pivots + {quota.Sum()} claimed = {kept} visual tokens, more than the {nv} in the sequence");
+        if (kept > nv) throw new MethodSpecException(Spec, $"keeps {ImagePivots} pivots + {quota.Sum()} claimed = {kept} visual tokens, more than the {nv} in the sequence");
         return new Run(this, quota);
     }
 

@@ -26,9 +26,9 @@ public sealed class FastV : IDecoderPruner
     public FastV(int layer = 2, int? keep = null, double dropRatio = 0.5, int? startOverride = null, string? spec = null)
     {
         Spec = spec ?? $"fastv:k={layer}," + (keep is { } m ? $"keep={m}" : $"ratio={dropRatio}") + (startOverride is { } s ? $",start={s}" : "");
-        if (layer < 1) throw new ReductionSpecException(Spec, $"k = {layer}: the in-place variant needs K >= 1 (it reads the attention of layer K-1)");
-        if (keep is < 1) throw new ReductionSpecException(Spec, $"keep = {keep} must be at least 1");
-        if (dropRatio is < 0 or >= 1) throw new ReductionSpecException(Spec, $"ratio = {dropRatio} must be in [0, 1)");
+        if (layer < 1) throw new MethodSpecException(Spec, $"k = {layer}: the in-place variant needs K >= 1 (it reads the attention of layer K-1)");
+        if (keep is < 1) throw new MethodSpecException(Spec, $"keep = {keep} must be at least 1");
+        if (dropRatio is < 0 or >= 1) throw new MethodSpecException(Spec, $"ratio = {dropRatio} must be in [0, 1)");
         Layer = layer;
         Keep = keep;
         DropRatio = dropRatio;
@@ -36,31 +36,15 @@ public sealed class FastV : IDecoderPruner
         Boundaries = [layer];
     }
 
-    internal static FastV FromSpec(SpecOptions o)
-    {
-        int k = o.Int("k", 2, 1, 4096);
-        int? keep = o.OptionalInt("keep", 1, int.MaxValue);
-        double? ratio = o.OptionalDouble("ratio", 0, 1);
-        int? start = o.OptionalInt("start", 0, int.MaxValue);
-        string variant = o.Choice("variant", "inplace", "inplace", "mask");
-        o.EnsureAllUsed("k", "keep", "ratio", "start", "variant");
-        if (variant == "mask")
-            throw new ReductionSpecException(o.Spec, "variant=mask is not supported: it keeps the pruned rows as queries and needs an attention key mask the fused kernel does not take; "
-                + "its logits at the kept rows equal the in-place variant's (METHODS.md §9), so use variant=inplace");
-        if (keep is not null && ratio is not null) throw new ReductionSpecException(o.Spec, "give either keep or ratio, not both");
-        if (ratio is >= 1) throw new ReductionSpecException(o.Spec, $"ratio = {ratio} drops every visual token");
-        return new FastV(k, keep, ratio ?? 0.5, start, o.Spec);
-    }
-
     public IPrunerRun Begin(SplicedSequence sequence, DecoderInfo decoder)
     {
-        if (Layer >= decoder.Layers) throw new ReductionSpecException(Spec, $"k = {Layer} but the decoder has {decoder.Layers} layers (K must be 1..{decoder.Layers - 1})");
+        if (Layer >= decoder.Layers) throw new MethodSpecException(Spec, $"k = {Layer} but the decoder has {decoder.Layers} layers (K must be 1..{decoder.Layers - 1})");
         int nv = sequence.ImageTokens;
         int keep = Keep ?? (int)Math.Round(nv * (1 - DropRatio), MidpointRounding.ToEven);
-        if (keep > nv) throw new ReductionSpecException(Spec, $"keep = {keep} is more than the {nv} visual tokens in the sequence");
-        if (keep < 1) throw new ReductionSpecException(Spec, $"ratio = {DropRatio} keeps no visual token of {nv}");
+        if (keep > nv) throw new MethodSpecException(Spec, $"keep = {keep} is more than the {nv} visual tokens in the sequence");
+        if (keep < 1) throw new MethodSpecException(Spec, $"ratio = {DropRatio} keeps no visual token of {nv}");
         if (StartOverride is { } s && s + nv > sequence.Length)
-            throw new ReductionSpecException(Spec, $"start = {s}: the ranked window [{s}, {s + nv}) runs past the sequence of {sequence.Length} tokens");
+            throw new MethodSpecException(Spec, $"start = {s}: the ranked window [{s}, {s + nv}) runs past the sequence of {sequence.Length} tokens");
         return new Run(this, keep);
     }
 

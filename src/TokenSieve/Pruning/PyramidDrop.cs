@@ -22,14 +22,14 @@ public sealed class PyramidDrop : IDecoderPruner
     public PyramidDrop(IReadOnlyList<int> layers, IReadOnlyList<double> ratios, string? spec = null)
     {
         Spec = spec ?? $"pdrop:layers={string.Join('/', layers)},ratios={string.Join('/', ratios.Select(r => r.ToString(System.Globalization.CultureInfo.InvariantCulture)))}";
-        if (layers.Count == 0) throw new ReductionSpecException(Spec, "no stage layers");
-        if (layers.Count != ratios.Count) throw new ReductionSpecException(Spec, $"{layers.Count} stage layers but {ratios.Count} ratios");
+        if (layers.Count == 0) throw new MethodSpecException(Spec, "no stage layers");
+        if (layers.Count != ratios.Count) throw new MethodSpecException(Spec, $"{layers.Count} stage layers but {ratios.Count} ratios");
         for (int i = 0; i < layers.Count; i++)
         {
-            if (layers[i] < 1) throw new ReductionSpecException(Spec, $"stage layer {layers[i]} must be >= 1");
-            if (i > 0 && layers[i] <= layers[i - 1]) throw new ReductionSpecException(Spec, "stage layers must be strictly ascending");
-            if (ratios[i] is <= 0 or > 1) throw new ReductionSpecException(Spec, $"ratio {ratios[i]} must be in (0, 1]");
-            if (i > 0 && ratios[i] > ratios[i - 1]) throw new ReductionSpecException(Spec, "ratios must not increase from stage to stage");
+            if (layers[i] < 1) throw new MethodSpecException(Spec, $"stage layer {layers[i]} must be >= 1");
+            if (i > 0 && layers[i] <= layers[i - 1]) throw new MethodSpecException(Spec, "stage layers must be strictly ascending");
+            if (ratios[i] is <= 0 or > 1) throw new MethodSpecException(Spec, $"ratio {ratios[i]} must be in (0, 1]");
+            if (i > 0 && ratios[i] > ratios[i - 1]) throw new MethodSpecException(Spec, "ratios must not increase from stage to stage");
         }
         Layers = layers.ToArray();
         Ratios = ratios.ToArray();
@@ -39,27 +39,17 @@ public sealed class PyramidDrop : IDecoderPruner
     public static PyramidDrop WithLambda(IReadOnlyList<int> layers, double lambda, string? spec = null) =>
         new(layers, Enumerable.Range(1, layers.Count).Select(i => Math.Pow(lambda, i)).ToArray(), spec);
 
-    internal static PyramidDrop FromSpec(SpecOptions o)
-    {
-        int[] layers = o.IntList("layers", 1, 4096) ?? [8, 16, 24];
-        double? lambda = o.OptionalDouble("lambda", 0, 1, exclusiveMin: true);
-        double[]? ratios = o.DoubleList("ratios", 0, 1, exclusiveMin: true);
-        o.EnsureAllUsed("layers", "lambda", "ratios");
-        if (lambda is not null && ratios is not null) throw new ReductionSpecException(o.Spec, "give either lambda or ratios, not both");
-        return ratios is not null ? new PyramidDrop(layers, ratios, o.Spec) : WithLambda(layers, lambda ?? 0.5, o.Spec);
-    }
-
     /// <summary>Visual tokens after stage i for n_v0 original ones: Python's int(n_v0·ρ).</summary>
     public int CountAfter(int stage, int originalVisual) => (int)(originalVisual * Ratios[stage]);
 
     public IPrunerRun Begin(SplicedSequence sequence, DecoderInfo decoder)
     {
         if (Layers[^1] >= decoder.Layers)
-            throw new ReductionSpecException(Spec, $"stage layer {Layers[^1]} but the decoder has {decoder.Layers} layers (stages must be 1..{decoder.Layers - 1})");
+            throw new MethodSpecException(Spec, $"stage layer {Layers[^1]} but the decoder has {decoder.Layers} layers (stages must be 1..{decoder.Layers - 1})");
         int originalVisual = sequence.ImageTokens;
         for (int i = 0; i < Layers.Count; i++)
             if (CountAfter(i, originalVisual) < 1)
-                throw new ReductionSpecException(Spec, $"stage {i + 1} keeps int({originalVisual}·{Ratios[i]}) = 0 visual tokens");
+                throw new MethodSpecException(Spec, $"stage {i + 1} keeps int({originalVisual}·{Ratios[i]}) = 0 visual tokens");
         return new Run(this, originalVisual);
     }
 

@@ -39,13 +39,13 @@ public sealed class SparseVlm : IDecoderPruner
     public SparseVlm(int? retain, IReadOnlyList<int> pruneLayers, IReadOnlyList<int> budgets, bool recycle = true, string? spec = null)
     {
         Spec = spec ?? $"sparsevlm:{(retain is { } r ? r + "," : "")}layers={string.Join('/', pruneLayers)},budgets={string.Join('/', budgets)}{(recycle ? "" : ",recycle=false")}";
-        if (pruneLayers.Count == 0) throw new ReductionSpecException(Spec, "no pruning layers");
-        if (pruneLayers.Count != budgets.Count) throw new ReductionSpecException(Spec, $"{pruneLayers.Count} pruning layers but {budgets.Count} budgets");
+        if (pruneLayers.Count == 0) throw new MethodSpecException(Spec, "no pruning layers");
+        if (pruneLayers.Count != budgets.Count) throw new MethodSpecException(Spec, $"{pruneLayers.Count} pruning layers but {budgets.Count} budgets");
         for (int i = 0; i < pruneLayers.Count; i++)
         {
-            if (pruneLayers[i] < 0) throw new ReductionSpecException(Spec, $"pruning layer {pruneLayers[i]} must be >= 0");
-            if (i > 0 && pruneLayers[i] <= pruneLayers[i - 1]) throw new ReductionSpecException(Spec, "pruning layers must be strictly ascending");
-            if (budgets[i] < 1) throw new ReductionSpecException(Spec, $"budget {budgets[i]} must be at least 1");
+            if (pruneLayers[i] < 0) throw new MethodSpecException(Spec, $"pruning layer {pruneLayers[i]} must be >= 0");
+            if (i > 0 && pruneLayers[i] <= pruneLayers[i - 1]) throw new MethodSpecException(Spec, "pruning layers must be strictly ascending");
+            if (budgets[i] < 1) throw new MethodSpecException(Spec, $"budget {budgets[i]} must be at least 1");
         }
         Retain = retain;
         PruneLayers = pruneLayers.ToArray();
@@ -57,36 +57,15 @@ public sealed class SparseVlm : IDecoderPruner
     /// <summary>The reference configuration for RETAIN_TOKN ∈ {192, 128, 96, 64}.</summary>
     public static SparseVlm ForRetain(int retain) =>
         BudgetTable.TryGetValue(retain, out var b) ? new SparseVlm(retain, DefaultLayers, b)
-            : throw new ReductionSpecException($"sparsevlm:{retain}", $"budget {retain} is not one of {string.Join(", ", BudgetTable.Keys)} (give budgets=b1/b2/b3 for others)");
-
-    internal static SparseVlm FromSpec(SpecOptions o)
-    {
-        string? positional = o.Positional();
-        int? retain = positional is null ? null : o.ParseInt("budget", positional, 1, int.MaxValue);
-        int[]? layers = o.IntList("layers", 0, 4096);
-        int[]? budgets = o.IntList("budgets", 1, int.MaxValue);
-        bool recycle = o.Bool("recycle", true);
-        o.EnsureAllUsed("layers", "budgets", "recycle");
-        if (budgets is null)
-        {
-            int r = retain ?? 192;
-            if (!BudgetTable.TryGetValue(r, out var table))
-                throw new ReductionSpecException(o.Spec, $"budget {r} is not one of {string.Join(", ", BudgetTable.Keys)} (give budgets=b1/b2/b3 for others)");
-            budgets = table;
-            retain = r;
-        }
-        layers ??= budgets.Length == DefaultLayers.Length ? DefaultLayers : null;
-        if (layers is null) throw new ReductionSpecException(o.Spec, $"{budgets.Length} budgets need layers=… with as many pruning layers");
-        return new SparseVlm(retain, layers, budgets, recycle, o.Spec);
-    }
+            : throw new MethodSpecException($"sparsevlm:{retain}", $"budget {retain} is not one of {string.Join(", ", BudgetTable.Keys)} (give budgets=b1/b2/b3 for others)");
 
     public IPrunerRun Begin(SplicedSequence sequence, DecoderInfo decoder)
     {
         if (PruneLayers[^1] >= decoder.Layers - 1)
-            throw new ReductionSpecException(Spec, $"pruning layer {PruneLayers[^1]} but the decoder has {decoder.Layers} layers (pruning layers must be 0..{decoder.Layers - 2}: a later layer must run on the result)");
+            throw new MethodSpecException(Spec, $"pruning layer {PruneLayers[^1]} but the decoder has {decoder.Layers} layers (pruning layers must be 0..{decoder.Layers - 2}: a later layer must run on the result)");
         int nv = sequence.ImageTokens;
         if (Budgets[0] >= nv)
-            throw new ReductionSpecException(Spec, $"first-stage budget {Budgets[0]} needs more than {nv} visual tokens (the sequence has {nv}); give smaller budgets=…");
+            throw new MethodSpecException(Spec, $"first-stage budget {Budgets[0]} needs more than {nv} visual tokens (the sequence has {nv}); give smaller budgets=…");
         return new Run(this, SelectRaters(sequence, decoder.HiddenSize), decoder.Layers, nv);
     }
 

@@ -22,13 +22,13 @@ public sealed class DivPruneReducer : IVisualReducer
 
     public DivPruneReducer(int budget)
     {
-        if (budget < 1) throw new ReductionSpecException($"divprune:{budget}", "budget must be at least 1");
+        if (budget < 1) throw new MethodSpecException($"divprune:{budget}", "budget must be at least 1");
         Budget = budget;
     }
 
     public DivPruneReducer(double ratio)
     {
-        if (!(ratio > 0 && ratio <= 1)) throw new ReductionSpecException($"divprune:ratio={ratio}", "ratio must be in (0, 1]");
+        if (!(ratio > 0 && ratio <= 1)) throw new MethodSpecException($"divprune:ratio={ratio}", "ratio must be in (0, 1]");
         Ratio = ratio;
     }
 

@@ -17,7 +17,7 @@ public sealed class FasterVlmReducer : IVisualReducer
 
     public FasterVlmReducer(int budget)
     {
-        if (budget < 1) throw new ReductionSpecException($"fastervlm:{budget}", "budget must be at least 1");
+        if (budget < 1) throw new MethodSpecException($"fastervlm:{budget}", "budget must be at least 1");
         Budget = budget;
     }
 

@@ -36,7 +36,7 @@ public enum VisionNeeds
     TokenMerging = 32,
 }
 
-/// <summary>A visual-token reduction method, built by <see cref="ReductionSpec.Parse"/>.</summary>
+/// <summary>A visual-token reduction method, built from its spec by the method catalog (Methods/).</summary>
 public interface IVisualReducer
 {
     /// <summary>The canonical spec string of this reducer (parses back to the same reducer).</summary>
@@ -46,7 +46,7 @@ public interface IVisualReducer
     VisionNeeds Needs { get; }
 
     /// <summary>Reduces one image's visual tokens. Validates the input it uses (shapes, NaN/Inf)
-    /// and throws <see cref="InvalidInputException"/> or <see cref="ReductionSpecException"/>
+    /// and throws <see cref="InvalidInputException"/> or <see cref="MethodSpecException"/>
     /// (budget larger than the patch count) naming the tensor or spec.</summary>
     ReductionResult Reduce(ReductionInput input, ComputeContext ctx);
 

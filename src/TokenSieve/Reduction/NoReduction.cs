@@ -48,6 +48,6 @@ public sealed class NoReduction : IVisualReducer
     internal static void CheckBudget(string spec, int budget, int n, string what = "budget")
     {
         if (budget < 1 || budget > n)
-            throw new ReductionSpecException(spec, $"{what} {budget} is outside 1..{n} (the image has {n} patches)");
+            throw new MethodSpecException(spec, $"{what} {budget} is outside 1..{n} (the image has {n} patches)");
     }
 }

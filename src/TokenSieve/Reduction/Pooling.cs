@@ -29,7 +29,7 @@ public sealed class PoolingReducer : IVisualReducer
 
     public PoolingReducer(int budget, PoolStage stage = PoolStage.Post)
     {
-        if (budget < 1) throw new ReductionSpecException($"pool:{budget}", "budget must be at least 1");
+        if (budget < 1) throw new MethodSpecException($"pool:{budget}", "budget must be at least 1");
         Budget = budget;
         Stage = stage;
     }
@@ -56,7 +56,7 @@ public sealed class PoolingReducer : IVisualReducer
             var key = (ho < wo ? 1 : 0, Math.Abs(ho - wo));
             if (key.CompareTo(bestKey) < 0) (best, bestKey) = ((ho, wo), key);
         }
-        return best ?? throw new ReductionSpecException(spec, $"budget {budget} cannot be written as Ho×Wo with Ho ≤ {gh}, Wo ≤ {gw}");
+        return best ?? throw new MethodSpecException(spec, $"budget {budget} cannot be written as Ho×Wo with Ho ≤ {gh}, Wo ≤ {gw}");
     }
 
     /// <summary>PyTorch adaptive pooling bin [start, end) for output cell i of o over n inputs.</summary>

@@ -102,13 +102,13 @@ public sealed class PruMergeReducer : IVisualReducer
         Options = options ?? new PruMergeOptions();
         string method = Options.Plus ? "prumerge+" : "prumerge";
         if (Options.Plus && (Options.Ratio is not null || Options.Keep is not null))
-            throw new ReductionSpecException(method, "ratio= and keep= are PruMerge options; the reference's non-adaptive PruMerge+ (training only) emits duplicate centres and a corrupted complement, so it is not offered");
+            throw new MethodSpecException(method, "ratio= and keep= are PruMerge options; the reference's non-adaptive PruMerge+ (training only) emits duplicate centres and a corrupted complement, so it is not offered");
         if (Options.Ratio is not null && Options.Keep is not null)
-            throw new ReductionSpecException(method, "give ratio= or keep=, not both");
+            throw new MethodSpecException(method, "give ratio= or keep=, not both");
         if (Options.Ratio is { } r && !(r > 0 && r <= 1))
-            throw new ReductionSpecException(method, $"ratio must be in (0, 1], got {r}");
+            throw new MethodSpecException(method, $"ratio must be in (0, 1], got {r}");
         if (Options.Keep is { } k && k < 1)
-            throw new ReductionSpecException(method, $"keep must be at least 1 (the extra token), got {k}");
+            throw new MethodSpecException(method, $"keep must be at least 1 (the extra token), got {k}");
         var parts = new List<string>();
         if (Options.Ratio is { } ratio) parts.Add("ratio=" + ratio.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
         if (Options.Keep is { } keep) parts.Add("keep=" + keep);
@@ -156,7 +156,7 @@ public sealed class PruMergeReducer : IVisualReducer
         }
         else if (Options.Keep is { } keep)
         {
-            if (keep > n + 1) throw new ReductionSpecException(Name, $"keep={keep} exceeds the {n} patches + 1 extra token");
+            if (keep > n + 1) throw new MethodSpecException(Name, $"keep={keep} exceeds the {n} patches + 1 extra token");
             k = keep - 1;
         }
         else

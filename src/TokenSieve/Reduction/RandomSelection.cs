@@ -19,7 +19,7 @@ public sealed class RandomSelectionReducer : IVisualReducer
 
     public RandomSelectionReducer(int budget, ulong? seed = null)
     {
-        if (budget < 1) throw new ReductionSpecException($"random:{budget}", "budget must be at least 1");
+        if (budget < 1) throw new MethodSpecException($"random:{budget}", "budget must be at least 1");
         Budget = budget;
         Seed = seed;
     }

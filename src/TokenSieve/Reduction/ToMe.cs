@@ -282,10 +282,10 @@ public sealed class ToMeReducer : IVisualReducer
 
     public ToMeReducer(int? r, int? keep = null, double inflection = 0, bool sizeWeighted = true)
     {
-        if ((r is null) == (keep is null)) throw new ReductionSpecException("tome", "give exactly one of r= (tokens merged per layer) or keep= (patches left)");
-        if (r is < 1) throw new ReductionSpecException($"tome:r={r}", "r must be at least 1");
-        if (keep is < 1) throw new ReductionSpecException($"tome:keep={keep}", "keep must be at least 1");
-        if (inflection is < -1 or > 1 || double.IsNaN(inflection)) throw new ReductionSpecException("tome", $"inflection must be in [-1, 1], got {inflection}");
+        if ((r is null) == (keep is null)) throw new MethodSpecException("tome", "give exactly one of r= (tokens merged per layer) or keep= (patches left)");
+        if (r is < 1) throw new MethodSpecException($"tome:r={r}", "r must be at least 1");
+        if (keep is < 1) throw new MethodSpecException($"tome:keep={keep}", "keep must be at least 1");
+        if (inflection is < -1 or > 1 || double.IsNaN(inflection)) throw new MethodSpecException("tome", $"inflection must be in [-1, 1], got {inflection}");
         R = r;
         Keep = keep;
         Inflection = inflection;

@@ -20,7 +20,7 @@ public sealed class VisionTapCollector : IVisionHook
         _needs = reducer.Needs;
         const VisionNeeds clsNeeds = VisionNeeds.LastLayerQK | VisionNeeds.FeatureLayerClsAttention | VisionNeeds.ClsHiddenState;
         if ((_needs & clsNeeds) != 0 && !tower.HasClassToken)
-            throw new ReductionSpecException(reducer.Name, "this method ranks patches by a [CLS] token, and this model's vision tower has none");
+            throw new MethodSpecException(reducer.Name, "this method ranks patches by a [CLS] token, and this model's vision tower has none");
         if ((_needs & VisionNeeds.LastLayerQK) != 0 && tower.FeatureIndex >= tower.Layers)
             throw new InvalidInputException($"the feature layer is the tower's last layer ({tower.Layers}); there is no next layer to take q/k from");
         if ((_needs & (VisionNeeds.FeatureLayerClsAttention | VisionNeeds.FeatureLayerKeys)) != 0 && tower.FeatureIndex < 1)

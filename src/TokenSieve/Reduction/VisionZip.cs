@@ -21,8 +21,8 @@ public sealed class VisionZipReducer : IVisualReducer
 
     public VisionZipReducer(int dominant, int contextual)
     {
-        if (dominant < 1) throw new ReductionSpecException($"visionzip:{dominant}+{contextual}", "the dominant count D includes the [CLS] token and must be at least 1");
-        if (contextual < 1) throw new ReductionSpecException($"visionzip:{dominant}+{contextual}", "the contextual count C must be at least 1 (the reference divides by it)");
+        if (dominant < 1) throw new MethodSpecException($"visionzip:{dominant}+{contextual}", "the dominant count D includes the [CLS] token and must be at least 1");
+        if (contextual < 1) throw new MethodSpecException($"visionzip:{dominant}+{contextual}", "the contextual count C must be at least 1 (the reference divides by it)");
         Dominant = dominant;
         Contextual = contextual;
     }
@@ -32,8 +32,8 @@ public sealed class VisionZipReducer : IVisualReducer
         input.Validate(Needs, Name);
         int n = input.PatchCount, c = input.Channels, heads = input.Heads, hd = c / heads;
         int dp = Dominant - 1;
-        if (dp > n) throw new ReductionSpecException(Name, $"{dp} dominant patches exceed the {n} patches");
-        if (Contextual > n - dp) throw new ReductionSpecException(Name, $"{Contextual} contextual tokens exceed the {n - dp} patches left after {dp} dominant ones (of {n}; the reference's shapes mismatch here)");
+        if (dp > n) throw new MethodSpecException(Name, $"{dp} dominant patches exceed the {n} patches");
+        if (Contextual > n - dp) throw new MethodSpecException(Name, $"{Contextual} contextual tokens exceed the {n - dp} patches left after {dp} dominant ones (of {n}; the reference's shapes mismatch here)");
 
         // s_j = Σ_h P_h[0, j+1]; the sum ranks like FasterVLM's mean
         var score = new float[n];

@@ -4,6 +4,7 @@ using TokenSieve.Numerics;
 using TokenSieve.Pipeline;
 using TokenSieve.Tests.Support;
 using TokenSieve.Text;
+using TokenSieve.Methods;
 
 namespace TokenSieve.Tests.Pipeline;
 
@@ -22,7 +23,7 @@ public sealed class LlavaPipelineTests
     {
         var (pipeline, model, prompt, image) = Setup();
         using var _ = model;
-        var method = MethodCombination.Parse("pool:4|fastv:k=1,keep=2");
+        var method = MethodPlan.Parse("pool:4|fastv:k=1,keep=2");
         var result = pipeline.Run(image, prompt.Ids, prompt.ImageSlot, new RunOptions
         {
             Reducer = method.Reducer, Pruner = method.Pruner, Generation = new GenerationOptions { MaxNewTokens = 3 },
@@ -61,5 +62,5 @@ public sealed class LlavaPipelineTests
     [InlineData("fastv:k=1,keep=2|dart:k=1,keep=4")]
     [InlineData("a|b|c")]
     public void Bad_combinations_are_spec_errors(string spec) =>
-        Assert.Throws<ReductionSpecException>(() => MethodCombination.Parse(spec));
+        Assert.Throws<MethodSpecException>(() => MethodPlan.Parse(spec));
 }

@@ -3,6 +3,7 @@ using TokenSieve.Numerics;
 using TokenSieve.Pruning;
 using TokenSieve.Tests.Support;
 using Xunit.Abstractions;
+using TokenSieve.Methods;
 
 namespace TokenSieve.Tests.Pruning;
 
@@ -83,7 +84,7 @@ public sealed class DecoderPrunerParityTests(PruningModels models, ITestOutputHe
         using var _ = model;
         var session = new InferenceSession(model, new ComputeContext(2));
         var seq = Splice(session, ids, visual);
-        var result = session.Prefill(seq, 0, new PrefillOptions { AllLogits = true }, PruningSpec.Parse(spec));
+        var result = session.Prefill(seq, 0, new PrefillOptions { AllLogits = true }, MethodCatalog.ParseDecoder(spec));
         var reference = NaivePipeline.Run(naive, Rows(seq, model.Config.Text.HiddenSize), seq.ImageStart, seq.ImageTokens, [], NaiveFor(spec));
 
         Assert.True(result.FinalLength < seq.Length, $"{spec} pruned nothing");
@@ -105,7 +106,7 @@ public sealed class DecoderPrunerParityTests(PruningModels models, ITestOutputHe
         var session = new InferenceSession(model, new ComputeContext(2));
         var seq = Splice(session, ids, visual);
         const int steps = 5;
-        var gen = session.Generate(seq, new GenerationOptions { MaxNewTokens = steps, EosTokenId = -1, KeepStepLogits = true }, PruningSpec.Parse(spec));
+        var gen = session.Generate(seq, new GenerationOptions { MaxNewTokens = steps, EosTokenId = -1, KeepStepLogits = true }, MethodCatalog.ParseDecoder(spec));
         Assert.Equal(steps, gen.Tokens.Length);
         var prompt = Rows(seq, model.Config.Text.HiddenSize);
         for (int t = 0; t < steps; t++)

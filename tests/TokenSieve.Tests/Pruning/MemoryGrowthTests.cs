@@ -2,6 +2,7 @@ using TokenSieve.Models;
 using TokenSieve.Numerics;
 using TokenSieve.Pruning;
 using Xunit.Abstractions;
+using TokenSieve.Methods;
 
 namespace TokenSieve.Tests.Pruning;
 
@@ -36,7 +37,7 @@ public sealed class MemoryGrowthTests(ITestOutputHelper output)
             var (ids, visual) = RandomLlava.Prompt(model, before: 5, visual: Sizes[i] - 15, after: 10, seed: i);
             var seq = session.Splice(ids, 5, visual, Sizes[i] - 15);
             Assert.Equal(Sizes[i], seq.Length);
-            var pruner = spec == "none" ? null : PruningSpec.Parse(spec);
+            var pruner = spec == "none" ? null : MethodCatalog.ParseDecoder(spec);
             GC.Collect();
             long before = GC.GetTotalAllocatedBytes(precise: true);
             var result = session.Prefill(seq, 0, null, pruner);

@@ -2,6 +2,7 @@ using TokenSieve.Models;
 using TokenSieve.Numerics;
 using TokenSieve.Pruning;
 using TokenSieve.Tests.Support;
+using TokenSieve.Methods;
 
 namespace TokenSieve.Tests.Pruning;
 
@@ -14,7 +15,7 @@ public sealed class PrunerOptionTests(PruningModels models) : IClassFixture<Prun
         var (ids, visual) = RandomLlava.Prompt(model, before: 5, visual: 64, after: 10, seed: 7);
         var session = new InferenceSession(model, new ComputeContext(2));
         seq = session.Splice(ids, 5, visual, 64);
-        return session.Prefill(seq, 0, null, PruningSpec.Parse(spec));
+        return session.Prefill(seq, 0, null, MethodCatalog.ParseDecoder(spec));
     }
 
     static int Visual(PrefillResult r, SplicedSequence seq) =>
@@ -58,7 +59,7 @@ public sealed class PrunerOptionTests(PruningModels models) : IClassFixture<Prun
         var session = new InferenceSession(model, ComputeContext.SingleThread);
         int[] ids = golden.Ints("input_ids");
         var seq = session.Splice(ids, 3, golden.Tensor("projector.output"), 16);
-        var r = session.Prefill(seq, 0, null, PruningSpec.Parse("fastv:k=1,keep=6,start=4"));
+        var r = session.Prefill(seq, 0, null, MethodCatalog.ParseDecoder("fastv:k=1,keep=6,start=4"));
         Assert.Contains(3, r.KeptOriginalIndices);
         Assert.Equal(seq.Length - 16 + 6, r.FinalLength);
         Assert.Equal(Enumerable.Range(0, 4), r.KeptOriginalIndices[..4]);

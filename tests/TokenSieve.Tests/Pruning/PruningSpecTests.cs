@@ -2,6 +2,7 @@ using TokenSieve.Models;
 using TokenSieve.Numerics;
 using TokenSieve.Pruning;
 using TokenSieve.Tests.Support;
+using TokenSieve.Methods;
 
 namespace TokenSieve.Tests.Pruning;
 
@@ -10,21 +11,21 @@ public sealed class PruningSpecTests
     [Fact]
     public void Design_examples_parse_to_the_documented_settings()
     {
-        var fastv = Assert.IsType<FastV>(PruningSpec.Parse("fastv:k=2,keep=64"));
+        var fastv = Assert.IsType<FastV>(MethodCatalog.ParseDecoder("fastv:k=2,keep=64"));
         Assert.Equal((2, 64), (fastv.Layer, fastv.Keep!.Value));
         Assert.Equal(PositionPolicy.KeepOriginal, fastv.Positions);
         Assert.Equal([2], fastv.Boundaries);
 
-        var dart = Assert.IsType<Dart>(PruningSpec.Parse("dart:k=2,keep=128"));
+        var dart = Assert.IsType<Dart>(MethodCatalog.ParseDecoder("dart:k=2,keep=128"));
         Assert.Equal((2, 128, 4, 4), (dart.Layer, dart.MaxTokens!.Value, dart.ImagePivots, dart.TextPivots));
         Assert.Equal((DartPivotRule.MaxKeyNorm, DartPivotOrder.CPythonSet, false), (dart.PivotRule, dart.PivotOrder, dart.ExactCount));
 
-        var sparse = Assert.IsType<SparseVlm>(PruningSpec.Parse("sparsevlm:192"));
+        var sparse = Assert.IsType<SparseVlm>(MethodCatalog.ParseDecoder("sparsevlm:192"));
         Assert.Equal([300, 200, 110], sparse.Budgets);
         Assert.Equal([3, 7, 16], sparse.Boundaries);
         Assert.Equal(PositionPolicy.Renumber, sparse.Positions);
 
-        var pdrop = Assert.IsType<PyramidDrop>(PruningSpec.Parse("pdrop:layers=8/16/24,lambda=0.5"));
+        var pdrop = Assert.IsType<PyramidDrop>(MethodCatalog.ParseDecoder("pdrop:layers=8/16/24,lambda=0.5"));
         Assert.Equal([8, 16, 24], pdrop.Boundaries);
         Assert.Equal([288, 144, 72], Enumerable.Range(0, 3).Select(i => pdrop.CountAfter(i, 576)));
         Assert.Equal(PositionPolicy.Renumber, pdrop.Positions);
@@ -36,7 +37,7 @@ public sealed class PruningSpecTests
     [InlineData("sparsevlm:64", new[] { 66, 30, 17 })]
     [InlineData("sparsevlm", new[] { 300, 200, 110 })]
     public void SparseVlm_budget_table(string spec, int[] budgets) =>
-        Assert.Equal(budgets, Assert.IsType<SparseVlm>(PruningSpec.Parse(spec)).Budgets);
+        Assert.Equal(budgets, Assert.IsType<SparseVlm>(MethodCatalog.ParseDecoder(spec)).Budgets);
 
     [Theory]
     [InlineData(128, null, false, 132)]
@@ -54,7 +55,7 @@ public sealed class PruningSpecTests
 
     [Theory]
     [InlineData("fastv:k=2,kep=64", "unknown option 'kep'")]
-    [InlineData("fastv:k=two", "not an integer")]
+    [InlineData("fastv:k=two", "not a whole number")]
     [InlineData("fastv:k=0", "out of range")]
     [InlineData("fastv:keep=0", "out of range")]
     [InlineData("fastv:keep=64,ratio=0.5", "either keep or ratio")]
@@ -64,15 +65,15 @@ public sealed class PruningSpecTests
     [InlineData("pdrop:layers=8/16,ratios=0.5", "2 stage layers but 1 ratios")]
     [InlineData("sparsevlm:100", "not one of")]
     [InlineData("sparsevlm:192,budgets=10/5", "need layers")]
-    [InlineData("sparsevlm:x", "not an integer")]
+    [InlineData("sparsevlm:x", "not a whole number")]
     [InlineData("dart:pivot=vnorm", "not one of")]
     [InlineData("dart:keep=128,ratio=0.5", "either keep")]
     [InlineData("tome:r=16", "unknown decoder pruning method")]
-    [InlineData("fastv:k=2,,keep=3", "empty option")]
+    [InlineData("fastv:k=2,,keep=3", "empty item")]
     [InlineData("fastv:k=2,k=3", "twice")]
     public void Bad_specs_are_reported_with_the_option_at_fault(string spec, string message)
     {
-        var e = Assert.Throws<ReductionSpecException>(() => PruningSpec.Parse(spec));
+        var e = Assert.Throws<MethodSpecException>(() => MethodCatalog.ParseDecoder(spec));
         Assert.Contains(message, e.Message);
         Assert.Equal(spec, e.Spec);
     }
@@ -80,10 +81,10 @@ public sealed class PruningSpecTests
     [Fact]
     public void Handles_recognises_only_decoder_methods()
     {
-        Assert.True(PruningSpec.Handles("FastV:k=2"));
-        Assert.True(PruningSpec.Handles("sparsevlm"));
-        Assert.False(PruningSpec.Handles("prumerge+"));
-        foreach (var m in PruningSpec.Methods) Assert.Contains(m, PruningSpec.HelpText);
+        Assert.True((MethodCatalog.ForSpec("FastV:k=2") is { Stage: MethodStage.Decoder }));
+        Assert.True((MethodCatalog.ForSpec("sparsevlm") is { Stage: MethodStage.Decoder }));
+        Assert.False((MethodCatalog.ForSpec("prumerge+") is { Stage: MethodStage.Decoder }));
+        foreach (var m in MethodCatalog.Entries.Where(e => e.Stage == MethodStage.Decoder).Select(e => e.Name)) Assert.Contains(m, MethodCatalog.HelpText(MethodStage.Decoder));
     }
 
     [Theory]
@@ -102,7 +103,7 @@ public sealed class PruningSpecTests
         var session = new InferenceSession(model, ComputeContext.SingleThread);
         int[] ids = golden.Ints("input_ids");
         var seq = session.Splice(ids, InferenceSession.FindImageSlot(ids, model.Config.ImageTokenIndex), golden.Tensor("projector.output"), 16);
-        var e = Assert.Throws<ReductionSpecException>(() => session.Prefill(seq, 0, null, PruningSpec.Parse(spec)));
+        var e = Assert.Throws<MethodSpecException>(() => session.Prefill(seq, 0, null, MethodCatalog.ParseDecoder(spec)));
         Assert.Contains(message, e.Message);
     }
 }

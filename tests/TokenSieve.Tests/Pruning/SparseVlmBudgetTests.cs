@@ -1,6 +1,7 @@
 using TokenSieve.Models;
 using TokenSieve.Numerics;
 using TokenSieve.Pruning;
+using TokenSieve.Methods;
 
 namespace TokenSieve.Tests.Pruning;
 
@@ -22,7 +23,7 @@ public sealed class SparseVlmBudgetTests
         int text = seq.Length - 576;
         foreach (var (retain, after, average) in new[] { (192, new[] { 309, 204, 113 }, "192.0"), (128, new[] { 312, 117, 39 }, "128.6") })
         {
-            var result = session.Prefill(seq, 0, null, PruningSpec.Parse($"sparsevlm:{retain}"));
+            var result = session.Prefill(seq, 0, null, MethodCatalog.ParseDecoder($"sparsevlm:{retain}"));
             var expected = new int[32];
             for (int l = 0; l < 32; l++) expected[l] = text + (l <= 2 ? 576 : l <= 6 ? after[0] : l <= 15 ? after[1] : after[2]);
             Assert.Equal(expected, result.TokensPerLayer);

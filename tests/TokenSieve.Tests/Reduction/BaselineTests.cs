@@ -1,5 +1,6 @@
 using TokenSieve.Numerics;
 using TokenSieve.Reduction;
+using TokenSieve.Methods;
 
 namespace TokenSieve.Tests.Reduction;
 
@@ -34,9 +35,9 @@ public sealed class RandomSelectionTests
     public void KeepsRasterOrderAndIsSeeded()
     {
         var input = TestInputs.Full(24, 24, 4, heads: 1, seed: 4);
-        var a = ReductionSpec.Parse("random:64:seed=1").Reduce(input, ComputeContext.SingleThread);
-        var b = ReductionSpec.Parse("random:64,seed=1").Reduce(input, ComputeContext.SingleThread);
-        var c = ReductionSpec.Parse("random:64:seed=2").Reduce(input, ComputeContext.SingleThread);
+        var a = MethodCatalog.ParseVision("random:64:seed=1").Reduce(input, ComputeContext.SingleThread);
+        var b = MethodCatalog.ParseVision("random:64,seed=1").Reduce(input, ComputeContext.SingleThread);
+        var c = MethodCatalog.ParseVision("random:64:seed=2").Reduce(input, ComputeContext.SingleThread);
         Assert.Equal(a.KeptIndices, b.KeptIndices);
         Assert.NotEqual(a.KeptIndices, c.KeptIndices);
         Assert.Equal(64, a.KeptIndices.Distinct().Count());
@@ -44,7 +45,7 @@ public sealed class RandomSelectionTests
         Assert.False(a.AlreadyProjected);
         for (int t = 0; t < 64; t++) Assert.Equal(input.Features.AsSpan(a.KeptIndices[t] * 4, 4).ToArray(), a.Token(t).ToArray());
         // without a seed in the spec, the input's seed is used
-        var fromInput = ReductionSpec.Parse("random:64").Reduce(new ReductionInput { Features = input.Features, GridHeight = 24, GridWidth = 24, Channels = 4, Seed = 1 }, ComputeContext.SingleThread);
+        var fromInput = MethodCatalog.ParseVision("random:64").Reduce(new ReductionInput { Features = input.Features, GridHeight = 24, GridWidth = 24, Channels = 4, Seed = 1 }, ComputeContext.SingleThread);
         Assert.Equal(a.KeptIndices, fromInput.KeptIndices);
     }
 }
@@ -89,7 +90,7 @@ public sealed class PoolingTests
     [Fact]
     public void ExactWindowsOnAFourByFourGrid()
     {
-        var r = ReductionSpec.Parse("pool:4,stage=pre").Reduce(Ramp(4, 4), ComputeContext.SingleThread);
+        var r = MethodCatalog.ParseVision("pool:4,stage=pre").Reduce(Ramp(4, 4), ComputeContext.SingleThread);
         // windows {0,1,4,5} {2,3,6,7} {8,9,12,13} {10,11,14,15}
         Assert.Equal([2.5f, 4.5f, 10.5f, 12.5f], r.Tokens);
         Assert.Equal([0, 1, 4, 5], r.Provenance[0].Patches);
@@ -102,7 +103,7 @@ public sealed class PoolingTests
     public void AdaptiveBinsOverlapWhereTheGridDoesNotTile()
     {
         // budget 6 on 4×4 → 3×2: row bins (0,2) (1,3) (2,4), column bins (0,2) (2,4)
-        var r = ReductionSpec.Parse("pool:6,stage=pre").Reduce(Ramp(4, 4), ComputeContext.SingleThread);
+        var r = MethodCatalog.ParseVision("pool:6,stage=pre").Reduce(Ramp(4, 4), ComputeContext.SingleThread);
         Assert.Equal(6, r.TokenCount);
         Assert.Equal([2.5f, 4.5f, 6.5f, 8.5f, 10.5f, 12.5f], r.Tokens);
         Assert.Equal([4, 5, 8, 9], r.Provenance[2].Patches);
@@ -115,8 +116,8 @@ public sealed class PoolingTests
     public void StagePostPoolsProjectedTokens()
     {
         Func<float[], int, float[]> square = (f, rows) => f.Select(v => v * v).ToArray();
-        var pre = ReductionSpec.Parse("pool:4,stage=pre").Reduce(Ramp(4, 4, square), ComputeContext.SingleThread);
-        var post = ReductionSpec.Parse("pool:4").Reduce(Ramp(4, 4, square), ComputeContext.SingleThread);
+        var pre = MethodCatalog.ParseVision("pool:4,stage=pre").Reduce(Ramp(4, 4, square), ComputeContext.SingleThread);
+        var post = MethodCatalog.ParseVision("pool:4").Reduce(Ramp(4, 4, square), ComputeContext.SingleThread);
         Assert.False(pre.AlreadyProjected);
         Assert.True(post.AlreadyProjected);
         Assert.Equal((0f + 1 + 16 + 25) / 4, post.Tokens[0]); // mean of squares, not square of the mean
@@ -127,13 +128,13 @@ public sealed class PoolingTests
     public void Budgets192And128UseAdaptiveBinsOnTheLlavaGrid()
     {
         var ramp = Ramp(24, 24);
-        var r192 = ReductionSpec.Parse("pool:192,stage=pre").Reduce(ramp, ComputeContext.SingleThread);
+        var r192 = MethodCatalog.ParseVision("pool:192,stage=pre").Reduce(ramp, ComputeContext.SingleThread);
         // 16×12: output (1, 0) averages rows [1, 3) × columns [0, 2) = patches 24, 25, 48, 49
         Assert.Equal([24, 25, 48, 49], r192.Provenance[12].Patches);
         Assert.Equal((24f + 25 + 48 + 49) / 4, r192.Tokens[12]);
         // output (2, 11): rows [3, 5), columns [22, 24)
         Assert.Equal([94, 95, 118, 119], r192.Provenance[2 * 12 + 11].Patches);
-        var r128 = ReductionSpec.Parse("pool:128,stage=pre").Reduce(ramp, ComputeContext.SingleThread);
+        var r128 = MethodCatalog.ParseVision("pool:128,stage=pre").Reduce(ramp, ComputeContext.SingleThread);
         // 16×8: rows as above, columns in exact 3-wide bins
         Assert.Equal([27, 28, 29, 51, 52, 53], r128.Provenance[8 + 1].Patches);
         Assert.Equal(128, r128.TokenCount);
@@ -144,8 +145,8 @@ public sealed class PoolingTests
     {
         var input = TestInputs.Full(24, 24, 3, heads: 1, seed: 5);
         foreach (var (spec, count) in new[] { ("pool:144", 144), ("pool:192,stage=pre", 192), ("pool:128,stage=pre", 128), ("pool:64", 64) })
-            Assert.Equal(count, ReductionSpec.Parse(spec).Reduce(input, ComputeContext.SingleThread).TokenCount);
-        Assert.Throws<ReductionSpecException>(() => ReductionSpec.Parse("pool:29,stage=pre").Reduce(input, ComputeContext.SingleThread)); // prime > 24
+            Assert.Equal(count, MethodCatalog.ParseVision(spec).Reduce(input, ComputeContext.SingleThread).TokenCount);
+        Assert.Throws<MethodSpecException>(() => MethodCatalog.ParseVision("pool:29,stage=pre").Reduce(input, ComputeContext.SingleThread)); // prime > 24
     }
 }
 
@@ -171,10 +172,10 @@ public sealed class FasterVlmTests
     [Fact]
     public void KeepsTopTInRasterOrderWithLowerIndexOnTies()
     {
-        var r = ReductionSpec.Parse("fastervlm:2").Reduce(TwoByTwo(), ComputeContext.SingleThread);
+        var r = MethodCatalog.ParseVision("fastervlm:2").Reduce(TwoByTwo(), ComputeContext.SingleThread);
         Assert.Equal([0, 1], r.KeptIndices); // p1 first by score, then the tie p0/p2/p3 goes to p0; output ascending
         Assert.Equal([10f, 11f], r.Tokens);
-        r = ReductionSpec.Parse("fastervlm:3").Reduce(TwoByTwo(), ComputeContext.SingleThread);
+        r = MethodCatalog.ParseVision("fastervlm:3").Reduce(TwoByTwo(), ComputeContext.SingleThread);
         Assert.Equal([0, 1, 2], r.KeptIndices);
     }
 }
@@ -201,7 +202,7 @@ public sealed class VisionZipTests
     [Fact]
     public void ClsFirstThenDominantAscendingThenContextual()
     {
-        var r = ReductionSpec.Parse("visionzip:3+2").Reduce(Small(), ComputeContext.SingleThread);
+        var r = MethodCatalog.ParseVision("visionzip:3+2").Reduce(Small(), ComputeContext.SingleThread);
         // R = [0, 2, 3, 5], step = ⌊4/2⌋ = 2 → targets p0, p3; sources p2 (metric (0,1) → p3),
         // p5 (metric (1,1)/√2: an exact tie between the targets → the first, p0)
         Assert.Equal([1, 4, 0, 3], r.KeptIndices);
@@ -223,7 +224,7 @@ public sealed class VisionZipTests
         var input = Small();
         // move p5's metric next to p3: both sources go to p3, p0 gets nothing
         input.FeatureLayerKeys![6 * 4 + 0] = 0; input.FeatureLayerKeys[6 * 4 + 2] = 0;
-        var r = ReductionSpec.Parse("visionzip:3+2").Reduce(input, ComputeContext.SingleThread);
+        var r = MethodCatalog.ParseVision("visionzip:3+2").Reduce(input, ComputeContext.SingleThread);
         Assert.Equal([1f, 10, 100, 1000], r.Token(3).ToArray());
         Assert.Equal([8.5f, 85, 850, 8500], r.Token(4).ToArray()); // 4v + (3v + 6v)/2
         Assert.Equal([1f, 0.5f, 0.5f], r.Provenance[4].Weights);
@@ -234,7 +235,7 @@ public sealed class VisionZipTests
     {
         // 54 + 10 at N = 576: |R| = 523, step 52, targets R[0], R[52], …, R[468]
         var input = TestInputs.Full(24, 24, 8, heads: 2, seed: 6);
-        var r = ReductionSpec.Parse("visionzip:54+10").Reduce(input, ComputeContext.SingleThread);
+        var r = MethodCatalog.ParseVision("visionzip:54+10").Reduce(input, ComputeContext.SingleThread);
         Assert.Equal(64, r.TokenCount);
         var dominant = r.KeptIndices[..53];
         Assert.Equal(dominant.OrderBy(p => p), dominant);
@@ -261,10 +262,10 @@ public sealed class DivPruneTests
     {
         // second-smallest per column: col0 d01 ≈ .006, col1 ≈ .006, col2 min(1, .89, 1) = .89,
         // col3 min(2, 1.99, 1) = 1 → seed 3; then max-min: z0 (distance 2), then z2 (1).
-        var r = ReductionSpec.Parse("divprune:2").Reduce(FourPoints(), ComputeContext.SingleThread);
+        var r = MethodCatalog.ParseVision("divprune:2").Reduce(FourPoints(), ComputeContext.SingleThread);
         Assert.Equal([0, 3], r.KeptIndices);
         Assert.True(r.AlreadyProjected);
-        r = ReductionSpec.Parse("divprune:3").Reduce(FourPoints(), ComputeContext.SingleThread);
+        r = MethodCatalog.ParseVision("divprune:3").Reduce(FourPoints(), ComputeContext.SingleThread);
         Assert.Equal([0, 2, 3], r.KeptIndices);
         Assert.Equal([1f, 0, 0, 1, -1, 0], r.Tokens);
     }
@@ -288,7 +289,7 @@ public sealed class DivPruneTests
     public void RatioBudgetRoundsHalfToEven()
     {
         var input = TestInputs.Full(24, 24, 4, heads: 1, seed: 8);
-        Assert.Equal(56, ReductionSpec.Parse("divprune:ratio=0.098").Reduce(input, ComputeContext.SingleThread).TokenCount);
+        Assert.Equal(56, MethodCatalog.ParseVision("divprune:ratio=0.098").Reduce(input, ComputeContext.SingleThread).TokenCount);
         Assert.Equal(56, DivPruneReducer.BudgetForRatio(0.098, 576));
         Assert.Equal(64, DivPruneReducer.BudgetForRatio(0.1111, 576));
         Assert.Equal(128, DivPruneReducer.BudgetForRatio(0.2222, 576));

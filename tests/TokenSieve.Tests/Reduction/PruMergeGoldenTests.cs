@@ -3,6 +3,7 @@ using TokenSieve.Checkpoints;
 using TokenSieve.Numerics;
 using TokenSieve.Reduction;
 using Xunit.Abstractions;
+using TokenSieve.Methods;
 
 namespace TokenSieve.Tests.Reduction;
 
@@ -59,7 +60,7 @@ public sealed class PruMergeGoldenTests(ITestOutputHelper output)
     {
         using var st = SafetensorsFile.Open(Path.Combine(Dir, "golden.safetensors"));
         var input = LoadInput(st, name);
-        var reducer = ReductionSpec.Parse(SpecFor(variant));
+        var reducer = MethodCatalog.ParseVision(SpecFor(variant));
         var result = reducer.Reduce(input, ComputeContext.SingleThread);
 
         var expectedKept = st.Get($"{name}.{variant}.kept_idx").ToFloats().Select(v => (int)v).ToArray();

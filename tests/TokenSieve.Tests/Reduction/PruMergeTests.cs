@@ -1,5 +1,6 @@
 using TokenSieve.Numerics;
 using TokenSieve.Reduction;
+using TokenSieve.Methods;
 
 namespace TokenSieve.Tests.Reduction;
 
@@ -35,7 +36,7 @@ public sealed class PruMergeTests
         var input = Synthetic(side, c, boosted, seed);
         foreach (var (spec, plus, ratio) in new[] { ("prumerge", false, (double?)null), ("prumerge+", true, null), ("prumerge:ratio=0.125", false, 0.125) })
         {
-            var result = ReductionSpec.Parse(spec).Reduce(input, ComputeContext.SingleThread);
+            var result = MethodCatalog.ParseVision(spec).Reduce(input, ComputeContext.SingleThread);
             var (kept, output, outliers) = PruMergeReference.Run(input.Features, input.LastLayerQueries!, input.LastLayerKeys!, input.PatchCount, c, plus, ratio);
             if (ratio is null)
             {
@@ -52,8 +53,8 @@ public sealed class PruMergeTests
     public void ThreadCountDoesNotChangeTheResult()
     {
         var input = Synthetic(24, 128, 30, 9);
-        var one = ReductionSpec.Parse("prumerge+").Reduce(input, ComputeContext.SingleThread);
-        var many = ReductionSpec.Parse("prumerge+").Reduce(input, new ComputeContext(4));
+        var one = MethodCatalog.ParseVision("prumerge+").Reduce(input, ComputeContext.SingleThread);
+        var many = MethodCatalog.ParseVision("prumerge+").Reduce(input, new ComputeContext(4));
         Assert.Equal(one.KeptIndices, many.KeptIndices);
         Assert.Equal(one.Tokens, many.Tokens);
     }
@@ -63,7 +64,7 @@ public sealed class PruMergeTests
     {
         // c = 33 → q = ⌊576/33⌋ = 17, σ = 5, S = 0, 5, …, 570 (115 samples, 575 never)
         var input = Synthetic(24, 64, 33, 11);
-        var r = ReductionSpec.Parse("prumerge+").Reduce(input, ComputeContext.SingleThread);
+        var r = MethodCatalog.ParseVision("prumerge+").Reduce(input, ComputeContext.SingleThread);
         var ranked = r.KeptIndices[..33];
         var expectedSpatial = Enumerable.Range(0, 115).Select(i => 5 * i).Where(p => !ranked.Contains(p)).ToArray();
         Assert.Equal(expectedSpatial, r.KeptIndices[33..]);
@@ -74,7 +75,7 @@ public sealed class PruMergeTests
     public void ProvenanceDescribesCentresAndExtraToken()
     {
         var input = Synthetic(12, 32, 8, 12);
-        var r = ReductionSpec.Parse("prumerge").Reduce(input, ComputeContext.SingleThread);
+        var r = MethodCatalog.ParseVision("prumerge").Reduce(input, ComputeContext.SingleThread);
         Assert.Equal(9, r.TokenCount);
         var a = PruMergeReducer.SurrogateClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, 144, 32);
         for (int t = 0; t < 8; t++)
@@ -102,7 +103,7 @@ public sealed class PruMergeTests
     public void ZeroOutliers_PruMergeEmitsOnlyTheExtraToken()
     {
         var input = Synthetic(24, 16, 0, 13);
-        var r = ReductionSpec.Parse("prumerge").Reduce(input, ComputeContext.SingleThread);
+        var r = MethodCatalog.ParseVision("prumerge").Reduce(input, ComputeContext.SingleThread);
         Assert.Equal(0, r.AdaptiveCount);
         Assert.Equal(1, r.TokenCount);
         Assert.Empty(r.KeptIndices);
@@ -114,10 +115,10 @@ public sealed class PruMergeTests
     public void ZeroOutliers_PruMergePlusFallsBackWithANoteOrFailsFaithfully()
     {
         var input = Synthetic(24, 16, 0, 13);
-        var r = ReductionSpec.Parse("prumerge+").Reduce(input, ComputeContext.SingleThread);
+        var r = MethodCatalog.ParseVision("prumerge+").Reduce(input, ComputeContext.SingleThread);
         Assert.Equal(1, r.TokenCount);
         Assert.Contains("zero IQR outliers", r.Note);
-        var e = Assert.Throws<InvalidInputException>(() => ReductionSpec.Parse("prumerge+:onfail=error").Reduce(input, ComputeContext.SingleThread));
+        var e = Assert.Throws<InvalidInputException>(() => MethodCatalog.ParseVision("prumerge+:onfail=error").Reduce(input, ComputeContext.SingleThread));
         Assert.Contains("divides by zero", e.Message);
     }
 
@@ -125,20 +126,20 @@ public sealed class PruMergeTests
     public void FixedBudgetKeepsExactlyKTokens()
     {
         var input = Synthetic(24, 64, 10, 14);
-        var r = ReductionSpec.Parse("prumerge:keep=64").Reduce(input, ComputeContext.SingleThread);
+        var r = MethodCatalog.ParseVision("prumerge:keep=64").Reduce(input, ComputeContext.SingleThread);
         Assert.Equal(64, r.TokenCount);
         Assert.Equal(63, r.KeptIndices.Length);
         var a = PruMergeReducer.SurrogateClsAttention(input.LastLayerQueries!, input.LastLayerKeys!, 576, 64);
         Assert.Equal(Selection.TopK(a, 63), r.KeptIndices);
-        Assert.Throws<ReductionSpecException>(() => ReductionSpec.Parse("prumerge:keep=578").Reduce(input, ComputeContext.SingleThread));
+        Assert.Throws<MethodSpecException>(() => MethodCatalog.ParseVision("prumerge:keep=578").Reduce(input, ComputeContext.SingleThread));
     }
 
     [Fact]
     public void NormalisedWeightsAverageTheCluster()
     {
         var input = Synthetic(12, 16, 6, 15);
-        var raw = ReductionSpec.Parse("prumerge").Reduce(input, ComputeContext.SingleThread);
-        var norm = ReductionSpec.Parse("prumerge:weights=normalised").Reduce(input, ComputeContext.SingleThread);
+        var raw = MethodCatalog.ParseVision("prumerge").Reduce(input, ComputeContext.SingleThread);
+        var norm = MethodCatalog.ParseVision("prumerge:weights=normalised").Reduce(input, ComputeContext.SingleThread);
         Assert.Equal(raw.KeptIndices, norm.KeptIndices);
         foreach (var p in norm.Provenance) Assert.Equal(1.0, p.Weights.Sum(w => (double)w), 1e-5);
         for (int t = 0; t < raw.KeptIndices.Length; t++)
@@ -160,7 +161,7 @@ public sealed class PruMergeTests
         double h0p0 = Math.E / (2 + Math.E), h1p1 = Math.Exp(2) / (2 + Math.Exp(2));
         Assert.Equal((h0p0 + 1 / (2 + Math.Exp(2))) / 2, a[0], 1e-6);
         Assert.Equal((1 / (2 + Math.E) + h1p1) / 2, a[1], 1e-6);
-        var r = ReductionSpec.Parse("prumerge:attn=heads").Reduce(Synthetic(12, 32, 6, 16, heads: 4), ComputeContext.SingleThread);
+        var r = MethodCatalog.ParseVision("prumerge:attn=heads").Reduce(Synthetic(12, 32, 6, 16, heads: 4), ComputeContext.SingleThread);
         Assert.NotNull(r.AdaptiveCount);
     }
 
@@ -168,7 +169,7 @@ public sealed class PruMergeTests
     public void FeatureLayerAttentionRanksByTheFasterVlmTap()
     {
         var full = TestInputs.Full(12, 12, 16, heads: 2, seed: 19);
-        var reducer = ReductionSpec.Parse("prumerge:keep=11,attn=feature");
+        var reducer = MethodCatalog.ParseVision("prumerge:keep=11,attn=feature");
         Assert.Equal(VisionNeeds.LastLayerQK | VisionNeeds.FeatureLayerClsAttention, reducer.Needs);
         var r = reducer.Reduce(full, ComputeContext.SingleThread);
         var a = FasterVlmReducer.HeadMeanClsAttention(full.FeatureLayerClsAttention!, 2, 144);
@@ -188,8 +189,8 @@ public sealed class PruMergeTests
         // a 5×7 grid, target 6: g = 3 gives 2×3 = 6; slack (5−1−3)/2 = 0 rows, (7−1−6)/2 = 0 cols
         Assert.Equal([0, 3, 6, 21, 24, 27], PruMergeReducer.GridSamples(5, 7, 6));
         var input = Synthetic(24, 64, 33, 11);
-        var r2 = ReductionSpec.Parse("prumerge+:spatial=grid").Reduce(input, ComputeContext.SingleThread);
-        Assert.Equal("prumerge+:spatial=grid", ReductionSpec.Parse("prumerge+:spatial=grid").Name);
+        var r2 = MethodCatalog.ParseVision("prumerge+:spatial=grid").Reduce(input, ComputeContext.SingleThread);
+        Assert.Equal("prumerge+:spatial=grid", MethodCatalog.ParseVision("prumerge+:spatial=grid").Name);
         Assert.Equal(33 + PruMergeReducer.GridSamples(24, 24, 115).Count(p => !r2.KeptIndices[..33].Contains(p)), r2.KeptIndices.Length);
     }
 
@@ -198,15 +199,15 @@ public sealed class PruMergeTests
     {
         var input = Synthetic(12, 16, 6, 17);
         input.Features[5 * 16 + 3] = float.NaN;
-        var e = Assert.Throws<InvalidInputException>(() => ReductionSpec.Parse("prumerge").Reduce(input, ComputeContext.SingleThread));
+        var e = Assert.Throws<InvalidInputException>(() => MethodCatalog.ParseVision("prumerge").Reduce(input, ComputeContext.SingleThread));
         Assert.Contains("'Features'", e.Message);
         input = Synthetic(12, 16, 6, 17);
         input.LastLayerKeys![40 * 16 + 1] = float.PositiveInfinity;
-        e = Assert.Throws<InvalidInputException>(() => ReductionSpec.Parse("prumerge+").Reduce(input, ComputeContext.SingleThread));
+        e = Assert.Throws<InvalidInputException>(() => MethodCatalog.ParseVision("prumerge+").Reduce(input, ComputeContext.SingleThread));
         Assert.Contains("'LastLayerKeys'", e.Message);
         input = Synthetic(12, 16, 6, 17);
         input.LastLayerQueries![2] = float.NaN;
-        e = Assert.Throws<InvalidInputException>(() => ReductionSpec.Parse("prumerge").Reduce(input, ComputeContext.SingleThread));
+        e = Assert.Throws<InvalidInputException>(() => MethodCatalog.ParseVision("prumerge").Reduce(input, ComputeContext.SingleThread));
         Assert.Contains("'LastLayerQueries'", e.Message);
     }
 
@@ -215,11 +216,11 @@ public sealed class PruMergeTests
     {
         var input = Synthetic(12, 16, 6, 18);
         var bad = new ReductionInput { Features = input.Features, GridHeight = 12, GridWidth = 12, Channels = 16, LastLayerQueries = input.LastLayerQueries, LastLayerKeys = input.LastLayerKeys![..(144 * 16)] };
-        var e = Assert.Throws<InvalidInputException>(() => ReductionSpec.Parse("prumerge").Reduce(bad, ComputeContext.SingleThread));
+        var e = Assert.Throws<InvalidInputException>(() => MethodCatalog.ParseVision("prumerge").Reduce(bad, ComputeContext.SingleThread));
         Assert.Contains("'LastLayerKeys'", e.Message);
         Assert.Contains("[145,16]", e.Message);
         var missing = new ReductionInput { Features = input.Features, GridHeight = 12, GridWidth = 12, Channels = 16 };
-        e = Assert.Throws<InvalidInputException>(() => ReductionSpec.Parse("prumerge").Reduce(missing, ComputeContext.SingleThread));
+        e = Assert.Throws<InvalidInputException>(() => MethodCatalog.ParseVision("prumerge").Reduce(missing, ComputeContext.SingleThread));
         Assert.Contains("'LastLayerQueries'", e.Message);
     }
 }

@@ -1,5 +1,6 @@
 using TokenSieve.Numerics;
 using TokenSieve.Reduction;
+using TokenSieve.Methods;
 
 namespace TokenSieve.Tests.Reduction;
 
@@ -29,10 +30,10 @@ public sealed class ReductionSpecTests
     [InlineData(" tome:r=8:inflection=0.5 ", typeof(ToMeReducer), "tome:r=8,inflection=0.5")]
     public void ParsesDocumentedSpellings(string spec, Type type, string canonical)
     {
-        var reducer = ReductionSpec.Parse(spec);
+        var reducer = MethodCatalog.ParseVision(spec);
         Assert.IsType(type, reducer);
         Assert.Equal(canonical, reducer.Name);
-        Assert.Equal(canonical, ReductionSpec.Parse(reducer.Name).Name); // canonical names round-trip
+        Assert.Equal(canonical, MethodCatalog.ParseVision(reducer.Name).Name); // canonical names round-trip
     }
 
     [Theory]
@@ -73,7 +74,7 @@ public sealed class ReductionSpecTests
     [InlineData("tome:r=4,variant=fast", "variant='fast'")]
     public void RejectsBadSpecsNamingTheProblem(string spec, string message)
     {
-        var e = Assert.Throws<ReductionSpecException>(() => ReductionSpec.Parse(spec));
+        var e = Assert.Throws<MethodSpecException>(() => MethodCatalog.ParseVision(spec));
         Assert.Contains(message, e.Message);
         Assert.Equal(spec, e.Spec);
     }
@@ -87,7 +88,7 @@ public sealed class ReductionSpecTests
     public void BudgetLargerThanThePatchCountIsASpecError(string spec)
     {
         var input = TestInputs.Full(24, 24, 8, heads: 2, seed: 1);
-        var e = Assert.Throws<ReductionSpecException>(() => ReductionSpec.Parse(spec).Reduce(input, ComputeContext.SingleThread));
+        var e = Assert.Throws<MethodSpecException>(() => MethodCatalog.ParseVision(spec).Reduce(input, ComputeContext.SingleThread));
         Assert.Contains(spec, e.Message);
         Assert.Contains("576", e.Message);
     }
@@ -96,20 +97,20 @@ public sealed class ReductionSpecTests
     public void HelpTextListsEveryMethodAndOption()
     {
         foreach (var word in new[] { "none", "prumerge", "prumerge+", "ratio=", "keep=", "attn=", "weights=", "spatial=", "onfail=", "random:K", "seed=", "pool:K", "stage=", "fastervlm:K", "visionzip:D+C", "divprune:K", "tome:r=R", "inflection=", "variant=" })
-            Assert.Contains(word, ReductionSpec.HelpText);
+            Assert.Contains(word, MethodCatalog.HelpText(MethodStage.Vision, MethodStage.PreLlm));
     }
 
     [Fact]
     public void NeedsTellTheTowerWhatToCompute()
     {
-        Assert.Equal(VisionNeeds.LastLayerQK, ReductionSpec.Parse("prumerge+").Needs);
-        Assert.Equal(VisionNeeds.FeatureLayerClsAttention, ReductionSpec.Parse("fastervlm:64").Needs);
-        Assert.Equal(VisionNeeds.FeatureLayerClsAttention | VisionNeeds.FeatureLayerKeys | VisionNeeds.ClsHiddenState, ReductionSpec.Parse("visionzip:54+10").Needs);
-        Assert.Equal(VisionNeeds.Projector, ReductionSpec.Parse("divprune:64").Needs);
-        Assert.Equal(VisionNeeds.Projector, ReductionSpec.Parse("pool:144").Needs);
-        Assert.Equal(VisionNeeds.None, ReductionSpec.Parse("pool:144,stage=pre").Needs);
-        Assert.Equal(VisionNeeds.None, ReductionSpec.Parse("random:64").Needs);
-        Assert.Equal(VisionNeeds.TokenMerging, ReductionSpec.Parse("tome:r=16").Needs);
+        Assert.Equal(VisionNeeds.LastLayerQK, MethodCatalog.ParseVision("prumerge+").Needs);
+        Assert.Equal(VisionNeeds.FeatureLayerClsAttention, MethodCatalog.ParseVision("fastervlm:64").Needs);
+        Assert.Equal(VisionNeeds.FeatureLayerClsAttention | VisionNeeds.FeatureLayerKeys | VisionNeeds.ClsHiddenState, MethodCatalog.ParseVision("visionzip:54+10").Needs);
+        Assert.Equal(VisionNeeds.Projector, MethodCatalog.ParseVision("divprune:64").Needs);
+        Assert.Equal(VisionNeeds.Projector, MethodCatalog.ParseVision("pool:144").Needs);
+        Assert.Equal(VisionNeeds.None, MethodCatalog.ParseVision("pool:144,stage=pre").Needs);
+        Assert.Equal(VisionNeeds.None, MethodCatalog.ParseVision("random:64").Needs);
+        Assert.Equal(VisionNeeds.TokenMerging, MethodCatalog.ParseVision("tome:r=16").Needs);
     }
 
     [Theory]
@@ -124,7 +125,7 @@ public sealed class ReductionSpecTests
     {
         var input = TestInputs.Full(8, 8, 8, heads: 2, seed: 2);
         input.Features[77] = float.NaN;
-        var e = Assert.Throws<InvalidInputException>(() => ReductionSpec.Parse(spec).Reduce(input, ComputeContext.SingleThread));
+        var e = Assert.Throws<InvalidInputException>(() => MethodCatalog.ParseVision(spec).Reduce(input, ComputeContext.SingleThread));
         Assert.Contains("'Features'", e.Message);
         Assert.Contains("index 77", e.Message);
     }
@@ -134,17 +135,17 @@ public sealed class ReductionSpecTests
     {
         var full = TestInputs.Full(8, 8, 8, heads: 2, seed: 3);
         var noAttn = new ReductionInput { Features = full.Features, GridHeight = 8, GridWidth = 8, Channels = 8, Heads = 2 };
-        Assert.Contains("'FeatureLayerClsAttention'", Assert.Throws<InvalidInputException>(() => ReductionSpec.Parse("fastervlm:4").Reduce(noAttn, ComputeContext.SingleThread)).Message);
-        Assert.Contains("'Project'", Assert.Throws<InvalidInputException>(() => ReductionSpec.Parse("divprune:4").Reduce(noAttn, ComputeContext.SingleThread)).Message);
+        Assert.Contains("'FeatureLayerClsAttention'", Assert.Throws<InvalidInputException>(() => MethodCatalog.ParseVision("fastervlm:4").Reduce(noAttn, ComputeContext.SingleThread)).Message);
+        Assert.Contains("'Project'", Assert.Throws<InvalidInputException>(() => MethodCatalog.ParseVision("divprune:4").Reduce(noAttn, ComputeContext.SingleThread)).Message);
         var wrongGrid = new ReductionInput { Features = full.Features, GridHeight = 9, GridWidth = 8, Channels = 8 };
-        var e = Assert.Throws<InvalidInputException>(() => ReductionSpec.Parse("none").Reduce(wrongGrid, ComputeContext.SingleThread));
+        var e = Assert.Throws<InvalidInputException>(() => MethodCatalog.ParseVision("none").Reduce(wrongGrid, ComputeContext.SingleThread));
         Assert.Contains("'Features'", e.Message);
         Assert.Contains("[72,8]", e.Message);
         var badHeads = new ReductionInput { Features = full.Features, GridHeight = 8, GridWidth = 8, Channels = 8, Heads = 3, FeatureLayerClsAttention = new float[3 * 65], FeatureLayerKeys = full.FeatureLayerKeys, ClsHiddenState = full.ClsHiddenState };
-        Assert.Contains("not divisible by Heads 3", Assert.Throws<InvalidInputException>(() => ReductionSpec.Parse("visionzip:4+2").Reduce(badHeads, ComputeContext.SingleThread)).Message);
-        Assert.Contains("not divisible by Heads 3", Assert.Throws<InvalidInputException>(() => ReductionSpec.Parse("prumerge:attn=heads").Reduce(new ReductionInput { Features = full.Features, GridHeight = 8, GridWidth = 8, Channels = 8, Heads = 3, LastLayerQueries = full.LastLayerQueries, LastLayerKeys = full.LastLayerKeys }, ComputeContext.SingleThread)).Message);
+        Assert.Contains("not divisible by Heads 3", Assert.Throws<InvalidInputException>(() => MethodCatalog.ParseVision("visionzip:4+2").Reduce(badHeads, ComputeContext.SingleThread)).Message);
+        Assert.Contains("not divisible by Heads 3", Assert.Throws<InvalidInputException>(() => MethodCatalog.ParseVision("prumerge:attn=heads").Reduce(new ReductionInput { Features = full.Features, GridHeight = 8, GridWidth = 8, Channels = 8, Heads = 3, LastLayerQueries = full.LastLayerQueries, LastLayerKeys = full.LastLayerKeys }, ComputeContext.SingleThread)).Message);
         var badProjector = new ReductionInput { Features = full.Features, GridHeight = 8, GridWidth = 8, Channels = 8, Project = (f, rows) => new float[rows * 3 + 1] };
-        Assert.Contains("projector output", Assert.Throws<InvalidInputException>(() => ReductionSpec.Parse("divprune:4").Reduce(badProjector, ComputeContext.SingleThread)).Message);
+        Assert.Contains("projector output", Assert.Throws<InvalidInputException>(() => MethodCatalog.ParseVision("divprune:4").Reduce(badProjector, ComputeContext.SingleThread)).Message);
     }
 }
 

@@ -1,5 +1,6 @@
 using TokenSieve.Numerics;
 using TokenSieve.Reduction;
+using TokenSieve.Methods;
 
 namespace TokenSieve.Tests.Reduction;
 
@@ -98,8 +99,8 @@ public sealed class ToMeTests
             Assert.Equal(576 - budget, s.Sum());
             for (int l = 0; l < 23; l++) Assert.Equal(l < cut ? high : high - 1, s[l]);
         }
-        Assert.Equal(ToMe.BudgetSchedule(576, 192, 23), ((ToMeReducer)ReductionSpec.Parse("tome:keep=192")).Schedule(23, 576));
-        Assert.Throws<ReductionSpecException>(() => ((ToMeReducer)ReductionSpec.Parse("tome:keep=600")).Schedule(23, 576));
+        Assert.Equal(ToMe.BudgetSchedule(576, 192, 23), ((ToMeReducer)MethodCatalog.ParseVision("tome:keep=192")).Schedule(23, 576));
+        Assert.Throws<MethodSpecException>(() => ((ToMeReducer)MethodCatalog.ParseVision("tome:keep=600")).Schedule(23, 576));
     }
 
     [Fact]
@@ -109,10 +110,10 @@ public sealed class ToMeTests
         var x1 = tracker.Merge(X, 2, Metric, 2, r: 1, ComputeContext.SingleThread);
         var prov = tracker.PatchProvenance();
         var input = new ReductionInput { Features = x1[2..], GridHeight = 2, GridWidth = 2, Channels = 2, MergedTokenSources = prov };
-        var r = ReductionSpec.Parse("tome:r=1").Reduce(input, ComputeContext.SingleThread);
+        var r = MethodCatalog.ParseVision("tome:r=1").Reduce(input, ComputeContext.SingleThread);
         Assert.Equal(3, r.TokenCount);
         Assert.Equal([1f, 1, 0.5f, 0.5f], r.PositionGrid(PositionGridMode.Weight));
         var missing = new ReductionInput { Features = x1[2..], GridHeight = 2, GridWidth = 2, Channels = 2 };
-        Assert.Contains("MergedTokenSources", Assert.Throws<InvalidInputException>(() => ReductionSpec.Parse("tome:r=1").Reduce(missing, ComputeContext.SingleThread)).Message);
+        Assert.Contains("MergedTokenSources", Assert.Throws<InvalidInputException>(() => MethodCatalog.ParseVision("tome:r=1").Reduce(missing, ComputeContext.SingleThread)).Message);
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using TokenSieve.Methods;
 
 namespace TokenSieve.Evaluation;
 
@@ -11,9 +12,10 @@ public sealed record MethodSpec(string Spec, string Method, int? Budget)
     public static MethodSpec None { get; } = new("none", "none", null);
 
     /// <summary>Methods × budgets. A method containing <c>{budget}</c> gets it substituted
-    /// (<c>fastv:k=2,keep={budget}</c>); a bare name gets <c>:budget</c> appended (<c>visionzip</c> →
-    /// <c>visionzip:64</c>); <c>none</c> and specs that already have options are used once as given.
-    /// Duplicates are dropped; order follows the inputs.</summary>
+    /// (<c>fastv:k=2,keep={budget}</c>); a bare name of a budgeted method takes its catalog row's
+    /// template (<c>pool</c> → <c>pool:64</c>, <c>fastv</c> → <c>fastv:k=2,keep=64</c>); <c>none</c>,
+    /// adaptive or preset methods (<c>prumerge</c>, <c>pdrop</c>) and complete specs are used once as
+    /// given. Duplicates are dropped; order follows the inputs.</summary>
     public static IReadOnlyList<MethodSpec> Expand(IEnumerable<string> methods, IEnumerable<int> budgets)
     {
         var budgetList = budgets.ToList();
@@ -25,22 +27,16 @@ public sealed record MethodSpec(string Spec, string Method, int? Budget)
             string method = raw.Trim();
             if (method.Length == 0) continue;
             string name = method.Split(':')[0];
-            if (method.Contains("{budget}", StringComparison.Ordinal))
-            {
-                if (budgetList.Count == 0) throw new EvaluationException($"method '{method}' needs a budget, none given");
-                foreach (int b in budgetList) Add(new MethodSpec(method.Replace("{budget}", b.ToString(CultureInfo.InvariantCulture)), name, b));
-            }
-            else if (method == "none" || Unbudgeted.Contains(method) || method.Contains(':') || budgetList.Count == 0)
-                Add(new MethodSpec(method, name, TrailingBudget(method)));
+            if (method.Contains("{budget}", StringComparison.Ordinal) && budgetList.Count == 0)
+                throw new EvaluationException($"method '{method}' needs a budget, none given");
+            var atBudget = budgetList.Select(b => (Budget: b, Spec: MethodCatalog.AtBudget(method, b))).ToList();
+            if (atBudget.Count > 0 && atBudget.All(x => x.Spec is not null))
+                foreach (var (b, spec) in atBudget) Add(new MethodSpec(spec!, name, b));
             else
-                foreach (int b in budgetList) Add(new MethodSpec($"{method}:{b.ToString(CultureInfo.InvariantCulture)}", name, b));
+                Add(new MethodSpec(method, name, TrailingBudget(method)));
         }
         return result;
     }
-
-    /// <summary>Methods whose bare name is a complete spec (adaptive token counts, or stage presets):
-    /// they run once instead of once per budget.</summary>
-    public static readonly IReadOnlySet<string> Unbudgeted = new HashSet<string>(StringComparer.Ordinal) { "prumerge", "prumerge+", "pdrop" };
 
     /// <summary>"name:64" → 64; anything else → null.</summary>
     static int? TrailingBudget(string spec)

@@ -1,13 +1,14 @@
-using TokenSieve.Evaluation;
 using TokenSieve.Imaging;
+using TokenSieve.Methods;
 using TokenSieve.Models;
+using TokenSieve.Pipeline;
 using TokenSieve.Text;
 
-namespace TokenSieve.Pipeline;
+namespace TokenSieve.Evaluation;
 
 /// <summary>Answers evaluation items with a <see cref="LlavaPipeline"/>: decodes the item's image,
 /// builds the prompt with the chosen template, applies the item's method spec
-/// (<see cref="MethodCombination"/>) and reports the measured cost with the answer.</summary>
+/// (<see cref="MethodPlan"/>) and reports the measured cost with the answer.</summary>
 public sealed class EngineAnswerer
 {
     readonly LlavaPipeline _pipeline;
@@ -15,7 +16,7 @@ public sealed class EngineAnswerer
     readonly ChatTemplate _template;
     readonly AspectMode _aspect;
     readonly int _maxNewTokens;
-    readonly Dictionary<string, MethodCombination> _methods = new(StringComparer.Ordinal);
+    readonly Dictionary<string, MethodPlan> _methods = new(StringComparer.Ordinal);
     string? _imageKey;
     float[]? _pixels;
 
@@ -34,9 +35,9 @@ public sealed class EngineAnswerer
         foreach (var s in specs) Method(s);
     }
 
-    MethodCombination Method(string spec)
+    MethodPlan Method(string spec)
     {
-        if (!_methods.TryGetValue(spec, out var m)) _methods[spec] = m = MethodCombination.Parse(spec);
+        if (!_methods.TryGetValue(spec, out var m)) _methods[spec] = m = MethodPlan.Parse(spec);
         return m;
     }
 
