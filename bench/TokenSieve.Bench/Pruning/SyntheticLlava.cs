@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using TokenSieve.Checkpoints;
 using TokenSieve.Models;
 
@@ -16,83 +15,25 @@ public static class SyntheticLlava
     public static void Write(string folder, Shape s, int seed)
     {
         Directory.CreateDirectory(folder);
-        const int vc = 32, vInter = 64, vLayers = 2, image = 28, patch = 14;
-        var config = new JsonObject
-        {
-            ["architectures"] = new JsonArray("LlavaForConditionalGeneration"),
-            ["model_type"] = "llava",
-            ["image_token_index"] = ImageTokenIndex,
-            ["projector_hidden_act"] = "gelu",
-            ["vision_feature_layer"] = -2,
-            ["vision_feature_select_strategy"] = "default",
-            ["tie_word_embeddings"] = false,
-            ["text_config"] = new JsonObject
-            {
-                ["model_type"] = "llama", ["hidden_size"] = s.Hidden, ["intermediate_size"] = s.Intermediate, ["num_hidden_layers"] = s.Layers,
-                ["num_attention_heads"] = s.Heads, ["num_key_value_heads"] = s.KvHeads, ["vocab_size"] = s.Vocab,
-                ["max_position_embeddings"] = s.MaxPositions, ["rms_norm_eps"] = 1e-5,
-            },
-            ["vision_config"] = new JsonObject
-            {
-                ["model_type"] = "clip_vision_model", ["hidden_size"] = vc, ["intermediate_size"] = vInter, ["num_hidden_layers"] = vLayers,
-                ["num_attention_heads"] = 2, ["image_size"] = image, ["patch_size"] = patch, ["projection_dim"] = vc,
-            },
-        };
-        File.WriteAllText(Path.Combine(folder, "config.json"), config.ToJsonString());
+        var vision = new ClipVisionConfig(HiddenSize: 32, IntermediateSize: 64, NumHiddenLayers: 2, NumAttentionHeads: 2, NumChannels: 3, ImageSize: 28, PatchSize: 14, "quick_gelu", 1e-5f);
+        var text = new LlamaConfig(s.Vocab, s.Hidden, s.Intermediate, s.Layers, s.Heads, s.KvHeads, "silu", s.MaxPositions, 1e-5f, 10000f, 1, 2, false);
+        File.WriteAllText(Path.Combine(folder, "config.json"), LlavaConfigWriter.ToJson(LlavaConfigWriter.Create(vision, text, ImageTokenIndex, null)));
 
         var rng = new Random(seed);
         var w = new SafetensorsWriter();
-        void Add(string name, double std, params int[] shape) => w.Add(name, Normal(rng, shape.Aggregate(1, (a, b) => a * b), std, 0), shape);
-        void Ones(string name, int n) => w.Add(name, Normal(rng, n, 0.1, 1.0), [n]);
-
-        int seq = (image / patch) * (image / patch) + 1;
-        Add(TensorNames.PatchEmbedding, 0.1, vc, 3, patch, patch);
-        Add(TensorNames.ClassEmbedding, 1, vc);
-        Add(TensorNames.PositionEmbedding, 0.1, seq, vc);
-        foreach (var ln in new[] { TensorNames.PreLayerNorm, TensorNames.PostLayerNorm })
+        foreach (var t in LlavaSchema.Tensors(vision, text))
         {
-            Ones(ln + "weight", vc);
-            Add(ln + "bias", 0.01, vc);
-        }
-        for (int i = 0; i < vLayers; i++)
-        {
-            string p = TensorNames.VisionLayer(i);
-            foreach (var m in new[] { "self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj.", "self_attn.out_proj." })
+            int n = (int)t.Count;
+            // Decoder q/k drawn 1.5x larger than 1/sqrt(fan-in) so attention is peaked, as in a trained model.
+            bool peaked = t.Name.StartsWith(TensorNames.Llm, StringComparison.Ordinal) && (t.Name.Contains(".q_proj.") || t.Name.Contains(".k_proj."));
+            var values = t.Kind switch
             {
-                Add(p + m + "weight", 1 / Math.Sqrt(vc), vc, vc);
-                Add(p + m + "bias", 0.01, vc);
-            }
-            foreach (var m in new[] { "layer_norm1.", "layer_norm2." })
-            {
-                Ones(p + m + "weight", vc);
-                Add(p + m + "bias", 0.01, vc);
-            }
-            Add(p + "mlp.fc1.weight", 1 / Math.Sqrt(vc), vInter, vc);
-            Add(p + "mlp.fc1.bias", 0.01, vInter);
-            Add(p + "mlp.fc2.weight", 1 / Math.Sqrt(vInter), vc, vInter);
-            Add(p + "mlp.fc2.bias", 0.01, vc);
-        }
-        Add(TensorNames.ProjectorLinear1 + "weight", 1 / Math.Sqrt(vc), s.Hidden, vc);
-        Add(TensorNames.ProjectorLinear1 + "bias", 0.01, s.Hidden);
-        Add(TensorNames.ProjectorLinear2 + "weight", 1 / Math.Sqrt(s.Hidden), s.Hidden, s.Hidden);
-        Add(TensorNames.ProjectorLinear2 + "bias", 0.01, s.Hidden);
-
-        int d = s.Hidden, kv = s.KvHeads * (s.Hidden / s.Heads), m2 = s.Intermediate;
-        Add(TensorNames.EmbedTokens, 1, s.Vocab, d);
-        Ones(TensorNames.FinalNorm, d);
-        Add(TensorNames.LmHead, 1 / Math.Sqrt(d), s.Vocab, d);
-        for (int l = 0; l < s.Layers; l++)
-        {
-            string p = TensorNames.LlmLayer(l);
-            Add(p + "self_attn.q_proj.weight", 1.5 / Math.Sqrt(d), d, d);
-            Add(p + "self_attn.k_proj.weight", 1.5 / Math.Sqrt(d), kv, d);
-            Add(p + "self_attn.v_proj.weight", 1 / Math.Sqrt(d), kv, d);
-            Add(p + "self_attn.o_proj.weight", 1 / Math.Sqrt(d), d, d);
-            Add(p + "mlp.gate_proj.weight", 1 / Math.Sqrt(d), m2, d);
-            Add(p + "mlp.up_proj.weight", 1 / Math.Sqrt(d), m2, d);
-            Add(p + "mlp.down_proj.weight", 1 / Math.Sqrt(m2), d, m2);
-            Ones(p + "input_layernorm.weight", d);
-            Ones(p + "post_attention_layernorm.weight", d);
+                TensorKind.NormWeight => Normal(rng, n, 0.1, 1.0),
+                TensorKind.Bias or TensorKind.NormBias => Normal(rng, n, 0.01, 0),
+                TensorKind.Embedding => Normal(rng, n, t.Name == TensorNames.PositionEmbedding ? 0.1 : 1, 0),
+                _ => Normal(rng, n, (peaked ? 1.5 : 1) / Math.Sqrt(t.FanIn), 0),
+            };
+            w.Add(t.Name, values, t.Shape);
         }
         w.Write(Path.Combine(folder, "model.safetensors"));
     }

@@ -31,6 +31,12 @@ public sealed record LabModelConfig(
         RmsNormEps: 1e-5f, RopeTheta: 10000f, ImageTokenIndex: LabVocabulary.ImageTokenId, PadTokenId: LabVocabulary.PadTokenId,
         BosTokenId: LabVocabulary.BosId, EosTokenId: LabVocabulary.EosId, VisionFeatureLayer: -2);
 
+    /// <summary>The llava-hf config of this model (quick_gelu tower, no GQA, untied lm_head).</summary>
+    public LlavaConfig ToLlava() => LlavaConfigWriter.Create(
+        new ClipVisionConfig(VisionHidden, VisionIntermediate, VisionLayers, VisionHeads, Channels, ImageSize, PatchSize, "quick_gelu", VisionLayerNormEps),
+        new LlamaConfig(VocabSize, TextHidden, TextIntermediate, TextLayers, TextHeads, TextHeads, "silu", MaxPositions, RmsNormEps, RopeTheta, BosTokenId, EosTokenId, false),
+        ImageTokenIndex, PadTokenId, VisionFeatureLayer);
+
     public static LabModelConfig FromLlava(LlavaConfig c)
     {
         if (c.Vision.HiddenAct != "quick_gelu") throw new ArgumentException($"vision hidden_act '{c.Vision.HiddenAct}': the lab trainer implements quick_gelu only");

@@ -28,48 +28,11 @@ public sealed class LabParameters
     {
         Config = c;
         ClsHeadOutputs = clsHeadOutputs;
-        int dv = c.VisionHidden, dt = c.TextHidden;
-        Add(TensorNames.ClassEmbedding, [dv], decay: false);
-        Add(TensorNames.PatchEmbedding, [dv, LabModelConfig.Channels, c.PatchSize, c.PatchSize], decay: true);
-        Add(TensorNames.PositionEmbedding, [c.VisionTokens, dv], decay: false);
-        Add(TensorNames.PreLayerNorm + "weight", [dv], false);
-        Add(TensorNames.PreLayerNorm + "bias", [dv], false);
-        for (int l = 0; l < c.VisionLayers; l++)
-        {
-            string p = TensorNames.VisionLayer(l);
-            foreach (var proj in new[] { "q_proj", "k_proj", "v_proj", "out_proj" })
-            {
-                Add($"{p}self_attn.{proj}.weight", [dv, dv], true);
-                Add($"{p}self_attn.{proj}.bias", [dv], false);
-            }
-            Add(p + "layer_norm1.weight", [dv], false);
-            Add(p + "layer_norm1.bias", [dv], false);
-            Add(p + "mlp.fc1.weight", [c.VisionIntermediate, dv], true);
-            Add(p + "mlp.fc1.bias", [c.VisionIntermediate], false);
-            Add(p + "mlp.fc2.weight", [dv, c.VisionIntermediate], true);
-            Add(p + "mlp.fc2.bias", [dv], false);
-            Add(p + "layer_norm2.weight", [dv], false);
-            Add(p + "layer_norm2.bias", [dv], false);
-        }
-        Add(TensorNames.PostLayerNorm + "weight", [dv], false);
-        Add(TensorNames.PostLayerNorm + "bias", [dv], false);
-        Add(TensorNames.ProjectorLinear1 + "weight", [dt, dv], true);
-        Add(TensorNames.ProjectorLinear1 + "bias", [dt], false);
-        Add(TensorNames.ProjectorLinear2 + "weight", [dt, dt], true);
-        Add(TensorNames.ProjectorLinear2 + "bias", [dt], false);
-        Add(TensorNames.EmbedTokens, [c.VocabSize, dt], false);
-        for (int l = 0; l < c.TextLayers; l++)
-        {
-            string p = TensorNames.LlmLayer(l);
-            foreach (var proj in new[] { "q_proj", "k_proj", "v_proj", "o_proj" }) Add($"{p}self_attn.{proj}.weight", [dt, dt], true);
-            Add(p + "mlp.gate_proj.weight", [c.TextIntermediate, dt], true);
-            Add(p + "mlp.up_proj.weight", [c.TextIntermediate, dt], true);
-            Add(p + "mlp.down_proj.weight", [dt, c.TextIntermediate], true);
-            Add(p + "input_layernorm.weight", [dt], false);
-            Add(p + "post_attention_layernorm.weight", [dt], false);
-        }
-        Add(TensorNames.FinalNorm, [dt], false);
-        Add(TensorNames.LmHead, [c.VocabSize, dt], true);
+        int dv = c.VisionHidden;
+        // The llava-hf tensors in the schema's order (the flat buffer's layout); weight decay on matrices only.
+        var llava = c.ToLlava();
+        foreach (var t in LlavaSchema.Tensors(llava.Vision, llava.Text, llava.ProjectorBias))
+            Add(t.Name, t.Shape, decay: t.Kind == TensorKind.Matrix);
         Add(ClsHeadWeight, [clsHeadOutputs, dv], true, exported: false);
         Add(ClsHeadBias, [clsHeadOutputs], false, exported: false);
         Add(PatchHeadWeight, [PatchObjective.Outputs, dv], true, exported: false);

@@ -32,67 +32,14 @@ public static class SyntheticCheckpoint
     /// <summary>Bytes the weights will take in <paramref name="dtype"/>.</summary>
     public static long WeightBytes(Shape shape, DType dtype) => Tensors(shape).Sum(t => t.Count) * DTypes.SizeOf(dtype);
 
-    static IEnumerable<(string Name, int[] Dims, long Count, int FanIn, bool IsNorm)> Tensors(Shape s)
-    {
-        var v = s.Vision;
-        var t = s.Text;
-        (string, int[], long, int, bool) T(string name, int fanIn, bool norm, params int[] dims) => (name, dims, dims.Aggregate(1L, (a, b) => a * b), fanIn, norm);
-        int c = v.HiddenSize;
-        yield return T(TensorNames.ClassEmbedding, c, false, c);
-        yield return T(TensorNames.PatchEmbedding, v.NumChannels * v.PatchSize * v.PatchSize, false, c, v.NumChannels, v.PatchSize, v.PatchSize);
-        yield return T(TensorNames.PositionEmbedding, c, false, v.SequenceLength, c);
-        foreach (var ln in new[] { TensorNames.PreLayerNorm, TensorNames.PostLayerNorm })
-        {
-            yield return T(ln + "weight", 0, true, c);
-            yield return T(ln + "bias", 0, false, c);
-        }
-        for (int i = 0; i < v.NumHiddenLayers; i++)
-        {
-            string p = TensorNames.VisionLayer(i);
-            foreach (var proj in new[] { "q_proj", "k_proj", "v_proj", "out_proj" })
-            {
-                yield return T($"{p}self_attn.{proj}.weight", c, false, c, c);
-                yield return T($"{p}self_attn.{proj}.bias", c, false, c);
-            }
-            foreach (var ln in new[] { "layer_norm1.", "layer_norm2." })
-            {
-                yield return T(p + ln + "weight", 0, true, c);
-                yield return T(p + ln + "bias", 0, false, c);
-            }
-            yield return T(p + "mlp.fc1.weight", c, false, v.IntermediateSize, c);
-            yield return T(p + "mlp.fc1.bias", c, false, v.IntermediateSize);
-            yield return T(p + "mlp.fc2.weight", v.IntermediateSize, false, c, v.IntermediateSize);
-            yield return T(p + "mlp.fc2.bias", v.IntermediateSize, false, c);
-        }
-        int d = t.HiddenSize, kv = t.KvDim, m = t.IntermediateSize;
-        yield return T(TensorNames.ProjectorLinear1 + "weight", c, false, d, c);
-        yield return T(TensorNames.ProjectorLinear1 + "bias", c, false, d);
-        yield return T(TensorNames.ProjectorLinear2 + "weight", d, false, d, d);
-        yield return T(TensorNames.ProjectorLinear2 + "bias", d, false, d);
-        yield return T(TensorNames.EmbedTokens, 1, false, t.VocabSize, d);
-        for (int i = 0; i < t.NumHiddenLayers; i++)
-        {
-            string p = TensorNames.LlmLayer(i);
-            yield return T(p + "self_attn.q_proj.weight", d, false, d, d);
-            yield return T(p + "self_attn.k_proj.weight", d, false, kv, d);
-            yield return T(p + "self_attn.v_proj.weight", d, false, kv, d);
-            yield return T(p + "self_attn.o_proj.weight", d, false, d, d);
-            yield return T(p + "mlp.gate_proj.weight", d, false, m, d);
-            yield return T(p + "mlp.up_proj.weight", d, false, m, d);
-            yield return T(p + "mlp.down_proj.weight", m, false, d, m);
-            yield return T(p + "input_layernorm.weight", 0, true, d);
-            yield return T(p + "post_attention_layernorm.weight", 0, true, d);
-        }
-        yield return T(TensorNames.FinalNorm, 0, true, d);
-        yield return T(TensorNames.LmHead, d, false, t.VocabSize, d);
-    }
+    static IEnumerable<TensorSpec> Tensors(Shape s) => LlavaSchema.Tensors(s.Vision, s.Text);
 
     /// <summary>Writes config.json, preprocessor_config.json and model.safetensors into <paramref name="directory"/>.</summary>
     public static void Write(string directory, Shape shape, DType dtype, ulong seed = 1, IProgress<(long Done, long Total)>? progress = null)
     {
         Directory.CreateDirectory(directory);
-        File.WriteAllText(Path.Combine(directory, "config.json"), ConfigJson(shape, dtype));
-        File.WriteAllText(Path.Combine(directory, "preprocessor_config.json"), PreprocessorJson(shape.Vision.ImageSize));
+        File.WriteAllText(Path.Combine(directory, "config.json"), LlavaConfigWriter.ToJson(Config(shape), dtype));
+        File.WriteAllText(Path.Combine(directory, "preprocessor_config.json"), LlavaConfigWriter.PreprocessorJson(shape.Vision.ImageSize));
         var writer = new SafetensorsWriter().AddMetadata("format", "pt").AddMetadata("tokensieve.synthetic", shape.Name);
         long total = WeightBytes(shape, dtype), done = 0;
         ulong tensorSeed = seed;
@@ -100,9 +47,10 @@ public static class SyntheticCheckpoint
         {
             var tensor = t;
             ulong s = tensorSeed++;
-            writer.AddStreamed(t.Name, dtype, t.Dims, stream =>
+            bool norm = t.Kind == TensorKind.NormWeight;
+            writer.AddStreamed(t.Name, dtype, t.Shape, stream =>
             {
-                WriteRandom(stream, tensor.Count, dtype, tensor.IsNorm ? 0f : 1f / MathF.Sqrt(Math.Max(1, tensor.FanIn)), tensor.IsNorm ? 1f : 0f, s);
+                WriteRandom(stream, tensor.Count, dtype, norm ? 0f : 1f / MathF.Sqrt(Math.Max(1, tensor.FanIn)), norm ? 1f : 0f, s);
                 done += tensor.Count * DTypes.SizeOf(dtype);
                 progress?.Report((done, total));
             });
@@ -147,45 +95,6 @@ public static class SyntheticCheckpoint
     /// <summary>llava-hf's 32000 where the vocabulary holds it, else the second-to-last id.</summary>
     public static int ImageTokenIndex(LlamaConfig t) => t.VocabSize > 32001 ? 32000 : t.VocabSize - 2;
 
-    static string ConfigJson(Shape s, DType dtype)
-    {
-        var v = s.Vision;
-        var t = s.Text;
-        var o = new JsonObject
-        {
-            ["architectures"] = new JsonArray("LlavaForConditionalGeneration"),
-            ["model_type"] = "llava",
-            ["image_token_index"] = ImageTokenIndex(t),
-            ["pad_token_id"] = ImageTokenIndex(t) + 1,
-            ["projector_hidden_act"] = "gelu",
-            ["vision_feature_layer"] = -2,
-            ["vision_feature_select_strategy"] = "default",
-            ["tie_word_embeddings"] = false,
-            ["torch_dtype"] = dtype switch { DType.F16 => "float16", DType.BF16 => "bfloat16", _ => "float32" },
-            ["vision_config"] = new JsonObject
-            {
-                ["model_type"] = "clip_vision_model", ["hidden_size"] = v.HiddenSize, ["intermediate_size"] = v.IntermediateSize,
-                ["num_hidden_layers"] = v.NumHiddenLayers, ["num_attention_heads"] = v.NumAttentionHeads, ["image_size"] = v.ImageSize,
-                ["patch_size"] = v.PatchSize, ["hidden_act"] = v.HiddenAct, ["layer_norm_eps"] = v.LayerNormEps,
-            },
-            ["text_config"] = new JsonObject
-            {
-                ["model_type"] = "llama", ["vocab_size"] = t.VocabSize, ["hidden_size"] = t.HiddenSize, ["intermediate_size"] = t.IntermediateSize,
-                ["num_hidden_layers"] = t.NumHiddenLayers, ["num_attention_heads"] = t.NumAttentionHeads, ["num_key_value_heads"] = t.NumKeyValueHeads,
-                ["max_position_embeddings"] = t.MaxPositionEmbeddings, ["rms_norm_eps"] = t.RmsNormEps, ["rope_theta"] = t.RopeTheta,
-            },
-        };
-        return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
-    }
-
-    /// <summary>A CLIPImageProcessor config for square images of the given size.</summary>
-    public static string PreprocessorJson(int size) => new JsonObject
-    {
-        ["image_processor_type"] = "CLIPImageProcessor",
-        ["do_resize"] = true, ["size"] = new JsonObject { ["shortest_edge"] = size }, ["resample"] = 3,
-        ["do_center_crop"] = true, ["crop_size"] = new JsonObject { ["height"] = size, ["width"] = size },
-        ["do_rescale"] = true, ["rescale_factor"] = 1.0 / 255, ["do_normalize"] = true, ["do_convert_rgb"] = true,
-        ["image_mean"] = new JsonArray(0.48145466, 0.4578275, 0.40821073),
-        ["image_std"] = new JsonArray(0.26862954, 0.26130258, 0.27577711),
-    }.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    /// <summary>The llava-hf config of a shape: feature layer −2, CLS dropped, untied lm_head.</summary>
+    public static LlavaConfig Config(Shape s) => LlavaConfigWriter.Create(s.Vision, s.Text, ImageTokenIndex(s.Text), ImageTokenIndex(s.Text) + 1);
 }

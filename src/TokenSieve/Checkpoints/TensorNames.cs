@@ -34,7 +34,14 @@ public static class TensorNames
     public const string PreLayerNorm = Vision + "pre_layrnorm.";
     public const string PostLayerNorm = Vision + "post_layernorm.";
     public static string VisionLayer(int i) => $"{Vision}encoder.layers.{i}.";
-    // inside a vision layer: self_attn.{q,k,v,out}_proj.{weight,bias}, layer_norm1/2.{weight,bias}, mlp.fc1/fc2.{weight,bias}
+
+    /// <summary>The prefixes (each followed by "weight" / "bias") of CLIP encoder layer i.</summary>
+    public static ClipLayerNames ClipLayer(int i)
+    {
+        string p = VisionLayer(i);
+        return new ClipLayerNames(p + "layer_norm1.", p + "self_attn.q_proj.", p + "self_attn.k_proj.", p + "self_attn.v_proj.", p + "self_attn.out_proj.",
+            p + "layer_norm2.", p + "mlp.fc1.", p + "mlp.fc2.");
+    }
 
     // --- projector ---
     public const string ProjectorLinear1 = "multi_modal_projector.linear_1.";
@@ -46,6 +53,19 @@ public static class TensorNames
     public const string FinalNorm = Llm + "norm.weight";
     public const string LmHead = "language_model.lm_head.weight";
     public static string LlmLayer(int i) => $"{Llm}layers.{i}.";
-    // inside a decoder layer: self_attn.{q,k,v,o}_proj.weight, mlp.{gate,up,down}_proj.weight,
-    // input_layernorm.weight, post_attention_layernorm.weight
+
+    /// <summary>The names of LLaMA decoder layer i: full tensor names of the two RMSNorm weights, and
+    /// the prefixes (followed by "weight", and "bias" where a model has one) of the projections.</summary>
+    public static LlamaLayerNames LlamaLayer(int i)
+    {
+        string p = LlmLayer(i);
+        return new LlamaLayerNames(p + "input_layernorm.weight", p + "self_attn.q_proj.", p + "self_attn.k_proj.", p + "self_attn.v_proj.", p + "self_attn.o_proj.",
+            p + "post_attention_layernorm.weight", p + "mlp.gate_proj.", p + "mlp.up_proj.", p + "mlp.down_proj.");
+    }
 }
+
+/// <summary>Prefixes of one CLIP encoder layer's tensors.</summary>
+public sealed record ClipLayerNames(string LayerNorm1, string Q, string K, string V, string Out, string LayerNorm2, string Fc1, string Fc2);
+
+/// <summary>Names of one LLaMA decoder layer's tensors (norm weights in full, projection prefixes).</summary>
+public sealed record LlamaLayerNames(string InputNorm, string Q, string K, string V, string O, string PostNorm, string Gate, string Up, string Down);

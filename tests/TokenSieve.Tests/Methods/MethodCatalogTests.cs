@@ -73,7 +73,7 @@ public sealed class MethodCatalogTests
         using var doc = JsonDocument.Parse(output);
         var rows = doc.RootElement.EnumerateArray().ToList();
         Assert.Equal(MethodCatalog.Entries.Count, rows.Count);
-        Assert.Equal(["vision", "pre-llm", "decoder"], rows.Select(r => r.GetProperty("stage").GetString()).Distinct().OrderBy(s => s == "decoder").ThenBy(s => s == "pre-llm").ToArray());
+        Assert.Equal(["vision", "pre-llm", "decoder"], rows.Select(r => r.GetProperty("stage").GetString()!).Distinct().OrderBy(s => s == "decoder").ThenBy(s => s == "pre-llm").ToArray());
         Assert.All(rows, r => Assert.False(string.IsNullOrEmpty(r.GetProperty("budget").GetString())));
     }
 }

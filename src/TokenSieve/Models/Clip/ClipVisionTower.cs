@@ -45,38 +45,16 @@ public sealed class ClipVisionTower
         _layers = new Layer[config.NumHiddenLayers];
         for (int i = 0; i < _layers.Length; i++)
         {
-            string pre = TensorNames.VisionLayer(i);
+            var n = TensorNames.ClipLayer(i);
             _layers[i] = new Layer(
-                NormWeights.LoadLayerNorm(source, pre + "layer_norm1.", c, config.LayerNormEps),
-                Linear.Load(source, pre + "self_attn.q_proj.", c, c, true),
-                Linear.Load(source, pre + "self_attn.k_proj.", c, c, true),
-                Linear.Load(source, pre + "self_attn.v_proj.", c, c, true),
-                Linear.Load(source, pre + "self_attn.out_proj.", c, c, true),
-                NormWeights.LoadLayerNorm(source, pre + "layer_norm2.", c, config.LayerNormEps),
-                Linear.Load(source, pre + "mlp.fc1.", config.IntermediateSize, c, true),
-                Linear.Load(source, pre + "mlp.fc2.", c, config.IntermediateSize, true));
-        }
-    }
-
-    /// <summary>Expected tensor names, for the loader's unexpected-tensor check.</summary>
-    public static IEnumerable<string> TensorNamesFor(ClipVisionConfig config)
-    {
-        yield return TensorNames.PatchEmbedding;
-        yield return TensorNames.ClassEmbedding;
-        yield return TensorNames.PositionEmbedding;
-        foreach (var s in new[] { "weight", "bias" })
-        {
-            yield return TensorNames.PreLayerNorm + s;
-            yield return TensorNames.PostLayerNorm + s;
-        }
-        for (int i = 0; i < config.NumHiddenLayers; i++)
-        {
-            string pre = TensorNames.VisionLayer(i);
-            foreach (var m in new[] { "self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj.", "self_attn.out_proj.", "layer_norm1.", "layer_norm2.", "mlp.fc1.", "mlp.fc2." })
-            {
-                yield return pre + m + "weight";
-                yield return pre + m + "bias";
-            }
+                NormWeights.LoadLayerNorm(source, n.LayerNorm1, c, config.LayerNormEps),
+                Linear.Load(source, n.Q, c, c, true),
+                Linear.Load(source, n.K, c, c, true),
+                Linear.Load(source, n.V, c, c, true),
+                Linear.Load(source, n.Out, c, c, true),
+                NormWeights.LoadLayerNorm(source, n.LayerNorm2, c, config.LayerNormEps),
+                Linear.Load(source, n.Fc1, config.IntermediateSize, c, true),
+                Linear.Load(source, n.Fc2, c, config.IntermediateSize, true));
         }
     }
 

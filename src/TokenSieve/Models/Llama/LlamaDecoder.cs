@@ -52,17 +52,17 @@ public sealed class LlamaDecoder
         _layers = new Layer[config.NumHiddenLayers];
         for (int i = 0; i < _layers.Length; i++)
         {
-            string pre = TensorNames.LlmLayer(i);
+            var n = TensorNames.LlamaLayer(i);
             _layers[i] = new Layer(
-                NormWeights.LoadRmsNorm(source, pre + "input_layernorm.weight", d, config.RmsNormEps),
-                Linear.Load(source, pre + "self_attn.q_proj.", d, d, false),
-                Linear.Load(source, pre + "self_attn.k_proj.", kv, d, false),
-                Linear.Load(source, pre + "self_attn.v_proj.", kv, d, false),
-                Linear.Load(source, pre + "self_attn.o_proj.", d, d, false),
-                NormWeights.LoadRmsNorm(source, pre + "post_attention_layernorm.weight", d, config.RmsNormEps),
-                Linear.Load(source, pre + "mlp.gate_proj.", m, d, false),
-                Linear.Load(source, pre + "mlp.up_proj.", m, d, false),
-                Linear.Load(source, pre + "mlp.down_proj.", d, m, false));
+                NormWeights.LoadRmsNorm(source, n.InputNorm, d, config.RmsNormEps),
+                Linear.Load(source, n.Q, d, d, false),
+                Linear.Load(source, n.K, kv, d, false),
+                Linear.Load(source, n.V, kv, d, false),
+                Linear.Load(source, n.O, d, d, false),
+                NormWeights.LoadRmsNorm(source, n.PostNorm, d, config.RmsNormEps),
+                Linear.Load(source, n.Gate, m, d, false),
+                Linear.Load(source, n.Up, m, d, false),
+                Linear.Load(source, n.Down, d, m, false));
         }
         Rope = new Rope(config.HeadDim, config.RopeTheta);
         Info = new DecoderInfo(config.NumHiddenLayers, d, config.NumAttentionHeads, config.NumKeyValueHeads, config.HeadDim);
@@ -70,19 +70,6 @@ public sealed class LlamaDecoder
 
     /// <summary>Depth and widths, for hooks.</summary>
     public DecoderInfo Info { get; }
-
-    public static IEnumerable<string> TensorNamesFor(LlamaConfig config)
-    {
-        yield return TensorNames.EmbedTokens;
-        yield return TensorNames.FinalNorm;
-        yield return TensorNames.LmHead;
-        for (int i = 0; i < config.NumHiddenLayers; i++)
-        {
-            string pre = TensorNames.LlmLayer(i);
-            foreach (var m in new[] { "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj", "input_layernorm", "post_attention_layernorm" })
-                yield return pre + m + ".weight";
-        }
-    }
 
     public KvCache CreateCache(int capacity) => new(_layers.Length, Config.KvDim, capacity);
 

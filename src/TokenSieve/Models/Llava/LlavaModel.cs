@@ -54,10 +54,9 @@ public sealed class LlavaModel : IDisposable
     /// <summary>All tensor names a model with this config reads.</summary>
     public static HashSet<string> ExpectedTensorNames(LlavaConfig config)
     {
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        names.UnionWith(ClipVisionTower.TensorNamesFor(config.Vision));
-        names.UnionWith(Projector.TensorNamesFor(config.ProjectorBias));
-        names.UnionWith(LlamaDecoder.TensorNamesFor(config.Text));
+        // lm_head may be stored even when tied to the embeddings; the decoder then uses it.
+        var names = LlavaSchema.Tensors(config.Vision, config.Text, config.ProjectorBias).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        names.Add(TensorNames.LmHead);
         return names;
     }
 

@@ -19,15 +19,6 @@ public sealed class Projector
         Linear2 = Linear.Load(source, TensorNames.ProjectorLinear2, textHidden, textHidden, bias);
     }
 
-    public static IEnumerable<string> TensorNamesFor(bool bias)
-    {
-        foreach (var l in new[] { TensorNames.ProjectorLinear1, TensorNames.ProjectorLinear2 })
-        {
-            yield return l + "weight";
-            if (bias) yield return l + "bias";
-        }
-    }
-
     /// <summary>output[rows, OutputSize] from features[rows, InputSize]. <paramref name="linear1"/> and
     /// <paramref name="gelu"/> receive the intermediate values when given (parity dumps).</summary>
     public void Forward(ComputeContext ctx, ReadOnlySpan<float> features, int rows, Span<float> output, float[]? linear1 = null, float[]? gelu = null)

@@ -1,0 +1,88 @@
+namespace TokenSieve.Checkpoints;
+
+/// <summary>What a tensor is, for initialisers and optimisers: a weight matrix (or conv kernel), a
+/// bias, a norm's weight or bias, or an embedding table.</summary>
+public enum TensorKind
+{
+    Matrix,
+    Bias,
+    NormWeight,
+    NormBias,
+    Embedding,
+}
+
+/// <summary>One tensor of a checkpoint: its llava-hf name, shape and kind, and the fan-in of a
+/// matrix (inputs per output).</summary>
+public sealed record TensorSpec(string Name, int[] Shape, TensorKind Kind, int FanIn = 0)
+{
+    public long Count => Shape.Aggregate(1L, (a, b) => a * b);
+}
+
+/// <summary>The one tensor-name schema of a LLaVA-1.5 checkpoint (CLIP tower, projector, LLaMA
+/// decoder): every tensor with its name, shape and kind, in one order. The loader's
+/// unexpected-tensor check, the synthetic checkpoints, the lab's parameters and the benchmarks'
+/// checkpoints all read it; the model parts load the same names through <see cref="TensorNames"/>.</summary>
+public static class LlavaSchema
+{
+    /// <summary>Every tensor, in the order the lab's parameter buffer uses: vision (embeddings, pre-norm,
+    /// layers, post-norm), projector, decoder (embeddings, layers, final norm, lm_head unless tied).</summary>
+    public static IEnumerable<TensorSpec> Tensors(ClipVisionConfig v, LlamaConfig t, bool projectorBias = true) =>
+        Vision(v).Concat(Projector(v.HiddenSize, t.HiddenSize, projectorBias)).Concat(Decoder(t));
+
+    public static IEnumerable<TensorSpec> Vision(ClipVisionConfig v)
+    {
+        int c = v.HiddenSize;
+        yield return new(TensorNames.ClassEmbedding, [c], TensorKind.Embedding, c);
+        yield return new(TensorNames.PatchEmbedding, [c, v.NumChannels, v.PatchSize, v.PatchSize], TensorKind.Matrix, v.NumChannels * v.PatchSize * v.PatchSize);
+        yield return new(TensorNames.PositionEmbedding, [v.SequenceLength, c], TensorKind.Embedding, c);
+        foreach (var ln in LayerNorm(TensorNames.PreLayerNorm, c)) yield return ln;
+        for (int i = 0; i < v.NumHiddenLayers; i++)
+        {
+            var n = TensorNames.ClipLayer(i);
+            foreach (var p in new[] { n.Q, n.K, n.V, n.Out })
+                foreach (var x in Linear(p, c, c, bias: true)) yield return x;
+            foreach (var ln in LayerNorm(n.LayerNorm1, c)) yield return ln;
+            foreach (var x in Linear(n.Fc1, v.IntermediateSize, c, bias: true)) yield return x;
+            foreach (var x in Linear(n.Fc2, c, v.IntermediateSize, bias: true)) yield return x;
+            foreach (var ln in LayerNorm(n.LayerNorm2, c)) yield return ln;
+        }
+        // post_layernorm is stored in every CLIP checkpoint but unused by LLaVA.
+        foreach (var ln in LayerNorm(TensorNames.PostLayerNorm, c)) yield return ln;
+    }
+
+    public static IEnumerable<TensorSpec> Projector(int visionHidden, int textHidden, bool bias) =>
+        Linear(TensorNames.ProjectorLinear1, textHidden, visionHidden, bias).Concat(Linear(TensorNames.ProjectorLinear2, textHidden, textHidden, bias));
+
+    public static IEnumerable<TensorSpec> Decoder(LlamaConfig t)
+    {
+        int d = t.HiddenSize, kv = t.KvDim, m = t.IntermediateSize;
+        yield return new(TensorNames.EmbedTokens, [t.VocabSize, d], TensorKind.Embedding, 1);
+        for (int i = 0; i < t.NumHiddenLayers; i++)
+        {
+            var n = TensorNames.LlamaLayer(i);
+            foreach (var x in Linear(n.Q, d, d, false)) yield return x;
+            foreach (var x in Linear(n.K, kv, d, false)) yield return x;
+            foreach (var x in Linear(n.V, kv, d, false)) yield return x;
+            foreach (var x in Linear(n.O, d, d, false)) yield return x;
+            foreach (var x in Linear(n.Gate, m, d, false)) yield return x;
+            foreach (var x in Linear(n.Up, m, d, false)) yield return x;
+            foreach (var x in Linear(n.Down, d, m, false)) yield return x;
+            yield return new(n.InputNorm, [d], TensorKind.NormWeight);
+            yield return new(n.PostNorm, [d], TensorKind.NormWeight);
+        }
+        yield return new(TensorNames.FinalNorm, [d], TensorKind.NormWeight);
+        if (!t.TieWordEmbeddings) yield return new(TensorNames.LmHead, [t.VocabSize, d], TensorKind.Matrix, d);
+    }
+
+    static IEnumerable<TensorSpec> Linear(string prefix, int outputs, int inputs, bool bias)
+    {
+        yield return new(prefix + "weight", [outputs, inputs], TensorKind.Matrix, inputs);
+        if (bias) yield return new(prefix + "bias", [outputs], TensorKind.Bias, inputs);
+    }
+
+    static IEnumerable<TensorSpec> LayerNorm(string prefix, int dim)
+    {
+        yield return new(prefix + "weight", [dim], TensorKind.NormWeight);
+        yield return new(prefix + "bias", [dim], TensorKind.NormBias);
+    }
+}
