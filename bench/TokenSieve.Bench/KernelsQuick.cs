@@ -1,3 +1,4 @@
+using TokenSieve.Evaluation;
 using System.Diagnostics;
 using TokenSieve.Numerics;
 
@@ -104,8 +105,6 @@ public static class KernelsQuick
         }
         process.Refresh();
         LastCpuMsPerRun = (process.TotalProcessorTime - cpu0).TotalMilliseconds / samples.Count;
-        samples.Sort();
-        double q(double f) => samples[(int)Math.Round(f * (samples.Count - 1))];
-        return (q(0.5), (q(0.75) - q(0.25)) / 2, samples[0]);
+        return (SampleStats.Median(samples), (SampleStats.Quantile(samples, 0.75) - SampleStats.Quantile(samples, 0.25)) / 2, samples.Min());
     }
 }

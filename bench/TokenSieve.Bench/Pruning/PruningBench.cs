@@ -1,3 +1,4 @@
+using TokenSieve.Evaluation;
 using System.Diagnostics;
 using System.Globalization;
 using TokenSieve.Models;
@@ -140,12 +141,8 @@ public static class PruningBench
         }
     }
 
-    static (double Median, string Spread) Summary(double[] times)
-    {
-        var t = times.Order().ToArray();
-        double median = t.Length % 2 == 1 ? t[t.Length / 2] : (t[t.Length / 2 - 1] + t[t.Length / 2]) / 2;
-        return (median, string.Create(CultureInfo.InvariantCulture, $"[{t[0]:F1}–{t[^1]:F1}]"));
-    }
+    static (double Median, string Spread) Summary(double[] times) =>
+        (SampleStats.Median(times), string.Create(CultureInfo.InvariantCulture, $"[{times.Min():F1}–{times.Max():F1}]"));
 
     /// <summary>Run-length form of tokens per layer: "651×2, 219×6".</summary>
     static string Runs(int[] tokens)

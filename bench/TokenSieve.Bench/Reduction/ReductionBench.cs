@@ -1,3 +1,4 @@
+using TokenSieve.Evaluation;
 using System.Diagnostics;
 using System.Globalization;
 using TokenSieve.Numerics;
@@ -55,9 +56,7 @@ public static class ReductionBench
             action();
             samples.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
         }
-        samples.Sort();
-        double At(double q) => samples[(int)Math.Round(q * (samples.Count - 1))];
-        return (At(0.5), samples[0], At(0.1), At(0.9), samples.Count);
+        return (SampleStats.Median(samples), samples.Min(), SampleStats.Quantile(samples, 0.1), SampleStats.Quantile(samples, 0.9), samples.Count);
     }
 
     static float[] RandomArray(Random rng, int length)

@@ -1,3 +1,4 @@
+using TokenSieve.Evaluation;
 using System.Diagnostics;
 using TokenSieve.Models;
 using TokenSieve.Numerics;
@@ -32,8 +33,7 @@ public static class VisionForwardTiming
                 m.Vision.Forward(ctx, pixels, hook);
                 times.Add(sw.Elapsed.TotalMilliseconds);
             }
-            times.Sort();
-            Console.WriteLine($"| vision tower {cfg.ImageSize}px, {cfg.NumHiddenLayers} layers x {cfg.HiddenSize}, {label} | {times[times.Count / 2]:F1} ms (min {times[0]:F1}, max {times[^1]:F1}), {ctx.Threads} thread(s) |");
+            Console.WriteLine($"| vision tower {cfg.ImageSize}px, {cfg.NumHiddenLayers} layers x {cfg.HiddenSize}, {label} | {SampleStats.MedianWithRange(times)} ms (median, min–max), {ctx.Threads} thread(s) |");
         }
     }
 }

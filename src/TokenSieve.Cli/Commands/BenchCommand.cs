@@ -44,10 +44,12 @@ public static class BenchCommand
         {
             model, task, data, images, suite, split, perSuite, families, methods, budgets, output, report, limit, shard, seed, maxNew, template, aspect, parsing, ocr, speed, threads,
         };
-        SpeedHarness.AddOptions(cmd);
+        var speedOptions = new SpeedCommandOptions();
+        speedOptions.AddTo(cmd);
         cmd.SetAction(async (p, cancel) =>
         {
-            if (p.GetValue(speed)) return SpeedHarness.Run(p, p.GetValue(model), p.GetValue(threads), cancel);
+            if (p.GetValue(speed))
+                return speedOptions.Run(p, p.GetValue(model), SplitMethods(p.GetValue(methods)!).ToList(), ParseBudgets(p.GetValue(budgets)), p.GetValue(threads), cancel);
             var datasets = new List<EvalDataset>();
             string? templateName = p.GetValue(template);
             if (p.GetValue(suite) is { } suiteName)

@@ -46,12 +46,12 @@ public static class DemoCommand
             string outDir = p.GetValue(output)!;
             Directory.CreateDirectory(outDir);
 
-            var items = LabEvalDatasets.Load(LabSplit.Test, 1, cancel: cancel).Select(d => d.Items[0]).ToList();
+            var items = LabEvalDatasets.Load(LabSplit.Test, 1, cancel: cancel).Select(d => (d.Kind, Item: d.Items[0])).ToList();
             var console = CliConsole.Out;
             console.MarkupLine($"model [bold]{Markup.Escape(Path.GetFileName(Path.GetFullPath(dir).TrimEnd('/')))}[/]: {patches} patches, budget {b}; methods in panel order: {Markup.Escape(string.Join(", ", specs))}");
             int total = 0;
             var summary = specs.ToDictionary(s => s, _ => (Correct: 0, PrefillMs: 0.0, Flops: 0.0, Tokens: 0));
-            foreach (var item in items)
+            foreach (var (kind, item) in items)
             {
                 var image = ImageDecoder.Decode(item.ImageBytes!.Value.ToArray(), item.QuestionId);
                 var prompt = LlavaPrompt.Build(tokenizer, tpl, item.Prompt, m.Config.ImageTokenIndex);
@@ -74,7 +74,7 @@ public static class DemoCommand
                     var result = run();
                     var r = result.Report;
                     if (spec == specs[0]) basePrefill = r.PrefillMs;
-                    bool ok = Normalise(result.Text) == Normalise(item.Answers[0]);
+                    bool ok = Scoring.ItemScore(kind, item, result.Text ?? "") > 0;
                     var s = summary[spec];
                     summary[spec] = (s.Correct + (ok ? 1 : 0), s.PrefillMs + r.PrefillMs, s.Flops + r.PrefillFlops, s.Tokens + r.VisualTokens);
                     table.AddRow(Markup.Escape(spec), Markup.Escape(result.Text ?? ""), ok ? "[green]yes[/]" : "[red]no[/]", r.VisualTokens.ToString(),
@@ -99,6 +99,4 @@ public static class DemoCommand
         });
         return cmd;
     }
-
-    static string Normalise(string? s) => (s ?? "").Trim().TrimEnd('.').ToLowerInvariant();
 }

@@ -62,7 +62,7 @@ public static class InspectCommand
         int visual = c.ImageTokensPerImage;
         int tokens = context ?? visual + 64;
         long kv = CostModel.KvCacheBytes(c.Text, Enumerable.Repeat(tokens, c.Text.NumHiddenLayers).ToArray());
-        long workspace = 4L * tokens * (5L * c.Text.HiddenSize + 2L * c.Text.IntermediateSize);
+        long workspace = CostModel.PrefillWorkspaceBytes(c.Text, tokens);
         console.MarkupLine($"files: {m.Weights.Files.Count} safetensors ({string.Join(", ", m.Weights.Files.Select(f => Markup.Escape(Path.GetFileName(f.Path))))})");
         console.MarkupLine($"parameters: {m.ParameterCount:N0}");
         console.MarkupLine($"dtypes: {string.Join("; ", dtypes)}");

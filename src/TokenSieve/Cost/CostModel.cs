@@ -61,6 +61,11 @@ public static class CostModel
     public static double ProjectorFlops(long tokens, int visionHidden, int textHidden) =>
         2.0 * tokens * ((double)visionHidden * textHidden + (double)textHidden * textHidden);
 
+    /// <summary>The decoder's float32 working memory for a prefill of <paramref name="tokens"/> rows:
+    /// the residual stream and its normed copy, the query, attention output and projection buffers
+    /// (five [tokens, d] arrays) and the MLP's gate and up activations (two [tokens, m]).</summary>
+    public static long PrefillWorkspaceBytes(LlamaConfig t, int tokens) => 4L * tokens * (5L * t.HiddenSize + 2L * t.IntermediateSize);
+
     /// <summary>KV cache bytes when layer l holds tokensPerLayer[l] tokens.</summary>
     public static long KvCacheBytes(LlamaConfig t, IReadOnlyList<int> tokensPerLayer, int bytesPerElement = sizeof(float))
     {

@@ -66,11 +66,9 @@ public static class PredictionScoring
     {
         static double Mean(IEnumerable<double> xs) { var l = xs.ToList(); return l.Count == 0 ? double.NaN : l.Average(); }
         var prefill = rs.Where(r => r.PrefillMs.HasValue).Select(r => r.PrefillMs!.Value).Order().ToList();
-        double median = prefill.Count == 0 ? double.NaN
-            : prefill.Count % 2 == 1 ? prefill[prefill.Count / 2] : (prefill[prefill.Count / 2 - 1] + prefill[prefill.Count / 2]) / 2;
         return new CostSummary(rs.Count,
             Mean(rs.Where(r => r.VisualTokens.HasValue).Select(r => (double)r.VisualTokens!.Value)),
-            Mean(prefill), median,
+            Mean(prefill), SampleStats.Median(prefill),
             Mean(rs.Where(r => r.DecodeMs.HasValue).Select(r => r.DecodeMs!.Value)),
             Mean(rs.Where(r => r.TtftMs.HasValue).Select(r => r.TtftMs!.Value)),
             Mean(rs.Where(r => r.Flops.HasValue).Select(r => r.Flops!.Value)));

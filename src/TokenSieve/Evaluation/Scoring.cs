@@ -32,6 +32,17 @@ public static class Scoring
         return score with { Missing = missing };
     }
 
+    /// <summary>The score of one answer as its task's report counts it (1 or 0 for accuracy tasks,
+    /// VQA soft accuracy for TextVQA), for tables of single answers such as the demo's.</summary>
+    public static double ItemScore(TaskKind kind, EvalItem item, string text, AnswerParsing parsing = AnswerParsing.Llava) => kind switch
+    {
+        TaskKind.Pope => PopeScorer.Parse(text, parsing) == item.Answers[0].Trim().ToLowerInvariant() ? 1 : 0,
+        TaskKind.Gqa => GqaScorer.IsCorrect(text, item.Answers[0], parsing) ? 1 : 0,
+        TaskKind.ExactMatch => GqaScorer.IsCorrectShortAnswer(text, item.Answers) ? 1 : 0,
+        TaskKind.TextVqa => VqaAccuracy.Score(text, item.Answers),
+        _ => throw new ArgumentException($"{kind} is scored over groups of answers (MME pairs, ScienceQA letters, MMBench circular groups), not one answer", nameof(kind)),
+    };
+
     static TaskScore ScorePope(string task, List<(EvalItem Item, string Text)> answered, AnswerParsing parsing)
     {
         var report = PopeScorer.Score(answered.Select(a => (a.Item.Category ?? "all", a.Text, a.Item.Answers[0])), parsing);

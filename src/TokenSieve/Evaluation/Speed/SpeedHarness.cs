@@ -1,0 +1,150 @@
+using System.Globalization;
+using System.Text;
+using TokenSieve.Checkpoints;
+using TokenSieve.Methods;
+using TokenSieve.Models;
+using TokenSieve.Numerics;
+using TokenSieve.Pipeline;
+
+namespace TokenSieve.Evaluation;
+
+/// <summary>What the end-to-end speed harness measures.</summary>
+public sealed record SpeedOptions
+{
+    /// <summary>Method specs (a bare budgeted name or <c>{budget}</c> takes each budget); empty: the
+    /// catalog's main methods at every budget plus their adaptive forms.</summary>
+    public IReadOnlyList<string> Methods { get; init; } = [];
+
+    public IReadOnlyList<int> Budgets { get; init; } = [192, 128, 64];
+
+    /// <summary>Timed runs per configuration, after one warm-up.</summary>
+    public int Runs { get; init; } = 3;
+
+    /// <summary>Text tokens around the image (LLaVA-1.5 prompts: about 64).</summary>
+    public int TextTokens { get; init; } = 64;
+
+    public int DecodeTokens { get; init; } = 8;
+}
+
+/// <summary>One configuration's timed runs.</summary>
+public sealed record SpeedRow(string Spec, int VisualTokens, IReadOnlyList<RunReport> Runs)
+{
+    public double PrefillFlops => Runs[0].PrefillFlops;
+
+    public double MedianPrefillMs => SampleStats.Median(Runs.Select(r => r.PrefillMs));
+}
+
+/// <summary>The speed table: each configuration against <c>none</c>, with the peak measured in the
+/// same process.</summary>
+public sealed record SpeedReport(string ModelName, LlavaConfig Config, DType WeightType, int Threads, double PeakFlops, long PeakResidentBytes,
+    SpeedOptions Options, IReadOnlyList<SpeedRow> Rows)
+{
+    SpeedRow Baseline => Rows.FirstOrDefault(r => r.Spec == "none") ?? Rows[0];
+
+    public string ToMarkdown()
+    {
+        var md = new StringBuilder();
+        var o = Options;
+        md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"model `{ModelName}` ({Config.Vision.NumPatches} patches, decoder {Config.Text.NumHiddenLayers}x{Config.Text.HiddenSize}, {WeightType}), threads {Threads}, " +
+            $"{o.Runs} runs (median, min–max), {o.TextTokens} text tokens, {o.DecodeTokens} decode tokens; measured peak {PeakFlops / 1e9:F1} GFLOP/s"));
+        md.AppendLine();
+        md.AppendLine("| spec | visual tokens | vision ms | reduction ms | prefill ms | TTFT ms | decode tok/s | prefill GFLOP | speed-up | FLOPs ratio | speed-up / FLOPs ratio | prefill efficiency | peak RSS |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        double basePrefill = Baseline.MedianPrefillMs, baseFlops = Baseline.PrefillFlops;
+        foreach (var row in Rows)
+        {
+            var r = row.Runs;
+            double prefill = row.MedianPrefillMs;
+            double speedup = basePrefill / prefill, flopsRatio = baseFlops / row.PrefillFlops;
+            double efficiency = row.PrefillFlops / (prefill / 1000) / PeakFlops;
+            md.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                $"| `{row.Spec}` | {row.VisualTokens} | {SampleStats.MedianWithRange(r.Select(x => x.VisionMs))} | {SampleStats.Median(r.Select(x => x.ReductionMs)):F2} | {SampleStats.MedianWithRange(r.Select(x => x.PrefillMs))} | " +
+                $"{SampleStats.Median(r.Select(x => x.TimeToFirstTokenMs)):F1} | {SampleStats.Median(r.Select(x => x.DecodeTokensPerSecond)):F1} | {row.PrefillFlops / 1e9:F1} | {speedup:F2}x | {flopsRatio:F2}x | {speedup / flopsRatio:F2} | {efficiency:P0} | {Bytes(PeakResidentBytes)} |"));
+        }
+        md.AppendLine();
+        md.AppendLine("speed-up and FLOPs ratio are against `none` (prefill only); prefill efficiency = prefill FLOPs / prefill time / measured peak; peak RSS is the process high-water mark.");
+        return md.ToString();
+    }
+
+    public string ToCsv()
+    {
+        var csv = new StringBuilder("spec,visual_tokens,vision_ms,reduction_ms,prefill_ms,prefill_ms_min,prefill_ms_max,ttft_ms,decode_tok_s,prefill_flops,speedup,flops_ratio,efficiency,threads\n");
+        double basePrefill = Baseline.MedianPrefillMs, baseFlops = Baseline.PrefillFlops;
+        foreach (var row in Rows)
+        {
+            var r = row.Runs;
+            double prefill = row.MedianPrefillMs;
+            csv.AppendLine(string.Join(",", new object[]
+            {
+                row.Spec.Replace(',', ';'), row.VisualTokens, SampleStats.Median(r.Select(x => x.VisionMs)), SampleStats.Median(r.Select(x => x.ReductionMs)), prefill,
+                r.Min(x => x.PrefillMs), r.Max(x => x.PrefillMs), SampleStats.Median(r.Select(x => x.TimeToFirstTokenMs)), SampleStats.Median(r.Select(x => x.DecodeTokensPerSecond)),
+                row.PrefillFlops, basePrefill / prefill, baseFlops / row.PrefillFlops, row.PrefillFlops / (prefill / 1000) / PeakFlops, Threads,
+            }.Select(v => Convert.ToString(v, CultureInfo.InvariantCulture))));
+        }
+        return csv.ToString();
+    }
+
+    static string Bytes(double bytes) => bytes >= 1L << 30 ? $"{bytes / (1L << 30):F2} GiB" : $"{bytes / (1L << 20):F1} MiB";
+}
+
+/// <summary>End-to-end timing of each method on one model (use `synth` for real shapes): vision,
+/// reduction, prefill, time to first token, decode tokens/s per configuration, on random pixels and
+/// a random prompt with one image slot; the first run of each configuration warms up (JIT, first
+/// touch of the weights) and is not counted.</summary>
+public static class SpeedHarness
+{
+    /// <summary>The default configurations: each main method at every budget (adaptive ones also at
+    /// their fixed-budget form, so they compare at equal token counts), the adaptive ones once.</summary>
+    public static IReadOnlyList<string> DefaultSpecs(IReadOnlyList<int> budgets, int decoderLayers) =>
+        budgets.SelectMany(b => MethodCatalog.MainSpecs(b, decoderLayers)
+                .Concat(MethodCatalog.Entries.Where(e => e is { Main: true, Budget: BudgetKind.Adaptive, AtBudget: not null }).Select(e => e.AtBudget!(b))))
+            .Distinct().ToList();
+
+    public static SpeedReport Run(LlavaModel model, ComputeContext compute, SpeedOptions options, IProgress<string>? progress = null, CancellationToken cancel = default)
+    {
+        if (options.Runs < 1) throw new InvalidInputException($"runs must be >= 1, got {options.Runs}");
+        if (options.TextTokens < 2) throw new InvalidInputException($"text tokens must be >= 2, got {options.TextTokens}");
+        if (options.DecodeTokens < 0) throw new InvalidInputException($"decode tokens must be >= 0, got {options.DecodeTokens}");
+        var cfg = model.Config;
+        var budgets = options.Budgets.Count > 0 ? options.Budgets : [192, 128, 64];
+        var specs = options.Methods.Count == 0 || options.Methods is ["none"]
+            ? DefaultSpecs(budgets, cfg.Text.NumHiddenLayers)
+            : MethodSpec.Expand(options.Methods, budgets).Select(s => s.Spec).ToList();
+        if (!specs.Contains("none")) specs = ["none", .. specs];
+        var plans = specs.Select(s => (Spec: s, Plan: MethodPlan.Parse(s))).ToList();
+
+        progress?.Report($"measuring peak FLOP/s with {compute.Threads} thread(s)...");
+        double peak = MachineProbe.PeakFlops(compute.Threads);
+        var pipeline = new LlavaPipeline(model, compute);
+        var rng = new Random(7);
+        int size = cfg.Vision.ImageSize;
+        var pixels = new float[cfg.Vision.NumChannels * size * size];
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = (float)(rng.NextDouble() * 2 - 1);
+        var ids = new int[options.TextTokens + 1];
+        for (int i = 0; i < ids.Length; i++) ids[i] = rng.Next(3, Math.Min(cfg.Text.VocabSize, 32000));
+        ids[0] = cfg.Text.BosTokenId;
+        int slot = Math.Min(35, options.TextTokens - 1);
+        ids[slot] = cfg.ImageTokenIndex;
+
+        var rows = new List<SpeedRow>();
+        foreach (var (spec, plan) in plans)
+        {
+            var runs = new List<RunReport>();
+            for (int r = 0; r <= options.Runs; r++)
+            {
+                cancel.ThrowIfCancellationRequested();
+                var result = pipeline.Run(pixels, ids, slot, new RunOptions
+                {
+                    Reducer = plan.Reducer, Pruner = plan.Pruner, Seed = 1,
+                    Generation = new GenerationOptions { MaxNewTokens = options.DecodeTokens, EosTokenId = -1 },
+                }, cancel: cancel);
+                if (r > 0) runs.Add(result.Report); // run 0 warms up: JIT, page faults of first-touched weights
+            }
+            var row = new SpeedRow(spec, runs[0].VisualTokens, runs);
+            rows.Add(row);
+            progress?.Report(string.Create(CultureInfo.InvariantCulture, $"{spec}: prefill {row.MedianPrefillMs:F1} ms, visual tokens {row.VisualTokens}"));
+        }
+        return new SpeedReport(Path.GetFileName(Path.GetFullPath(model.Directory).TrimEnd('/')), cfg, model.Weights.Get(TensorNames.EmbedTokens).DType, compute.Threads, peak,
+            ProcessMemory.PeakResident, options, rows);
+    }
+}
