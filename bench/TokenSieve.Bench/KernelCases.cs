@@ -41,7 +41,7 @@ public static class KernelCases
 
 public sealed record AttentionCase(string Name, int Queries, int Keys, int QueryHeads, int KvHeads, int HeadDim, bool Causal)
 {
-    public AttentionShape Shape => new(Queries, Keys, QueryHeads, KvHeads, HeadDim, 1f / MathF.Sqrt(HeadDim), Causal);
+    internal AttentionShape Shape => new(Queries, Keys, QueryHeads, KvHeads, HeadDim, 1f / MathF.Sqrt(HeadDim), Causal);
 
     /// <summary>Multiply-add flops of QKᵀ and PV over the visible (query, key) pairs.</summary>
     public double Flops

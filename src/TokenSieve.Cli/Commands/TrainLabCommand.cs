@@ -4,7 +4,6 @@ using TokenSieve.Lab.Scenes;
 using TokenSieve.Lab.Text;
 using TokenSieve.Lab.Training;
 using TokenSieve.Numerics;
-using TokenSieve.Text;
 
 namespace TokenSieve.Cli.Commands;
 
@@ -39,7 +38,7 @@ public static class TrainLabCommand
             string dir = p.GetValue(output)!;
             LabBuildReport? report = null;
             void Build(IProgress<LabTrainingProgress> progress) =>
-                report = LabBuild.Run(options, dir, TokenizerModel, p.GetValue(validationPerSuite), p.GetValue(testPerSuite), dt, progress, cancel);
+                report = LabBuild.Run(options, dir, LabTokenizerModel.Serialize, p.GetValue(validationPerSuite), p.GetValue(testPerSuite), dt, progress, cancel);
             if (Console.IsOutputRedirected)
             {
                 var last = DateTime.MinValue;
@@ -76,19 +75,5 @@ public static class TrainLabCommand
             return Task.FromResult(0);
         });
         return cmd;
-    }
-
-    /// <summary>The lab vocabulary as a SentencePiece tokenizer.model (a Unigram model, as the lab's
-    /// own Viterbi tokenizer), read back by the same tokenizer code as real LLaVA's.</summary>
-    public static byte[] TokenizerModel(IReadOnlyList<LabPiece> pieces)
-    {
-        var model = new SentencePieceModel
-        {
-            Pieces = pieces.Select(p => new SentencePiece(p.Piece, p.Score, (PieceType)(int)p.Kind)).ToList(),
-            ModelType = SentencePieceModelType.Unigram, VocabSize = pieces.Count, ByteFallback = pieces.Any(p => p.Kind == LabPieceKind.Byte),
-            SplitDigits = true, AllowWhitespaceOnlyPieces = true, UnkId = 0, BosId = 1, EosId = 2, PadId = -1,
-            NormalizerName = "identity", AddDummyPrefix = true, RemoveExtraWhitespaces = false, EscapeWhitespaces = true,
-        };
-        return SentencePieceModelWriter.Serialize(model);
     }
 }

@@ -7,7 +7,7 @@ namespace TokenSieve.Checkpoints;
 /// <summary>The one config.json writer: a <see cref="LlavaConfig"/> as transformers'
 /// save_pretrained writes a LlavaConfig, every key spelled out (so the file reads back to the same
 /// config without defaults). Used by the synthetic checkpoints, the lab and the benchmarks.</summary>
-public static class LlavaConfigWriter
+internal static class LlavaConfigWriter
 {
     /// <summary>A config from its parts, with llava-hf's top-level defaults.</summary>
     public static LlavaConfig Create(ClipVisionConfig vision, LlamaConfig text, int imageTokenIndex, int? padTokenId, int visionFeatureLayer = -2,

@@ -2,7 +2,7 @@ namespace TokenSieve.Checkpoints;
 
 /// <summary>What a tensor is, for initialisers and optimisers: a weight matrix (or conv kernel), a
 /// bias, a norm's weight or bias, or an embedding table.</summary>
-public enum TensorKind
+internal enum TensorKind
 {
     Matrix,
     Bias,
@@ -13,7 +13,7 @@ public enum TensorKind
 
 /// <summary>One tensor of a checkpoint: its llava-hf name, shape and kind, and the fan-in of a
 /// matrix (inputs per output).</summary>
-public sealed record TensorSpec(string Name, int[] Shape, TensorKind Kind, int FanIn = 0)
+internal sealed record TensorSpec(string Name, int[] Shape, TensorKind Kind, int FanIn = 0)
 {
     public long Count => Shape.Aggregate(1L, (a, b) => a * b);
 }
@@ -22,7 +22,7 @@ public sealed record TensorSpec(string Name, int[] Shape, TensorKind Kind, int F
 /// decoder): every tensor with its name, shape and kind, in one order. The loader's
 /// unexpected-tensor check, the synthetic checkpoints, the lab's parameters and the benchmarks'
 /// checkpoints all read it; the model parts load the same names through <see cref="TensorNames"/>.</summary>
-public static class LlavaSchema
+internal static class LlavaSchema
 {
     /// <summary>Every tensor, in the order the lab's parameter buffer uses: vision (embeddings, pre-norm,
     /// layers, post-norm), projector, decoder (embeddings, layers, final norm, lm_head unless tied).</summary>

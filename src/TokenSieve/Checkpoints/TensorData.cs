@@ -79,7 +79,7 @@ public sealed unsafe class TensorData
     }
 
     /// <summary>A 2-D view [Shape[0], product of the rest] without copying (conv kernels flatten to [out, in·kh·kw]).</summary>
-    public WeightMatrix AsMatrix()
+    internal WeightMatrix AsMatrix()
     {
         if (Shape.Length < 2) throw new CheckpointException(File, Name, $"expected a matrix, got shape {ShapeText}");
         long cols = ElementCount / Shape[0];
@@ -88,7 +88,7 @@ public sealed unsafe class TensorData
 }
 
 /// <summary>Where named tensors come from: one safetensors file, a sharded checkpoint, or memory.</summary>
-public interface ITensorSource : IDisposable
+internal interface ITensorSource : IDisposable
 {
     IReadOnlyCollection<string> Names { get; }
     bool Contains(string name);

@@ -3,7 +3,7 @@ namespace TokenSieve.Checkpoints;
 /// <summary>The one mapping table between checkpoint tensor names and model parts. Canonical names
 /// are the classic llava-hf spelling (transformers &lt; 4.52); newer re-saves use the
 /// <c>model.language_model.*</c> spelling, which <see cref="Canonical"/> maps back.</summary>
-public static class TensorNames
+internal static class TensorNames
 {
     /// <summary>(newer prefix, canonical prefix), the reverse of transformers' _checkpoint_conversion_mapping.</summary>
     static readonly (string From, string To)[] Renames =
@@ -65,7 +65,7 @@ public static class TensorNames
 }
 
 /// <summary>Prefixes of one CLIP encoder layer's tensors.</summary>
-public sealed record ClipLayerNames(string LayerNorm1, string Q, string K, string V, string Out, string LayerNorm2, string Fc1, string Fc2);
+internal sealed record ClipLayerNames(string LayerNorm1, string Q, string K, string V, string Out, string LayerNorm2, string Fc1, string Fc2);
 
 /// <summary>Names of one LLaMA decoder layer's tensors (norm weights in full, projection prefixes).</summary>
-public sealed record LlamaLayerNames(string InputNorm, string Q, string K, string V, string O, string PostNorm, string Gate, string Up, string Down);
+internal sealed record LlamaLayerNames(string InputNorm, string Q, string K, string V, string O, string PostNorm, string Gate, string Up, string Down);

@@ -1,7 +1,7 @@
 namespace TokenSieve.Evaluation;
 
 /// <summary>GQA (and any short-answer task) exact match.</summary>
-public static class GqaScorer
+internal static class GqaScorer
 {
     const string PythonPunctuation = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 

@@ -3,7 +3,7 @@ namespace TokenSieve.Evaluation;
 /// <summary>MMBench CircularEval with the static answer extraction of lmms-eval/VLMEvalKit
 /// (<c>can_infer_option</c>, then <c>can_infer_text</c>); where those fail the reference asks a GPT judge,
 /// which offline means the rotation counts as wrong (<c>mmbench_en_dev_static</c>).</summary>
-public static class MmBenchScorer
+internal static class MmBenchScorer
 {
     /// <summary>Rows with <c>index ≥ 1e6</c> are option-rotated copies of <c>index % 1e6</c>.</summary>
     public const long CircularStride = 1_000_000;

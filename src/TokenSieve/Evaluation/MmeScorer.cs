@@ -2,7 +2,7 @@ namespace TokenSieve.Evaluation;
 
 /// <summary>MME scoring (REFERENCE §6): per subtask <c>acc + acc+</c> (each out of 100), perception and
 /// cognition sums.</summary>
-public static class MmeScorer
+internal static class MmeScorer
 {
     public static readonly IReadOnlyList<string> PerceptionSubtasks =
         ["existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark", "artwork", "OCR"];

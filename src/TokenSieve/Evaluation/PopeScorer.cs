@@ -1,15 +1,15 @@
 namespace TokenSieve.Evaluation;
 
 /// <summary>Confusion counts and metrics of one POPE split (positive class = "yes").</summary>
-public sealed record PopeMetrics(int TruePositive, int FalsePositive, int TrueNegative, int FalseNegative, int Count,
+internal sealed record PopeMetrics(int TruePositive, int FalsePositive, int TrueNegative, int FalseNegative, int Count,
     double Accuracy, double Precision, double Recall, double F1, double YesRatio);
 
 /// <summary>POPE per split and the mean over splits — the paper's POPE number is <see cref="MeanF1"/>.</summary>
-public sealed record PopeReport(IReadOnlyDictionary<string, PopeMetrics> Splits, double MeanF1, double MeanAccuracy);
+internal sealed record PopeReport(IReadOnlyDictionary<string, PopeMetrics> Splits, double MeanF1, double MeanAccuracy);
 
 /// <summary>POPE scoring, both conventions (REFERENCE §6). Ratios are in [0, 1]; a zero denominator
 /// gives 0 (LLaVA's script would divide by zero there; lmms-eval returns 0).</summary>
-public static class PopeScorer
+internal static class PopeScorer
 {
     /// <summary>LLaVA <c>eval_pope.py</c>: keep the text before the first '.', delete ',', split on single
     /// spaces; "no" if any word is exactly <c>No</c>, <c>not</c> or <c>no</c>, otherwise "yes".</summary>

@@ -3,7 +3,7 @@ using System.Text.RegularExpressions;
 namespace TokenSieve.Evaluation;
 
 /// <summary>ScienceQA letter extraction (REFERENCE §6).</summary>
-public static partial class ScienceQaScorer
+internal static partial class ScienceQaScorer
 {
     static readonly string[] Options = ["A", "B", "C", "D", "E"];
 

@@ -2,7 +2,7 @@ namespace TokenSieve.Evaluation;
 
 /// <summary>VQA soft accuracy (TextVQA): prediction and answers go through <see cref="VqaNormalizer"/>;
 /// the score is the mean over i of <c>min(1, #{j ≠ i : gt[j] == pred} / 3)</c>.</summary>
-public static class VqaAccuracy
+internal static class VqaAccuracy
 {
     /// <summary>Score of one question in [0, 1]. LLaVA asserts exactly ten answers; any non-empty list
     /// is accepted here and the formula is the same.</summary>

@@ -6,7 +6,7 @@ namespace TokenSieve.Evaluation;
 /// <summary>The EvalAI/MMF answer processor that LLaVA's <c>m4c_evaluator.py</c> and lmms-eval's
 /// TextVQA use (REFERENCE §6). Applied to the prediction and to every ground-truth answer.
 /// Reproduced step by step, quirks included, so scores match the Python numbers exactly.</summary>
-public static partial class VqaNormalizer
+internal static partial class VqaNormalizer
 {
     /// <summary>The VQA contractions table, as data (m4c_evaluator.py <c>CONTRACTIONS</c>). Keys are
     /// looked up after lowercasing, so the four keys with a capital I never match — the reference

@@ -15,7 +15,7 @@ public enum AspectMode
 /// <see cref="Squared"/> is null when nothing was padded (<see cref="AspectMode.Crop"/> without the
 /// config's do_pad, or an already square image); <see cref="RescaledHwc"/> is HWC float32; <see cref="PixelValues"/> is CHW float32
 /// [3, <see cref="Height"/>, <see cref="Width"/>].</summary>
-public sealed record PreprocessStages(
+internal sealed record PreprocessStages(
     RgbImage Input, RgbImage? Squared, RgbImage Resized, RgbImage Cropped, float[] RescaledHwc, float[] PixelValues, int Height, int Width);
 
 /// <summary>Transformers' CLIPImageProcessor (4.40) on 8-bit RGB, plus LLaVA's pad-to-square:
@@ -62,7 +62,7 @@ public sealed class ImageProcessor
     /// when cropping is off).</summary>
     public float[] Preprocess(RgbImage image, AspectMode mode) => RunStages(image, mode).PixelValues;
 
-    public PreprocessStages RunStages(RgbImage image, AspectMode mode)
+    internal PreprocessStages RunStages(RgbImage image, AspectMode mode)
     {
         ArgumentNullException.ThrowIfNull(image);
         RgbImage? squared = mode == AspectMode.Pad || Config.DoPad ? ExpandToSquare(image) : null;

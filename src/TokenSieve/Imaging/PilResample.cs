@@ -27,7 +27,7 @@ public enum ResampleFilter
 /// 2^21 (the rounding half) and shifts back, clamping to 0..255.</item>
 /// </list>
 /// Bicubic is Keys' cubic with a = −0.5 (support 2).</summary>
-public static class PilResample
+internal static class PilResample
 {
     const int PrecisionBits = 32 - 8 - 2;
 

@@ -87,7 +87,7 @@ public sealed class InferenceSession
         Compute = compute ?? ComputeContext.Default;
     }
 
-    public KvCache? Cache => _cache;
+    internal KvCache? Cache => _cache;
 
     /// <summary>Projected visual tokens [rows, Hidden] for features [rows, VisionHidden].</summary>
     public float[] Project(ReadOnlySpan<float> features, int rows) => Model.Projector.Forward(Compute, features, rows);

@@ -4,7 +4,7 @@ using TokenSieve.Numerics;
 namespace TokenSieve.Models;
 
 /// <summary>A PyTorch Linear: weight [out, in] in its stored dtype, optional float32 bias.</summary>
-public sealed class Linear
+internal sealed class Linear
 {
     public WeightMatrix Weight { get; }
     public float[]? Bias { get; }
@@ -33,7 +33,7 @@ public sealed class Linear
 }
 
 /// <summary>Weight and bias of a LayerNorm, or the weight of an RMSNorm, as float32.</summary>
-public sealed record NormWeights(float[] Weight, float[]? Bias, float Eps)
+internal sealed record NormWeights(float[] Weight, float[]? Bias, float Eps)
 {
     public static NormWeights LoadLayerNorm(ITensorSource source, string prefix, int dim, float eps) =>
         new(source.Get(prefix + "weight").ExpectShape(dim).ToFloats(), source.Get(prefix + "bias").ExpectShape(dim).ToFloats(), eps);

@@ -2,7 +2,7 @@ namespace TokenSieve.Models;
 
 /// <summary>Next-token choice: greedy (temperature 0) or temperature + nucleus (top-p) sampling
 /// with an explicit seed, so runs are reproducible.</summary>
-public sealed class Sampler
+internal sealed class Sampler
 {
     public float Temperature { get; }
     public float TopP { get; }

@@ -5,7 +5,7 @@ namespace TokenSieve.Numerics;
 /// <summary>Element-wise activations, in place, vectorised with <see cref="VectorMath"/>'s ≈1 ulp exp and erf.
 /// Tails use the scalar form of the same algorithm, so an element's result does not depend on its position.
 /// Each has a scalar <c>…Reference</c> (MathF.Exp / double erf) that the tests compare against.</summary>
-public static class Activations
+internal static class Activations
 {
     const float QuickGeluAlpha = 1.702f;
     const float InvSqrt2 = 0.70710678118654752f;

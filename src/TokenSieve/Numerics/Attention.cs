@@ -7,7 +7,7 @@ namespace TokenSieve.Numerics;
 /// rows, keys/values [KeyCount, KvHeads·HeadDim] rows (GQA: query head h reads kv head
 /// h / (QueryHeads/KvHeads)). With <see cref="Causal"/>, query i sits at key index
 /// i + (KeyCount − QueryCount) and sees keys 0..that index (a KV cache prefix plus itself).</summary>
-public readonly record struct AttentionShape(int QueryCount, int KeyCount, int QueryHeads, int KvHeads, int HeadDim, float Scale, bool Causal)
+internal readonly record struct AttentionShape(int QueryCount, int KeyCount, int QueryHeads, int KvHeads, int HeadDim, float Scale, bool Causal)
 {
     public int GroupSize => QueryHeads / KvHeads;
 
@@ -34,7 +34,7 @@ public readonly record struct AttentionShape(int QueryCount, int KeyCount, int Q
 /// ordered so consecutive ones share a kv head; each output row is computed the same way on
 /// any thread. Head dims that are not a multiple of 16 (or machines without AVX-512) use the scalar reference.
 /// </remarks>
-public static unsafe class Attention
+internal static unsafe class Attention
 {
     /// <summary>64 rather than 32: halves the K/V traffic per flop (measured ~5% faster on 577/640 tokens).</summary>
     const int QueryBlock = 64;

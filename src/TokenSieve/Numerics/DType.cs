@@ -8,7 +8,7 @@ public enum DType
     BF16,
 }
 
-public static class DTypes
+internal static class DTypes
 {
     public static int SizeOf(DType t) => t switch
     {
@@ -38,7 +38,7 @@ public static class DTypes
 
 /// <summary>bfloat16 is the upper half of a float32; .NET has no type for it, so it travels as
 /// <see cref="ushort"/>.</summary>
-public static class BFloat16
+internal static class BFloat16
 {
     public static float ToSingle(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
 

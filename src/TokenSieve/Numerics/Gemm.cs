@@ -17,7 +17,7 @@ namespace TokenSieve.Numerics;
 /// whichever thread or tile computes it, so results do not depend on the thread count.
 /// M ≤ <see cref="GemvMaxRows"/> (decoding) takes a separate bandwidth-bound path that streams W once.
 /// </remarks>
-public static unsafe class Gemm
+internal static unsafe class Gemm
 {
     /// <summary>Weight rows per microkernel tile.</summary>
     const int TileRows = 8;

@@ -9,7 +9,7 @@ namespace TokenSieve.Numerics;
 /// <summary>Measured machine limits, so benchmarks report efficiency as a ratio to what this process
 /// can attain right now (not a datasheet number): fp32 FMA throughput from a register-only loop, and
 /// streaming-read bandwidth from a buffer far larger than the caches.</summary>
-public static unsafe class MachineProbe
+internal static unsafe class MachineProbe
 {
     /// <summary>Vector width the probe (and the kernels) use, in fp32 lanes.</summary>
     public static int Lanes => Vector512.IsHardwareAccelerated ? 16 : Vector256.IsHardwareAccelerated ? 8 : 1;

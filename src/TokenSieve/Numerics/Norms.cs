@@ -6,7 +6,7 @@ namespace TokenSieve.Numerics;
 /// <remarks>Statistics accumulate in double (vector lanes, fixed order), so they are exact to well below
 /// float32 resolution whatever the row length; the per-element affine step uses the same float operations,
 /// in the same order and without FMA contraction, as the scalar references.</remarks>
-public static unsafe class Norms
+internal static unsafe class Norms
 {
     /// <summary>y = (x − mean)/sqrt(var + eps)·w + b per row (biased variance, as torch.nn.LayerNorm). y may alias x.</summary>
     public static void LayerNorm(ReadOnlySpan<float> x, int rows, int dim, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, float eps, Span<float> y) =>

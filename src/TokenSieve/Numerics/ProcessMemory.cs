@@ -2,7 +2,7 @@ namespace TokenSieve.Numerics;
 
 /// <summary>Resident memory of this process, from /proc/self/status (Linux; 0 elsewhere), for the
 /// memory and speed benchmarks.</summary>
-public static class ProcessMemory
+internal static class ProcessMemory
 {
     /// <summary>Current resident set size in bytes (VmRSS).</summary>
     public static long Resident => Field("VmRSS");

@@ -6,7 +6,7 @@ namespace TokenSieve.Numerics;
 /// dimension i pairs with i + D/2 (not interleaved pairs as in Meta/GGUF).</summary>
 /// <remarks>cos/sin of pos·inv_freq are cached per position (grow-only table, values identical to computing
 /// them per call), so a layer call is pure vector arithmetic instead of rows·D/2 MathF.Cos/Sin calls.</remarks>
-public sealed unsafe class Rope
+internal sealed unsafe class Rope
 {
     public int HeadDim { get; }
     public float Theta { get; }

@@ -5,7 +5,7 @@ namespace TokenSieve.Numerics;
 
 /// <summary>Vectorised transcendental functions accurate to about 1 ulp in float32, for kernels whose
 /// scalar references use <see cref="MathF.Exp"/> and a double-precision erf.</summary>
-public static class VectorMath
+internal static class VectorMath
 {
     // Cephes expf: e^x = 2^n · e^r with n = round(x·log2 e), r = x − n·ln 2 (ln 2 split in two so
     // n·C1 is exact), e^r from a degree-6 minimax polynomial on |r| ≤ ln2/2. Max error ≈ 1 ulp.

@@ -7,7 +7,7 @@ namespace TokenSieve.Numerics;
 /// so F16 uses the exact integer/scale trick: the 15 exponent+mantissa bits shifted into float
 /// position and multiplied by 2¹¹² give every normal and subnormal half exactly; Inf/NaN get the
 /// float exponent forced to all ones. BF16 is the upper half of a float32.</summary>
-public static unsafe class WeightConversion
+internal static unsafe class WeightConversion
 {
     /// <summary>dst[i] = (float)src[i] for <paramref name="count"/> elements of <paramref name="type"/> at <paramref name="src"/>.</summary>
     public static void ToSingle(void* src, DType type, float* dst, int count)

@@ -6,7 +6,7 @@ namespace TokenSieve.Numerics;
 /// [out_features, in_features] and y = x·Wᵀ. The bytes live either in a memory-mapped checkpoint
 /// (owned by the reader) or in a pinned managed array; they are never widened to float32 as a
 /// whole — kernels convert tiles on the fly.</summary>
-public sealed unsafe class WeightMatrix
+internal sealed unsafe class WeightMatrix
 {
     public int Rows { get; }
     public int Cols { get; }

@@ -5,7 +5,7 @@ namespace TokenSieve.Pruning;
 /// growth to the smallest power of two above 4·used once 5·fill ≥ 3·mask, re-insertion in old slot
 /// order. DART iterates its pivots in this order (METHODS.md §8 step 4), and its greedy, exclusive
 /// picks depend on it.</summary>
-public static class CPythonSetOrder
+internal static class CPythonSetOrder
 {
     const int MinSize = 8, LinearProbes = 9, PerturbShift = 5;
 

@@ -5,7 +5,7 @@ namespace TokenSieve.Pruning;
 /// <summary>DPC-kNN clustering and merging (SparseVLM's <c>cluster_and_merge</c>, METHODS.md §10).
 /// The reference materialises the n×n distance matrix; here each pass recomputes the distances it
 /// needs row by row, so memory stays O(n + c) while the results are the same.</summary>
-public static class DpcKnn
+internal static class DpcKnn
 {
     /// <summary>Result: merged tokens [Clusters, Dim] in centre order, and the cluster of each input row.</summary>
     public sealed record Result(float[] Merged, int Clusters, int[] Centres, int[] Assignment);

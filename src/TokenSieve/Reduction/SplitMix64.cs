@@ -3,7 +3,7 @@ namespace TokenSieve.Reduction;
 /// <summary>SplitMix64 (Steele, Lea, Flood 2014; the constants of Vigna's reference C code). Our
 /// own generator, so seeded results are identical on every .NET version and platform, unlike
 /// System.Random.</summary>
-public struct SplitMix64
+internal struct SplitMix64
 {
     ulong _state;
 

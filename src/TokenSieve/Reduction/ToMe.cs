@@ -9,13 +9,13 @@ namespace TokenSieve.Reduction;
 /// <param name="Sizes">New sizes σ (patches per token).</param>
 /// <param name="Destination">For each old position, the new position it went to.</param>
 /// <param name="Coefficient">For each old position, its weight in the new token (x_new = Σ coef·x_old).</param>
-public sealed record ToMeMerge(float[] X, int Tokens, float[] Sizes, int[] Destination, float[] Coefficient);
+internal sealed record ToMeMerge(float[] X, int Tokens, float[] Sizes, int[] Destination, float[] Coefficient);
 
 /// <summary>ToMe bipartite soft matching (METHODS §12, facebookresearch/ToMe @ af95e4b
 /// `bipartite_soft_matching` + `merge_wavg`), the parse_r schedule and the proportional-attention
 /// bias. Pure functions; the vision tower calls them between attention and MLP (see
 /// <see cref="ToMeTracker"/>).</summary>
-public static class ToMe
+internal static class ToMe
 {
     /// <summary>One merge: split the current sequence into even (𝔸) and odd (𝔹) positions, match
     /// each a ∈ 𝔸 to its most cosine-similar b (first on ties), take the r best-matched a as
@@ -155,7 +155,7 @@ public static class ToMe
 /// current token's sources (original sequence positions, CLS = 0, with weights). <see cref="ToMeHook"/>
 /// calls <see cref="Merge"/> in each layer between attention and MLP and returns
 /// <see cref="AttentionBias"/> as the key bias when proportional attention is on.</summary>
-public sealed class ToMeTracker
+internal sealed class ToMeTracker
 {
     Dictionary<int, float>[] _sources;
 
@@ -219,7 +219,7 @@ public sealed class ToMeTracker
 /// <summary>ToMe inside the tower (METHODS §12), one per image: in every layer up to the features,
 /// proportional attention (log-size key bias) when asked, then r_l bipartite merges on the
 /// head-mean keys between attention and MLP.</summary>
-public sealed class ToMeHook : IVisionHook, ITokenSourceTracker
+internal sealed class ToMeHook : IVisionHook, ITokenSourceTracker
 {
     readonly int[] _schedule;
     readonly bool _proportional;

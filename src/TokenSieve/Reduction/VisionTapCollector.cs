@@ -7,7 +7,7 @@ namespace TokenSieve.Reduction;
 /// <see cref="VisionNeeds"/> name, keeps the taps (the feature layer's per-head [CLS] rows and
 /// keys; the next layer's q/k), forwards everything else to the reducer's own in-tower hook (ToMe),
 /// and afterwards assembles the <see cref="ReductionInput"/>. One instance per image.</summary>
-public sealed class VisionTapCollector : IVisionHook
+internal sealed class VisionTapCollector : IVisionHook
 {
     readonly VisionTowerInfo _tower;
     readonly VisionNeeds _needs;
@@ -81,7 +81,7 @@ public sealed class VisionTapCollector : IVisionHook
 }
 
 /// <summary>An in-tower hook that merges tokens and can say where each remaining token came from.</summary>
-public interface ITokenSourceTracker
+internal interface ITokenSourceTracker
 {
     /// <summary>The sources of every remaining token except [CLS], as patch indices with weights.</summary>
     TokenProvenance[] PatchProvenance();

@@ -18,7 +18,7 @@ namespace TokenSieve.Text;
 /// LLaVA tokenizer does.</para></summary>
 public sealed class SentencePieceBpeTokenizer
 {
-    public SentencePieceModel Model { get; }
+    internal SentencePieceModel Model { get; }
     /// <summary>Where the model came from, used in error messages.</summary>
     public string Source { get; }
     public int BosId => Model.BosId;
@@ -99,7 +99,7 @@ public sealed class SentencePieceBpeTokenizer
         PadId = model.PadId >= 0 ? model.PadId : _special.GetValueOrDefault("<pad>", -1);
     }
 
-    public static SentencePieceBpeTokenizer Create(SentencePieceModel model, IReadOnlyDictionary<string, int>? specialTokens = null, string source = "tokenizer model")
+    internal static SentencePieceBpeTokenizer Create(SentencePieceModel model, IReadOnlyDictionary<string, int>? specialTokens = null, string source = "tokenizer model")
         => new(model, specialTokens, source);
 
     /// <summary>Loads a <c>tokenizer.model</c> file.</summary>

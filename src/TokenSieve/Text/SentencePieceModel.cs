@@ -5,7 +5,7 @@ namespace TokenSieve.Text;
 
 /// <summary>The piece types of <c>sentencepiece_model.proto</c> (<c>ModelProto.SentencePiece.Type</c>),
 /// with the proto's numeric values.</summary>
-public enum PieceType
+internal enum PieceType
 {
     Normal = 1,
     Unknown = 2,
@@ -16,7 +16,7 @@ public enum PieceType
 }
 
 /// <summary><c>TrainerSpec.ModelType</c> values.</summary>
-public enum SentencePieceModelType
+internal enum SentencePieceModelType
 {
     Unigram = 1,
     Bpe = 2,
@@ -26,14 +26,14 @@ public enum SentencePieceModelType
 
 /// <summary>One vocabulary entry: the piece text (spaces written as U+2581), its score and type.
 /// The id is the entry's position in <see cref="SentencePieceModel.Pieces"/>.</summary>
-public readonly record struct SentencePiece(string Piece, float Score, PieceType Type);
+internal readonly record struct SentencePiece(string Piece, float Score, PieceType Type);
 
 /// <summary>The parts of a SentencePiece <c>ModelProto</c> (<c>tokenizer.model</c>) that encoding
 /// and decoding depend on. Parsed field by field with <see cref="CodedInputStream"/>, field numbers
 /// from <c>sentencepiece_model.proto</c>; unknown fields are skipped, as protobuf readers do.
 /// Defaults are the proto's defaults (e.g. add_dummy_prefix true, byte_fallback false). The same
 /// record is what <see cref="SentencePieceModelWriter"/> serializes.</summary>
-public sealed record SentencePieceModel
+internal sealed record SentencePieceModel
 {
     /// <summary>U+2581 LOWER ONE EIGHTH BLOCK, SentencePiece's visible stand-in for a space.</summary>
     public const char SpaceSymbol = '\u2581';

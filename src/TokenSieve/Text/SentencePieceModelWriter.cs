@@ -8,7 +8,7 @@ namespace TokenSieve.Text;
 /// LLaMA's other settings) and a normalizer_spec (identity rules, add_dummy_prefix,
 /// remove_extra_whitespaces, escape_whitespaces). The result loads in SentencePiece, in
 /// Microsoft.ML.Tokenizers and in <see cref="SentencePieceBpeTokenizer"/>.</summary>
-public static class SentencePieceModelWriter
+internal static class SentencePieceModelWriter
 {
     /// <summary>A LLaMA-layout BPE model: 0 &lt;unk&gt;, 1 &lt;s&gt;, 2 &lt;/s&gt;, then (with
     /// <paramref name="byteFallback"/>) the 256 byte pieces &lt;0x00&gt;…&lt;0xFF&gt;, then

@@ -7,7 +7,7 @@ namespace TokenSieve.Tests.Support;
 /// config's image_token_index 250 and <c>&lt;pad&gt;</c> at 255 (CONTROL), characters and a few
 /// merges as NORMAL pieces, the rest unused CONTROL slots. A test keeps the committed file equal to
 /// what this builder writes.</summary>
-public static class TinyFixtureTokenizer
+internal static class TinyFixtureTokenizer
 {
     public const int ImageTokenId = 250;
     public const int PadTokenId = 255;

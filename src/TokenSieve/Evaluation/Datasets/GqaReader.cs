@@ -4,7 +4,7 @@ namespace TokenSieve.Evaluation;
 
 /// <summary>GQA <c>testdev_balanced_questions.json</c>: an object keyed by question id, each
 /// <c>{imageId, question, answer, …}</c>; images are <c>{imageId}.jpg</c>.</summary>
-public static class GqaReader
+internal static class GqaReader
 {
     public const string Task = "gqa";
 

@@ -4,7 +4,7 @@ namespace TokenSieve.Evaluation;
 /// answer, category, image, [source, l2-category, comment, split]</c>; the image is base64 (or, in
 /// circular files, the index of the row holding it). Rows with <c>index ≥ 1e6</c> are rotated copies
 /// scored together with <c>index % 1e6</c>. Image bytes are returned undecoded.</summary>
-public static class MmBenchReader
+internal static class MmBenchReader
 {
     public const string Task = "mmbench";
 

@@ -4,7 +4,7 @@ namespace TokenSieve.Evaluation;
 /// <c>images/</c> + <c>questions_answers_YN/</c>, or images and <c>.txt</c> files side by side. A txt file
 /// named like its image holds that image's two lines <c>question\tanswer</c>. Files whose lines carry
 /// three fields, <c>image\tquestion\tanswer</c> (the eval_tool's per-subtask templates), are read too.</summary>
-public static class MmeReader
+internal static class MmeReader
 {
     public const string Task = "mme";
 

@@ -3,7 +3,7 @@ namespace TokenSieve.Evaluation;
 /// <summary>POPE question files: JSON lines <c>{question_id, image, text, label|answer[, category]}</c>,
 /// one file per split (<c>coco_pope_random.json</c>, …) or LLaVA's combined
 /// <c>llava_pope_test.jsonl</c> whose <c>category</c> names the split.</summary>
-public static class PopeReader
+internal static class PopeReader
 {
     public const string Task = "pope";
 

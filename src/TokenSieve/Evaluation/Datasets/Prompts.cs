@@ -11,7 +11,7 @@ public enum PromptStyle
 }
 
 /// <summary>The fixed prompt suffixes of LLaVA-1.5's evaluation (docs/Evaluation.md).</summary>
-public static class Prompts
+internal static class Prompts
 {
     public const string ShortAnswer = "Answer the question using a single word or phrase.";
     public const string OptionLetter = "Answer with the option's letter from the given choices directly.";

@@ -8,7 +8,7 @@ namespace TokenSieve.Evaluation;
 /// <c>llava_test_CQM-A.json</c> (list of <c>{id, image?, conversations}</c>) whose prompt is used verbatim.
 /// Images are <c>{imageFolder}/{pid}/image.png</c> (ScienceQA's <c>images/test</c> folder) or LLaVA's
 /// <c>image</c> field relative to <c>imageFolder</c>. By default only image questions are kept (SQA-IMG).</summary>
-public static partial class ScienceQaReader
+internal static partial class ScienceQaReader
 {
     public const string Task = "scienceqa_img";
 

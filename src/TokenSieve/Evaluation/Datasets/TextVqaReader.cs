@@ -6,7 +6,7 @@ namespace TokenSieve.Evaluation;
 /// answers[10], ocr_tokens?}]}</c>; images are <c>{image_id}.jpg</c> (val images live in train_images).
 /// With OCR tokens the prompt gets LLaVA's <c>Reference OCR token: a, b, c</c> line, which is how
 /// LLaVA-1.5's 58.2 was measured; <see cref="EvalDataset.Settings"/> records <c>ocr_tokens</c>.</summary>
-public static class TextVqaReader
+internal static class TextVqaReader
 {
     public const string Task = "textvqa";
 

@@ -26,7 +26,7 @@ public sealed class ClipVisionTower
     /// <summary>Depth, width, heads, patch grid and [CLS] of this tower, for methods.</summary>
     public VisionTowerInfo Info { get; }
 
-    public ClipVisionTower(ITensorSource source, ClipVisionConfig config, int featureIndex)
+    internal ClipVisionTower(ITensorSource source, ClipVisionConfig config, int featureIndex)
     {
         Config = config;
         FeatureIndex = featureIndex;

@@ -3,7 +3,7 @@ namespace TokenSieve.Models;
 /// <summary>Per-layer key/value cache. Each layer keeps its own length: a decoder pruner at layer K
 /// shortens the sequence for layers K.. only, so their caches hold fewer tokens than the earlier
 /// layers'. Keys are stored after RoPE. Buffers are reused across runs when large enough.</summary>
-public sealed class KvCache
+internal sealed class KvCache
 {
     public int Layers { get; }
     public int KvDim { get; }

@@ -6,7 +6,7 @@ namespace TokenSieve.Models;
 /// <summary>What a layer exposes to a tap while it runs: its post-RoPE queries for the rows being
 /// processed and the layer's whole cache (keys post-RoPE), so exact attention rows can be
 /// recomputed for any query without materialising an attention matrix.</summary>
-public readonly ref struct LayerAttentionView
+internal readonly ref struct LayerAttentionView
 {
     public int Layer { get; init; }
     /// <summary>Queries of the rows processed in this call, [Rows, Heads·HeadDim], post-RoPE.</summary>
@@ -20,7 +20,7 @@ public readonly ref struct LayerAttentionView
     public ReadOnlySpan<float> Input { get; init; }
 }
 
-public delegate void LayerTap(in LayerAttentionView view);
+internal delegate void LayerTap(in LayerAttentionView view);
 
 /// <summary>LLaMA decoder (LlamaForCausalLM as LLaVA uses it): token embeddings, pre-RMSNorm layers
 /// with RoPE attention (GQA) and a SiLU-gated MLP, final RMSNorm, lm_head. The sequence is
@@ -30,9 +30,9 @@ public sealed class LlamaDecoder
     sealed record Layer(NormWeights InputNorm, Linear Q, Linear K, Linear V, Linear O, NormWeights PostNorm, Linear Gate, Linear Up, Linear Down);
 
     public LlamaConfig Config { get; }
-    public WeightMatrix EmbedTokens { get; }
-    public WeightMatrix LmHead { get; }
-    public Rope Rope { get; }
+    internal WeightMatrix EmbedTokens { get; }
+    internal WeightMatrix LmHead { get; }
+    internal Rope Rope { get; }
     public int LayerCount => _layers.Length;
 
     readonly Layer[] _layers;
@@ -40,7 +40,7 @@ public sealed class LlamaDecoder
 
     float[] _xn = [], _q = [], _att = [], _gate = [], _up = [];
 
-    public LlamaDecoder(ITensorSource source, LlamaConfig config)
+    internal LlamaDecoder(ITensorSource source, LlamaConfig config)
     {
         Config = config;
         int d = config.HiddenSize, kv = config.KvDim, m = config.IntermediateSize;
@@ -71,7 +71,7 @@ public sealed class LlamaDecoder
     /// <summary>Depth and widths, for hooks.</summary>
     public DecoderInfo Info { get; }
 
-    public KvCache CreateCache(int capacity) => new(_layers.Length, Config.KvDim, capacity);
+    internal KvCache CreateCache(int capacity) => new(_layers.Length, Config.KvDim, capacity);
 
     /// <summary>Writes the embedding rows of <paramref name="ids"/> into <paramref name="destination"/> [ids, Hidden].</summary>
     public void Embed(ReadOnlySpan<int> ids, Span<float> destination)
@@ -99,7 +99,7 @@ public sealed class LlamaDecoder
     /// <summary>Runs layer <paramref name="l"/> in place on x [rows, Hidden] whose rows have the given
     /// position ids; appends the rows' keys/values to the layer's cache and attends causally over
     /// the whole cache. <paramref name="tap"/> sees queries and keys after RoPE.</summary>
-    public void RunLayer(ComputeContext ctx, int l, Span<float> x, int rows, ReadOnlySpan<int> positions, KvCache cache, LayerTap? tap = null)
+    internal void RunLayer(ComputeContext ctx, int l, Span<float> x, int rows, ReadOnlySpan<int> positions, KvCache cache, LayerTap? tap = null)
     {
         var cfg = Config;
         int d = cfg.HiddenSize, kvDim = cfg.KvDim, hd = cfg.HeadDim, m = cfg.IntermediateSize;

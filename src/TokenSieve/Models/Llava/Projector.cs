@@ -6,14 +6,14 @@ namespace TokenSieve.Models;
 /// <summary>LLaVA's multi_modal_projector: linear_2(GELU_erf(linear_1(x))), applied per token.</summary>
 public sealed class Projector
 {
-    public Linear Linear1 { get; }
-    public Linear Linear2 { get; }
+    internal Linear Linear1 { get; }
+    internal Linear Linear2 { get; }
     public int InputSize => Linear1.In;
     public int OutputSize => Linear2.Out;
 
     float[] _hidden = [];
 
-    public Projector(ITensorSource source, int visionHidden, int textHidden, bool bias)
+    internal Projector(ITensorSource source, int visionHidden, int textHidden, bool bias)
     {
         Linear1 = Linear.Load(source, TensorNames.ProjectorLinear1, textHidden, visionHidden, bias);
         Linear2 = Linear.Load(source, TensorNames.ProjectorLinear2, textHidden, textHidden, bias);
