@@ -1,4 +1,5 @@
 using TokenSieve.Evaluation;
+using TokenSieve.Tests.Support;
 
 namespace TokenSieve.Tests.Evaluation;
 

@@ -1,6 +1,7 @@
 using System.Text;
 using TokenSieve.Cli.Reports;
 using TokenSieve.Evaluation;
+using TokenSieve.Tests.Support;
 
 namespace TokenSieve.Tests.Evaluation;
 

@@ -1,5 +1,6 @@
 using System.Text;
 using TokenSieve.Evaluation;
+using TokenSieve.Tests.Support;
 
 namespace TokenSieve.Tests.Evaluation;
 

@@ -1,4 +1,5 @@
 using TokenSieve.Numerics;
+using TokenSieve.Tests.Support;
 
 namespace TokenSieve.Tests.Numerics;
 

@@ -14,15 +14,59 @@ public static class TestData
 
     /// <summary>A fresh temporary folder, deleted by the caller's using.</summary>
     public static TempDir TempDir() => new();
+
+    /// <summary>Uniform values in ±scale from a seeded generator.</summary>
+    public static float[] Random(int count, int seed, float scale = 1f)
+    {
+        var rng = new Random(seed);
+        var a = new float[count];
+        for (int i = 0; i < count; i++) a[i] = (float)(rng.NextDouble() * 2 - 1) * scale;
+        return a;
+    }
+
+    /// <summary>Max over i of |a−b| / (atol + rtol·|b|) — ≤ 1 means within tolerance.</summary>
+    public static void AssertClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, double atol, double rtol, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            double e = expected[i], a = actual[i];
+            if (double.IsNaN(e) && double.IsNaN(a)) continue;
+            if (e == a) continue;
+            double err = Math.Abs(a - e);
+            if (!(err <= atol + rtol * Math.Abs(e)))
+                Assert.Fail($"{what}: element {i} expected {e:R} got {a:R} (|diff| {err:E3} > {atol:E1} + {rtol:E1}·|expected|)");
+        }
+    }
 }
 
+/// <summary>A scratch folder deleted when the test ends.</summary>
 public sealed class TempDir : IDisposable
 {
     public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "tokensieve-test-" + Guid.NewGuid().ToString("N")[..12]);
 
     public TempDir() => Directory.CreateDirectory(Path);
 
+    /// <summary>The path of <paramref name="name"/> inside the folder.</summary>
     public string File(string name) => System.IO.Path.Combine(Path, name);
+
+    /// <summary>Writes a text file (creating its folders) and returns its path.</summary>
+    public string File(string relative, string content)
+    {
+        string full = File(relative);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
+        System.IO.File.WriteAllText(full, content);
+        return full;
+    }
+
+    /// <summary>Writes a binary file (creating its folders) and returns its path.</summary>
+    public string Bytes(string relative, byte[] content)
+    {
+        string full = File(relative);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
+        System.IO.File.WriteAllBytes(full, content);
+        return full;
+    }
 
     public void Dispose()
     {
