@@ -25,6 +25,9 @@ public sealed class Qwen2Tokenizer
     readonly SearchValues<char> _addedFirstChars;
     readonly AddedToken[] _addedByLength;
 
+    /// <summary>The BPE model (for tests).</summary>
+    internal ByteLevelBpe Bpe => _bpe;
+
     /// <summary>Where the tokenizer came from (vocab.json, or tokenizer.json), for error messages.</summary>
     public string Source { get; }
     /// <summary>Byte-level tokens plus added tokens: one more than the highest id.</summary>

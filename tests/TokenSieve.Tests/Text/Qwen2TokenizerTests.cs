@@ -154,6 +154,27 @@ public class Qwen2TokenizerTests
     }
 
     [Fact]
+    public void Short_word_loop_and_heap_merge_agree()
+    {
+        // Pre-tokens up to ByteLevelBpe.ShortWordBytes take the reference's loop, longer ones the heap; the
+        // goldens cover each path on different words, so both run here on the same words.
+        var words = Qwen2TokenizerFixture.Golden.GetProperty("cases").EnumerateArray()
+            .SelectMany(c => Qwen2PreTokenizer.Split(c.GetProperty("text").GetString()!)).ToList();
+        var rng = new Random(5);
+        string alphabet = "aaab e=  \n你🙂é'";
+        for (int i = 0; i < 300; i++) words.Add(new string(Enumerable.Range(0, rng.Next(1, 9)).Select(_ => alphabet[rng.Next(alphabet.Length)]).ToArray()));
+        int compared = 0;
+        foreach (var word in words)
+        {
+            byte[] bytes = Encoding.UTF8.GetBytes(word);
+            if (bytes.Length > ByteLevelBpe.ShortWordBytes || bytes.Length < 2 || char.IsSurrogate(word[^1])) continue;
+            Assert.Equal(Tok.Bpe.MergeShort(bytes), Tok.Bpe.MergeLong(bytes));
+            compared++;
+        }
+        Assert.True(compared > 300);
+    }
+
+    [Fact]
     public void Round_trips_random_text_up_to_nfc()
     {
         var rng = new Random(7);
