@@ -123,22 +123,50 @@ static partial class UnicodeNfc
 
     static int ClassOf(int cp, Data data) => data.CombiningClass.TryGetValue(cp, out byte c) ? c : 0;
 
-    /// <summary>Canonical ordering: a stable insertion sort of each run of non-starters by class.</summary>
+    /// <summary>Canonical ordering: each run of non-starters sorted by class, stably. Short runs (the normal
+    /// case) by insertion; long ones by a keyed sort, so a flood of alternating marks stays O(n log n).</summary>
     static void Reorder(List<int> cps, Data data)
     {
-        for (int i = 1; i < cps.Count; i++)
+        for (int start = 0; start < cps.Count;)
         {
-            int cc = ClassOf(cps[i], data);
-            if (cc == 0) continue;
-            int j = i;
-            int cp = cps[i];
-            while (j > 0 && ClassOf(cps[j - 1], data) > cc)
+            if (ClassOf(cps[start], data) == 0)
+            {
+                start++;
+                continue;
+            }
+            int end = start;
+            while (end < cps.Count && ClassOf(cps[end], data) != 0) end++;
+            if (end - start <= 16) InsertionSort(cps, start, end, data);
+            else KeyedSort(cps, start, end, data);
+            start = end;
+        }
+    }
+
+    static void InsertionSort(List<int> cps, int start, int end, Data data)
+    {
+        for (int i = start + 1; i < end; i++)
+        {
+            int cp = cps[i], cc = ClassOf(cp, data), j = i;
+            while (j > start && ClassOf(cps[j - 1], data) > cc)
             {
                 cps[j] = cps[j - 1];
                 j--;
             }
             cps[j] = cp;
         }
+    }
+
+    static void KeyedSort(List<int> cps, int start, int end, Data data)
+    {
+        var keys = new long[end - start];
+        var values = new int[end - start];
+        for (int i = start; i < end; i++)
+        {
+            keys[i - start] = ((long)ClassOf(cps[i], data) << 32) | (uint)(i - start);  // position breaks ties: stable
+            values[i - start] = cps[i];
+        }
+        Array.Sort(keys, values);
+        for (int i = start; i < end; i++) cps[i] = values[i - start];
     }
 
     static void Compose(List<int> cps, Data data)
