@@ -13,18 +13,37 @@ static class DecoderMethods
             Name = "fastv", Main = true, Stage = MethodStage.Decoder, Budget = BudgetKind.Budgeted, Needs = "decoder attention rows (one per head)",
             Summary = "FastV in-place: the last token's head-mean attention in layer K-1 keeps the top M visual tokens",
             Usage = """
-                fastv[:k=K,keep=M|ratio=R,start=S]
+                fastv[:k=K,keep=M|ratio=R,start=S,window=S,query=last|last-visual]
                     FastV in-place (METHODS.md §9). Layers 0..K-1 see all tokens; the last token's head-mean
                     attention in layer K-1 ranks the visual tokens; the top M stay with original position ids.
                     k      first pruned layer, >= 1 (default 2)
                     keep   visual tokens kept (ATTENTION_RANK); or
                     ratio  drop ratio R, keep = round(n_v*(1-R)) (default 0.5)
                     start  absolute start of the ranked window (official scripts' SYS_LENGTH=36 quirk: start=36)
+                    window probe §15.1: each SxS window of the patch grid keeps its floor(M/windows) best,
+                           the rest go to the best anywhere (window FastV)
+                    query  probe §15.2: last-visual ranks by the last image token's row, no language (FastV_VIS)
                     variant=inplace only; the mask variant needs an attention key mask (not supported)
                 """,
             Reference = "METHODS.md §9; pkunlp-icler/FastV @ d165972",
             AtBudget = b => $"fastv:k=2,keep={b}",
             Create = FastV,
+        };
+        yield return new MethodEntry
+        {
+            Name = "alpha", Stage = MethodStage.Decoder, Budget = BudgetKind.Budgeted, Needs = "decoder attention rows (last position); hidden states entering layer K",
+            Summary = "the rethinking paper's probe: A*importance (FastV's attention) + (1-A)*uniqueness (negative cosine), min-max normalised",
+            Usage = """
+                alpha:a=A,k=K,keep=M[,unique=last|mean]
+                    Importance vs uniqueness (METHODS.md §15.3). s = A*minmax(imp) + (1-A)*minmax(uniq) over the
+                    image tokens at layer K; imp = the last position's head-mean attention in layer K-1,
+                    uniq = -cos(h_j, h_last) (unique=last, default) or -mean_i cos(h_j, h_i) (unique=mean).
+                    The top M stay with original position ids. a=1 is FastV's selection.
+                    Sweep A with bench --methods "alpha:a={a},k=2,keep={budget}" --alphas 0,0.1,...,1
+                """,
+            Reference = "METHODS.md §15.3; Wen et al., ACL Findings 2025",
+            AtBudget = b => $"alpha:a=0.5,k=2,keep={b}",
+            Create = Alpha,
         };
         yield return new MethodEntry
         {
@@ -79,6 +98,8 @@ static class DecoderMethods
         int? keep = o.OptionalInt("keep", 1, int.MaxValue);
         double? ratio = o.OptionalDouble("ratio", 0, 1);
         int? start = o.OptionalInt("start", 0, int.MaxValue);
+        int? window = o.OptionalInt("window", 1, 4096);
+        var query = o.Choice("query", FastVQuery.Last, ("last", FastVQuery.Last), ("last-visual", FastVQuery.LastVisual));
         string variant = o.Choice("variant", "inplace", ("inplace", "inplace"), ("mask", "mask"));
         o.CheckAllUsed();
         if (variant == "mask")
@@ -86,7 +107,19 @@ static class DecoderMethods
                 + "its logits at the kept rows equal the in-place variant's (METHODS.md §9), so use variant=inplace");
         if (keep is not null && ratio is not null) throw o.Error("give either keep or ratio, not both");
         if (ratio is >= 1) throw o.Error($"ratio = {ratio} drops every visual token");
-        return new FastV(k, keep, ratio ?? 0.5, start, o.Spec);
+        return new FastV(k, keep, ratio ?? 0.5, start, o.Spec, window, query);
+    }
+
+    static object Alpha(SpecText o)
+    {
+        foreach (var fastvOnly in new[] { "window", "query", "start" })
+            if (o.Has(fastvOnly)) throw o.Error($"{fastvOnly}= is a FastV option; the alpha score takes a=, k=, keep= and unique=");
+        double a = o.OptionalDouble("a", 0, 1) ?? throw o.Error("alpha needs a=A in [0, 1], e.g. alpha:a=0.5,k=2,keep=64");
+        int k = o.OptionalInt("k", 1, 4096) ?? throw o.Error("alpha needs k=K (the first pruned layer), e.g. alpha:a=0.5,k=2,keep=64");
+        int keep = o.OptionalInt("keep", 1, int.MaxValue) ?? throw o.Error("alpha needs keep=M (visual tokens kept), e.g. alpha:a=0.5,k=2,keep=64");
+        var unique = o.Choice("unique", AlphaUniqueness.Last, ("last", AlphaUniqueness.Last), ("mean", AlphaUniqueness.Mean));
+        o.CheckAllUsed();
+        return new AlphaScore(a, k, keep, unique, o.Spec);
     }
 
     static object PyramidDrop(SpecText o)

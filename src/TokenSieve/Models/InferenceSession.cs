@@ -3,21 +3,6 @@ using TokenSieve.Numerics;
 
 namespace TokenSieve.Models;
 
-/// <summary>The merged LLaVA input: text embeddings with the image slot replaced by visual tokens.</summary>
-public sealed class SplicedSequence
-{
-    /// <summary>[Length, Hidden] input embeddings.</summary>
-    public required float[] Embeddings { get; init; }
-    public required int Length { get; init; }
-    /// <summary>Position ids (0..Length−1 unless a method says otherwise).</summary>
-    public required int[] Positions { get; init; }
-    /// <summary>Index of the first visual token in the sequence.</summary>
-    public required int ImageStart { get; init; }
-    public required int ImageTokens { get; init; }
-    /// <summary>The text ids around the image, with the slot id still in place.</summary>
-    public required int[] InputIds { get; init; }
-}
-
 public sealed record GenerationOptions
 {
     public int MaxNewTokens { get; init; } = 128;
@@ -92,8 +77,10 @@ public sealed class InferenceSession
     /// <summary>Projected visual tokens [rows, Hidden] for features [rows, VisionHidden].</summary>
     public float[] Project(ReadOnlySpan<float> features, int rows) => Model.Projector.Forward(Compute, features, rows);
 
-    /// <summary>Splices visual tokens into the ids at the single image slot.</summary>
-    public SplicedSequence Splice(int[] inputIds, int imageSlot, ReadOnlySpan<float> visualTokens, int visualCount)
+    /// <summary>Splices visual tokens into the ids at the single image slot. <paramref name="layout"/>
+    /// says where each token sits in a patch grid; without one, a full set of the tower's patches is
+    /// taken as its raster grid and anything else as tokens without a grid position.</summary>
+    public SplicedSequence Splice(int[] inputIds, int imageSlot, ReadOnlySpan<float> visualTokens, int visualCount, VisualLayout? layout = null)
     {
         var cfg = Model.Config.Text;
         int d = cfg.HiddenSize;
@@ -106,10 +93,13 @@ public sealed class InferenceSession
         Model.Decoder.Embed(inputIds.AsSpan(0, imageSlot), emb.AsSpan(0, imageSlot * d));
         visualTokens.CopyTo(emb.AsSpan(imageSlot * d));
         Model.Decoder.Embed(inputIds.AsSpan(imageSlot + 1), emb.AsSpan((imageSlot + visualCount) * d));
+        var v = Model.Config.Vision;
+        layout ??= visualCount == v.NumPatches ? VisualLayout.Raster(v.GridSize, v.GridSize) : VisualLayout.Ungridded(visualCount);
+        if (layout.Tokens.Count != visualCount) throw new InvalidInputException($"the visual layout places {layout.Tokens.Count} tokens, the image has {visualCount}");
         return new SplicedSequence
         {
             Embeddings = emb, Length = length, Positions = Enumerable.Range(0, length).ToArray(),
-            ImageStart = imageSlot, ImageTokens = visualCount, InputIds = inputIds,
+            ImageStart = imageSlot, ImageTokens = visualCount, InputIds = inputIds, Layout = layout,
         };
     }
 

@@ -93,9 +93,11 @@ public sealed class LlavaPipeline
             int rows = cfg.ImageTokensPerImage;
             var features = cfg.KeepClsFeature ? vision.FeatureHidden.AsSpan(0, rows * c) : vision.PatchFeatures;
             var projected = Project(features, rows);
+            var raster = VisualLayout.Raster(cfg.Vision.GridSize, cfg.Vision.GridSize);
             return new VisualTokens
             {
                 Tokens = projected, Count = rows, Width = cfg.Text.HiddenSize, TokensBefore = rows, VisionLayers = vision.LayersRun, ProjectedRows = projectedRows,
+                Layout = cfg.KeepClsFeature ? raster with { Tokens = [GridCell.None, .. raster.Tokens] } : raster,
                 VisionMs = visionMs, ProjectorMs = projectorMs,
             };
         }
@@ -108,9 +110,15 @@ public sealed class LlavaPipeline
         return new VisualTokens
         {
             Tokens = tokens, Count = result.TokenCount, Width = cfg.Text.HiddenSize, TokensBefore = cfg.ImageTokensPerImage, Reduction = result,
+            Layout = LayoutOf(result),
             VisionLayers = vision.LayersRun, ProjectedRows = projectedRows, VisionMs = visionMs, ReductionMs = reductionMs, ProjectorMs = projectorMs,
         };
     }
+
+    /// <summary>A token made of exactly one patch sits in that patch's cell; merged and pooled tokens sit in none.</summary>
+    static VisualLayout LayoutOf(ReductionResult r) =>
+        new([new PatchGrid(r.GridHeight, r.GridWidth)], r.Provenance.Select(p => p.Patches.Length == 1 && !p.IsClassToken
+            ? new GridCell(0, p.Patches[0] / r.GridWidth, p.Patches[0] % r.GridWidth) : GridCell.None).ToArray());
 
     /// <summary>Runs the whole pipeline on an image and prompt ids holding one image slot.</summary>
     public RunResult Run(RgbImage image, int[] inputIds, int imageSlot, RunOptions options, Func<int[], string>? decode = null, CancellationToken cancel = default)
@@ -125,7 +133,7 @@ public sealed class LlavaPipeline
     {
         var cfg = Model.Config;
         var visual = EncodeImage(pixelValues, options.Reducer, options.Seed, cancel);
-        var seq = Session.Splice(inputIds, imageSlot, visual.Tokens, visual.Count);
+        var seq = Session.Splice(inputIds, imageSlot, visual.Tokens, visual.Count, visual.Layout);
         var gen = Session.Generate(seq, options.Generation, options.Pruner, cancel);
         var notes = new List<string>();
         if (visual.Reduction?.Note is { } note) notes.Add(note);

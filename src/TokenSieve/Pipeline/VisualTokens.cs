@@ -19,6 +19,10 @@ public sealed class VisualTokens
     /// <summary>Visual tokens the model would feed without reduction.</summary>
     public required int TokensBefore { get; init; }
 
+    /// <summary>Each token's cell in the tower's patch grid: a token that is one patch has its cell,
+    /// merged, pooled and [CLS] tokens have none.</summary>
+    public required VisualLayout Layout { get; init; }
+
     /// <summary>The reduction's output with provenance; null without reduction.</summary>
     public ReductionResult? Reduction { get; init; }
 

@@ -19,6 +19,11 @@ public sealed class PruneState
 
     public required DecoderTapRequest Request { get; init; }
 
+    /// <summary>The grid cell of each current visual token (rows ImageStart.., in order), and the grids.</summary>
+    public required IReadOnlyList<GridCell> ImageCells { get; init; }
+
+    public required IReadOnlyList<PatchGrid> Grids { get; init; }
+
     public int Length => View.Length;
 
     /// <summary>Output of layer K−1 (the input of layer K), [Length, Hidden]. Not final-normed.</summary>
@@ -65,6 +70,10 @@ public sealed class PruneDecision
     public float[]? Inserted { get; init; }
 
     public int InsertedCount { get; init; }
+
+    /// <summary>The score that ranked the visual tokens of this stage (one per current visual token), for
+    /// position statistics; null for methods without one.</summary>
+    public float[]? Scores { get; init; }
 
     /// <summary>Free text for the run report (per-layer counts, fallbacks).</summary>
     public string? Note { get; init; }

@@ -10,16 +10,22 @@ public sealed class PrefillPruning : IDecoderHook
 {
     readonly IDecoderPruner _pruner;
     readonly IPrunerRun _run;
+    readonly SplicedSequence _sequence;
+    readonly List<StageRanking> _rankings = new();
     int _imageStart, _imageCount;
     DecoderTapRequest? _pending;
 
-    PrefillPruning(IDecoderPruner pruner, IPrunerRun run, int imageStart, int imageCount)
+    PrefillPruning(IDecoderPruner pruner, IPrunerRun run, SplicedSequence sequence)
     {
         _pruner = pruner;
         _run = run;
-        _imageStart = imageStart;
-        _imageCount = imageCount;
+        _sequence = sequence;
+        _imageStart = sequence.ImageStart;
+        _imageCount = sequence.ImageTokens;
     }
+
+    /// <summary>The ranking signal of every stage that reported one, by original visual-token index.</summary>
+    public IReadOnlyList<StageRanking> Rankings => _rankings;
 
     /// <summary>Checks the pruner's boundaries against the decoder and starts its run on this sequence.</summary>
     public static PrefillPruning Begin(IDecoderPruner pruner, SplicedSequence sequence, DecoderInfo decoder)
@@ -27,7 +33,7 @@ public sealed class PrefillPruning : IDecoderHook
         var run = pruner.Begin(sequence, decoder);
         foreach (int k in pruner.Boundaries)
             if (k < 1 || k >= decoder.Layers) throw new InvalidInputException($"pruner '{pruner.Spec}': layer {k} is outside 1..{decoder.Layers - 1}");
-        return new PrefillPruning(pruner, run, sequence.ImageStart, sequence.ImageTokens);
+        return new PrefillPruning(pruner, run, sequence);
     }
 
     public DecoderTapRequest? Taps(int layer, int length)
@@ -38,8 +44,25 @@ public sealed class PrefillPruning : IDecoderHook
 
     public KeepDecision? AfterLayer(DecoderLayerView view)
     {
-        var state = new PruneState { Layer = view.Layer + 1, View = view, ImageStart = _imageStart, ImageCount = _imageCount, Request = _pending! };
+        // Each current visual row's original visual index (−1 for a merged token) and grid cell.
+        var visual = new int[_imageCount];
+        var cells = new GridCell[_imageCount];
+        for (int i = 0; i < _imageCount; i++)
+        {
+            int origin = view.Origins[_imageStart + i];
+            visual[i] = origin < 0 ? -1 : origin - _sequence.ImageStart;
+            cells[i] = visual[i] < 0 ? GridCell.None : _sequence.Layout.Tokens[visual[i]];
+        }
+        var state = new PruneState
+        {
+            Layer = view.Layer + 1, View = view, ImageStart = _imageStart, ImageCount = _imageCount, Request = _pending!, ImageCells = cells, Grids = _sequence.Layout.Grids,
+        };
         var decision = _run.Prune(state);
+        if (decision.Scores is { } scores)
+        {
+            if (scores.Length != _imageCount) throw new InvalidOperationException($"pruner '{_pruner.Spec}' returned {scores.Length} scores for {_imageCount} visual tokens");
+            _rankings.Add(new StageRanking(state.Layer, visual, scores));
+        }
         var keep = decision.Keep;
         int textStart = state.TextStart, inserted = decision.Inserted is null ? 0 : decision.InsertedCount;
         // Merged tokens go right after the last kept visual token (before the text).
@@ -58,6 +81,10 @@ public sealed class PrefillPruning : IDecoderHook
         };
     }
 }
+
+/// <summary>The scores that ranked the visual tokens at one pruning boundary: <see cref="VisualIndices"/>
+/// are the original visual-token indices (−1 for merged tokens) of the scored rows.</summary>
+public sealed record StageRanking(int Layer, int[] VisualIndices, float[] Scores);
 
 /// <summary>Prefill and generation with a decoder pruner.</summary>
 public static class PruningSessions

@@ -58,6 +58,9 @@ public sealed class DecoderLayerView
 
     public DecoderInfo Decoder => _decoder.Info;
 
+    /// <summary>The compute context the prefill runs on (threads), for a method's own products.</summary>
+    public Numerics.ComputeContext Compute => _compute;
+
     /// <summary>The model's final RMSNorm (with its weight) of <paramref name="rows"/> rows of x.</summary>
     public void FinalNorm(ReadOnlySpan<float> x, int rows, Span<float> normed) => _decoder.FinalNorm(x, rows, normed);
 
