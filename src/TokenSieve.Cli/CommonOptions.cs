@@ -29,10 +29,24 @@ public static class CommonOptions
         Description = "load this .safetensors file of the folder instead of model.safetensors / the shard index",
     };
 
-    public static ComputeContext Compute(int threads)
+    public static Option<string> Attention(bool allowBoth = false) => new("--attention")
+    {
+        Description = "fused (default): streaming attention with exact row taps; eager: materialise every layer's softmax matrix as frameworks without row taps do (METHODS.md §15.4)"
+            + (allowBoth ? "; both: measure each configuration both ways" : ""),
+        DefaultValueFactory = _ => "fused",
+    };
+
+    public static AttentionMode ParseAttention(string text) => text.ToLowerInvariant() switch
+    {
+        "fused" => AttentionMode.Fused,
+        "eager" => AttentionMode.Eager,
+        _ => throw new InvalidInputException($"--attention must be fused or eager, got '{text}'"),
+    };
+
+    public static ComputeContext Compute(int threads, AttentionMode attention = AttentionMode.Fused)
     {
         if (threads < 0) throw new InvalidInputException($"--threads must be >= 0, got {threads}");
-        return new ComputeContext(threads);
+        return new ComputeContext(threads, attention);
     }
 
     public static LlavaModel LoadModel(string folder, bool allowUnknownKeys, string? weights) =>

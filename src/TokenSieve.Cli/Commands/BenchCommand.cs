@@ -2,6 +2,7 @@ using System.CommandLine;
 using Spectre.Console;
 using TokenSieve.Cli.Reports;
 using TokenSieve.Evaluation;
+using TokenSieve.Numerics;
 using TokenSieve.Pipeline;
 using TokenSieve.Text;
 
@@ -40,16 +41,19 @@ public static class BenchCommand
         var families = new Option<string?>("--families") { Description = "lab families, comma-separated (default all): " + string.Join(", ", TokenSieve.Lab.Evaluation.LabEvalDatasets.Families) };
         var speed = new Option<bool>("--speed") { Description = "run the end-to-end speed harness (see `bench --speed --help` options below)" };
         var threads = CommonOptions.Threads();
+        var attention = CommonOptions.Attention(allowBoth: true);
+        var alphas = new Option<string?>("--alphas") { Description = "comma-separated alpha values substituted for {a} in method specs (the alpha sweep: --methods \"alpha:a={a},k=2,keep={budget}\" --alphas 0,0.1,0.2,0.3,0.5,0.7,0.8,0.9,1)" };
         var cmd = new Command("bench", "Sweep methods x budgets over a benchmark (resumable JSONL + report), or measure end-to-end speed with --speed.")
         {
-            model, task, data, images, suite, split, perSuite, families, methods, budgets, output, report, limit, shard, seed, maxNew, template, aspect, parsing, ocr, speed, threads,
+            model, task, data, images, suite, split, perSuite, families, methods, budgets, output, report, limit, shard, seed, maxNew, template, aspect, parsing, ocr, speed, threads, attention, alphas,
         };
         var speedOptions = new SpeedCommandOptions();
         speedOptions.AddTo(cmd);
         cmd.SetAction(async (p, cancel) =>
         {
             if (p.GetValue(speed))
-                return speedOptions.Run(p, p.GetValue(model), SplitMethods(p.GetValue(methods)!).ToList(), ParseBudgets(p.GetValue(budgets)), p.GetValue(threads), cancel);
+                return speedOptions.Run(p, p.GetValue(model), ExpandAlphas(SplitMethods(p.GetValue(methods)!), ParseAlphas(p.GetValue(alphas))), ParseBudgets(p.GetValue(budgets)),
+                    p.GetValue(threads), p.GetValue(attention)!, cancel);
             var datasets = new List<EvalDataset>();
             string? templateName = p.GetValue(template);
             if (p.GetValue(suite) is { } suiteName)
@@ -76,9 +80,9 @@ public static class BenchCommand
             foreach (var ds in datasets)
                 if (ds.Skipped > 0) Console.Error.WriteLine($"{ds.Task}: skipped {ds.Skipped} malformed entries (first: {ds.Issues[0]})");
             var budgetList = ParseBudgets(p.GetValue(budgets));
-            var specs = MethodSpec.Expand(SplitMethods(p.GetValue(methods)!), budgetList);
+            var specs = MethodSpec.Expand(SplitMethods(p.GetValue(methods)!), budgetList, ParseAlphas(p.GetValue(alphas)));
             var summary = await Sweep(modelDir, datasets, specs, p.GetValue(output)!, p.GetValue(limit), p.GetValue(shard), p.GetValue(seed),
-                p.GetValue(maxNew), templateName!, p.GetValue(aspect)!, p.GetValue(threads), cancel);
+                p.GetValue(maxNew), templateName!, p.GetValue(aspect)!, p.GetValue(threads), CommonOptions.ParseAttention(p.GetValue(attention)!), cancel);
             Console.WriteLine($"{summary.Answered} answered, {summary.Resumed} already in {p.GetValue(output)}, {summary.Total} in the plan");
             var parse = ParseParsing(p.GetValue(parsing)!);
             var scores = PredictionScoring.ScoreRun(datasets, p.GetValue(output)!, parse);
@@ -95,6 +99,24 @@ public static class BenchCommand
 
     public static IEnumerable<string> SplitMethods(IEnumerable<string> values) =>
         values.SelectMany(v => v.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
+    public static List<double> ParseAlphas(string? text)
+    {
+        var result = new List<double>();
+        if (string.IsNullOrWhiteSpace(text)) return result;
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!double.TryParse(part, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double a) || a is < 0 or > 1)
+                throw new InvalidInputException($"--alphas: '{part}' is not a number in [0, 1]");
+            result.Add(a);
+        }
+        return result;
+    }
+
+    /// <summary>{a} in method specs expanded over the alphas (the speed harness takes plain spec lists).</summary>
+    static List<string> ExpandAlphas(IEnumerable<string> methods, List<double> alphas) =>
+        methods.SelectMany(m => m.Contains("{a}", StringComparison.Ordinal) && alphas.Count > 0
+            ? alphas.Select(a => m.Replace("{a}", a.ToString("R", System.Globalization.CultureInfo.InvariantCulture))) : [m]).ToList();
 
     public static List<int> ParseBudgets(string? text)
     {
@@ -117,16 +139,17 @@ public static class BenchCommand
 
     /// <summary>Runs the sweep with a progress display; every prediction is on disk before the next starts.</summary>
     public static async Task<RunSummary> Sweep(string modelDir, IReadOnlyList<EvalDataset> datasets, IReadOnlyList<MethodSpec> specs, string output,
-        int? limit, string? shard, int seed, int maxNewTokens, string template, string aspect, int threads, CancellationToken cancel)
+        int? limit, string? shard, int seed, int maxNewTokens, string template, string aspect, int threads, AttentionMode attention, CancellationToken cancel)
     {
         using var m = CommonOptions.LoadModel(modelDir, false, null);
         var tokenizer = SentencePieceBpeTokenizer.FromModelFolder(m.Directory);
-        var pipeline = new LlavaPipeline(m, CommonOptions.Compute(threads));
+        var pipeline = new LlavaPipeline(m, CommonOptions.Compute(threads, attention));
         var answerer = new EngineAnswerer(pipeline, tokenizer, ChatTemplate.Get(template), RunCommand.ParseAspect(aspect), maxNewTokens);
         answerer.Prepare(specs.Select(s => s.Spec));
         var options = new SweepOptions
         {
             Seed = seed, Limit = limit, Shard = shard is null ? null : Shard.Parse(shard), ModelId = Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd('/')),
+            Attention = attention == AttentionMode.Eager ? "eager" : null,
         };
         if (Console.IsOutputRedirected)
         {

@@ -50,15 +50,16 @@ public static class RunCommand
         var template = TemplateOption();
         var aspect = AspectOption("pad");
         var threads = CommonOptions.Threads();
+        var attention = CommonOptions.Attention();
         var allowUnknown = CommonOptions.AllowUnknownConfigKeys();
         var weights = CommonOptions.WeightsFile();
         var cmd = new Command("run", "Answer a question about an image with any llava-hf model folder, optionally reducing visual tokens.")
         {
-            model, image, prompt, maxNew, temperature, topP, seed, reduce, prune, template, aspect, threads, allowUnknown, weights,
+            model, image, prompt, maxNew, temperature, topP, seed, reduce, prune, template, aspect, threads, attention, allowUnknown, weights,
         };
         cmd.SetAction((p, cancel) =>
         {
-            var compute = CommonOptions.Compute(p.GetValue(threads));
+            var compute = CommonOptions.Compute(p.GetValue(threads), CommonOptions.ParseAttention(p.GetValue(attention)!));
             var reducer = MethodCatalog.ParseVision(p.GetValue(reduce) ?? "none");
             var pruner = PruneCommandOptions.Parse(p.GetValue(prune));
             var aspectMode = ParseAspect(p.GetValue(aspect)!);

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using TokenSieve.Evaluation;
+using TokenSieve.Numerics;
 
 namespace TokenSieve.Cli.Commands;
 
@@ -23,15 +24,16 @@ public sealed class SpeedCommandOptions
     }
 
     /// <summary>Runs the harness and prints (and optionally writes) the table.</summary>
-    public int Run(ParseResult p, string? modelDir, IReadOnlyList<string> methods, IReadOnlyList<int> budgets, int threads, CancellationToken cancel)
+    public int Run(ParseResult p, string? modelDir, IReadOnlyList<string> methods, IReadOnlyList<int> budgets, int threads, string attention, CancellationToken cancel)
     {
+        AttentionMode[] modes = attention.ToLowerInvariant() == "both" ? [AttentionMode.Fused, AttentionMode.Eager] : [CommonOptions.ParseAttention(attention)];
         if (modelDir is null) throw new InvalidInputException("--speed needs --model (make one with `tokensieve synth --shape tiny-1b --out DIR`)");
         var compute = CommonOptions.Compute(threads);
         using var m = CommonOptions.LoadModel(modelDir, false, null);
         var options = new SpeedOptions
         {
             Methods = methods, Budgets = budgets.Count > 0 ? budgets : [192, 128, 64],
-            Runs = p.GetValue(Runs), TextTokens = p.GetValue(TextTokens), DecodeTokens = p.GetValue(DecodeTokens),
+            Runs = p.GetValue(Runs), TextTokens = p.GetValue(TextTokens), DecodeTokens = p.GetValue(DecodeTokens), AttentionModes = modes,
         };
         var report = SpeedHarness.Run(m, compute, options, new Progress<string>(Console.WriteLine), cancel);
         string md = report.ToMarkdown();

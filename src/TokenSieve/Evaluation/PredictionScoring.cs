@@ -41,7 +41,8 @@ public static class PredictionScoring
         var matcher = new ItemMatcher(dataset.Items);
         var result = new List<ConfigurationScore>();
         var relevant = records.Where(r => r.Task is null || r.Task == dataset.Task);
-        foreach (var group in relevant.GroupBy(r => r.Spec ?? ExternalSpec, StringComparer.Ordinal))
+        // Eager-attention answers of a spec are their own configuration ("spec@eager").
+        foreach (var group in relevant.GroupBy(r => (r.Spec ?? ExternalSpec) + (r.Attention is null ? "" : "@" + r.Attention), StringComparer.Ordinal))
         {
             var texts = new Dictionary<string, string>(StringComparer.Ordinal);
             var matched = new List<PredictionRecord>();

@@ -54,7 +54,8 @@ internal static unsafe class Attention
         if (output.Length < (long)(s.QueryCount - 1) * outStride + s.QueryHeads * s.HeadDim) throw new ArgumentException("attention output too short");
         fixed (float* pq = q, pk = k, pv = v, po = output)
         {
-            if (Vector512.IsHardwareAccelerated && s.HeadDim % 16 == 0) Flash(ctx, pq, qStride, pk, pv, kvStride, po, outStride, s);
+            if (ctx.Attention == AttentionMode.Eager) EagerAttention.Forward(ctx, pq, qStride, pk, pv, kvStride, po, outStride, s);
+            else if (Vector512.IsHardwareAccelerated && s.HeadDim % 16 == 0) Flash(ctx, pq, qStride, pk, pv, kvStride, po, outStride, s);
             else ForwardReference(ctx, pq, qStride, pk, pv, kvStride, po, outStride, s);
         }
     }

@@ -12,10 +12,14 @@ public sealed class ComputeContext
 {
     public int Threads { get; }
 
+    /// <summary>Fused attention (default) or eager attention with materialised probabilities.</summary>
+    public AttentionMode Attention { get; }
+
     readonly WorkerPool? _pool;
 
-    public ComputeContext(int threads = 0)
+    public ComputeContext(int threads = 0, AttentionMode attention = AttentionMode.Fused)
     {
+        Attention = attention;
         if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), "thread count must be >= 0 (0 = all cores)");
         Threads = threads == 0 ? Environment.ProcessorCount : threads;
         if (Threads > 1) _pool = s_pools.GetOrAdd(Threads - 1, workers => new WorkerPool(workers));

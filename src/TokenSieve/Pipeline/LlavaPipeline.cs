@@ -115,6 +115,13 @@ public sealed class LlavaPipeline
         };
     }
 
+    /// <summary>The sources of the unreduced visual tokens: each patch itself ([CLS] first when kept).</summary>
+    static TokenProvenance[] Sources(Checkpoints.LlavaConfig cfg)
+    {
+        var patches = Enumerable.Range(0, cfg.Vision.NumPatches).Select(TokenProvenance.Single);
+        return cfg.KeepClsFeature ? [TokenProvenance.ClassToken, .. patches] : patches.ToArray();
+    }
+
     /// <summary>A token made of exactly one patch sits in that patch's cell; merged and pooled tokens sit in none.</summary>
     static VisualLayout LayoutOf(ReductionResult r) =>
         new([new PatchGrid(r.GridHeight, r.GridWidth)], r.Provenance.Select(p => p.Patches.Length == 1 && !p.IsClassToken
@@ -134,7 +141,8 @@ public sealed class LlavaPipeline
         var cfg = Model.Config;
         var visual = EncodeImage(pixelValues, options.Reducer, options.Seed, cancel);
         var seq = Session.Splice(inputIds, imageSlot, visual.Tokens, visual.Count, visual.Layout);
-        var gen = Session.Generate(seq, options.Generation, options.Pruner, cancel);
+        var pruning = options.Pruner is null ? null : PrefillPruning.Begin(options.Pruner, seq, Model.Decoder.Info);
+        var gen = Session.Generate(seq, options.Generation, pruning, cancel);
         var notes = new List<string>();
         if (visual.Reduction?.Note is { } note) notes.Add(note);
         notes.AddRange(gen.PrefillNotes);
@@ -143,6 +151,7 @@ public sealed class LlavaPipeline
             Reduction = options.Reducer?.Name ?? "none",
             Pruning = options.Pruner?.Spec ?? "none",
             Threads = Compute.Threads,
+            Attention = Compute.Attention,
             VisualTokensBefore = visual.TokensBefore,
             VisualTokens = visual.Count,
             AdaptiveCount = visual.Reduction?.AdaptiveCount,
@@ -162,6 +171,9 @@ public sealed class LlavaPipeline
             KvCacheBytes = gen.KvCacheBytes,
             Notes = notes,
             ReductionResult = visual.Reduction,
+            VisualSources = visual.Reduction?.Provenance ?? Sources(cfg),
+            Grid = new PatchGrid(cfg.Vision.GridSize, cfg.Vision.GridSize),
+            DecoderRankings = pruning?.Rankings ?? [],
             KeptPositions = gen.KeptOriginalIndices,
             ImageStart = imageSlot,
         };

@@ -1,3 +1,6 @@
+using TokenSieve.Models;
+using TokenSieve.Numerics;
+using TokenSieve.Pruning;
 using TokenSieve.Reduction;
 
 namespace TokenSieve.Pipeline;
@@ -9,6 +12,8 @@ public sealed class RunReport
     public required string Reduction { get; init; }
     public required string Pruning { get; init; }
     public required int Threads { get; init; }
+    /// <summary>Fused or eager attention (METHODS.md §15.4).</summary>
+    public AttentionMode Attention { get; init; }
     /// <summary>Visual tokens before reduction (patches the tower produced).</summary>
     public required int VisualTokensBefore { get; init; }
     /// <summary>Visual tokens entering the decoder.</summary>
@@ -34,6 +39,12 @@ public sealed class RunReport
     public required IReadOnlyList<string> Notes { get; init; }
     /// <summary>The reduction's output provenance (null for `none`).</summary>
     public ReductionResult? ReductionResult { get; init; }
+    /// <summary>Where each visual token entering the decoder came from (patches of the tower's grid and
+    /// their weights), in sequence order; single patches without reduction.</summary>
+    public required IReadOnlyList<TokenProvenance> VisualSources { get; init; }
+    public required PatchGrid Grid { get; init; }
+    /// <summary>The scores decoder pruners ranked the visual tokens by, one entry per pruning stage that has one.</summary>
+    public IReadOnlyList<StageRanking> DecoderRankings { get; init; } = [];
     /// <summary>Original sequence index of each token that reached the last decoder layer.</summary>
     public required int[] KeptPositions { get; init; }
     public required int ImageStart { get; init; }

@@ -29,7 +29,7 @@ public sealed class FasterVlmReducer : IVisualReducer
         var score = HeadMeanClsAttention(input.FeatureLayerClsAttention!, input.Heads, n);
         var kept = Selection.TopK(score, Budget);
         Array.Sort(kept); // boolean-mask selection keeps raster order
-        return NoReduction.Select(input, input.Features, input.Channels, kept, projected: false);
+        return NoReduction.Select(input, input.Features, input.Channels, kept, projected: false, score);
     }
 
     /// <summary>a_j = (1/H)·Σ_h P_h[0, j+1], j = 0..N−1.</summary>

@@ -29,7 +29,7 @@ public sealed class NoReduction : IVisualReducer
     }
 
     /// <summary>Rows <paramref name="kept"/> of [*, width] <paramref name="source"/>, each a single-patch token.</summary>
-    internal static ReductionResult Select(ReductionInput input, float[] source, int width, int[] kept, bool projected)
+    internal static ReductionResult Select(ReductionInput input, float[] source, int width, int[] kept, bool projected, float[]? scores = null)
     {
         return new ReductionResult
         {
@@ -39,6 +39,7 @@ public sealed class NoReduction : IVisualReducer
             AlreadyProjected = projected,
             KeptIndices = kept,
             Provenance = kept.Select(TokenProvenance.Single).ToArray(),
+            Scores = scores,
             GridHeight = input.GridHeight,
             GridWidth = input.GridWidth,
         };

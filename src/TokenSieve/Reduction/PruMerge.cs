@@ -372,6 +372,7 @@ public sealed class PruMergeReducer : IVisualReducer
             KeptIndices = centres,
             Provenance = provenance,
             AdaptiveCount = adaptive,
+            Scores = a,
             Note = note,
             GridHeight = input.GridHeight,
             GridWidth = input.GridWidth,

@@ -50,6 +50,11 @@ public sealed class ReductionResult
     /// <summary>One entry per output token.</summary>
     public required TokenProvenance[] Provenance { get; init; }
 
+    /// <summary>The score that ranked the patches (one per patch, raster order): PruMerge's and
+    /// FasterVLM's [CLS] attention, VisionZip's head-summed [CLS] attention; null for methods that
+    /// rank nothing (random, pooling, ToMe) or rank projected tokens by diversity (DivPrune).</summary>
+    public float[]? Scores { get; init; }
+
     /// <summary>PruMerge(+) adaptive mode: the IQR outlier count c.</summary>
     public int? AdaptiveCount { get; init; }
 

@@ -104,6 +104,7 @@ public sealed class VisionZipReducer : IVisualReducer
             Width = c,
             KeptIndices = [.. dominant, .. targets],
             Provenance = prov,
+            Scores = score,
             GridHeight = input.GridHeight,
             GridWidth = input.GridWidth,
         };

@@ -47,4 +47,18 @@ public sealed class SampleStatsAndSpeedTests
         Assert.Contains("| `pool:4` | 4 |", md);
         Assert.Equal(report.Rows.Count + 1, report.ToCsv().Trim().Split('\n').Length);
     }
+
+    [Fact]
+    public void Speed_harness_measures_fused_and_eager_attention_side_by_side()
+    {
+        using var model = LlavaModel.Load(TestData.LlavaTiny);
+        var report = SpeedHarness.Run(model, ComputeContext.SingleThread, new SpeedOptions
+        {
+            Methods = ["fastv:k=1,keep=4"], Budgets = [4], Runs = 1, TextTokens = 6, DecodeTokens = 1, AttentionModes = [AttentionMode.Fused, AttentionMode.Eager],
+        });
+        Assert.Equal([("none", AttentionMode.Fused), ("none", AttentionMode.Eager), ("fastv:k=1,keep=4", AttentionMode.Fused), ("fastv:k=1,keep=4", AttentionMode.Eager)],
+            report.Rows.Select(r => (r.Spec, r.Attention)));
+        Assert.All(report.Rows, r => Assert.Equal(r.Attention, r.Runs[0].Attention));
+        Assert.Contains("| spec | prefill ms fused | prefill ms eager | eager / fused |", report.ToMarkdown());
+    }
 }

@@ -71,6 +71,11 @@ public unsafe class AttentionTests
             TestData.AssertClose(expected, output, 3e-6, 1e-5, $"fused attention, {threads} thread(s)");
             if (first == null) first = output;
             else Assert.Equal(first, output);
+            // Eager attention materialises the probabilities and multiplies by V as products: the
+            // same values up to float32 summation order (same bound as the fused kernel).
+            var eager = new float[nq * outStride];
+            Attention.Forward(new ComputeContext(threads, AttentionMode.Eager), q, qStride, k, v, kvStride, eager, outStride, s);
+            TestData.AssertClose(expected, eager, 3e-6, 1e-5, $"eager attention, {threads} thread(s)");
         }
     }
 

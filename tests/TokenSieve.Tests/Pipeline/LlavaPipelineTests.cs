@@ -64,3 +64,34 @@ public sealed class LlavaPipelineTests
     public void Bad_combinations_are_spec_errors(string spec) =>
         Assert.Throws<MethodSpecException>(() => MethodPlan.Parse(spec));
 }
+
+public sealed class EagerAttentionRunTests
+{
+    /// <summary>§15.4: eager attention is a speed counterfactual, not a different model: every method
+    /// gives the same answer and the same kept tokens as with fused attention, with logits equal to
+    /// float32 rounding (1e-4 of their max, the bound the engine meets against transformers).</summary>
+    [Theory]
+    [InlineData("none")]
+    [InlineData("prumerge+")]
+    [InlineData("tome:keep=8")]
+    [InlineData("fastv:k=1,keep=6")]
+    [InlineData("alpha:a=0.5,k=1,keep=6")]
+    public void Eager_and_fused_attention_give_the_same_run(string spec)
+    {
+        using var model = LlavaModel.Load(TestData.LlavaTiny);
+        var tokenizer = SentencePieceBpeTokenizer.FromModelFolder(TestData.LlavaTiny);
+        var prompt = LlavaPrompt.Build(tokenizer, ChatTemplate.LlavaHf, "What is in the image?", model.Config.ImageTokenIndex);
+        var image = ImageDecoder.Load(Path.Combine(TestData.LlavaTiny, "image.png"));
+        var plan = MethodPlan.Parse(spec);
+        RunResult Run(AttentionMode mode) => new LlavaPipeline(model, new ComputeContext(1, mode)).Run(image, prompt.Ids, prompt.ImageSlot, new RunOptions
+        {
+            Reducer = plan.Reducer, Pruner = plan.Pruner, Generation = new GenerationOptions { MaxNewTokens = 6, KeepStepLogits = true, EosTokenId = -1 },
+        });
+        var fused = Run(AttentionMode.Fused);
+        var eager = Run(AttentionMode.Eager);
+        Assert.Equal(fused.Tokens, eager.Tokens);
+        Assert.Equal(fused.Report.KeptPositions, eager.Report.KeptPositions);
+        Assert.Equal(fused.Report.VisualTokens, eager.Report.VisualTokens);
+        Compare.Relative(fused.Generation.StepLogits!.SelectMany(x => x).ToArray(), eager.Generation.StepLogits!.SelectMany(x => x).ToArray(), 1e-4, $"{spec} step logits");
+    }
+}

@@ -67,6 +67,6 @@ public sealed class EngineAnswerer
         }, ids => AnswerText.Decode(_tokenizer, ids), cancel: cancel);
         var r = result.Report;
         return ValueTask.FromResult(new Prediction(result.Text ?? "", r.VisualTokens, r.PrefillMs, r.DecodeMs, r.TimeToFirstTokenMs,
-            r.VisionFlops + r.ProjectorFlops + r.PrefillFlops));
+            r.VisionFlops + r.ProjectorFlops + r.PrefillFlops, KeptSources.From(r), r.Attention == Numerics.AttentionMode.Eager ? "eager" : null));
     }
 }

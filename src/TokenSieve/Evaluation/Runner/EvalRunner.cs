@@ -25,6 +25,10 @@ public sealed record SweepOptions
 
     /// <summary>Written as <c>model_id</c> on every line.</summary>
     public string? ModelId { get; init; }
+
+    /// <summary>"eager" when the answerer runs eager attention: such answers are kept apart from fused
+    /// ones in the resume key, so one results file can hold both.</summary>
+    public string? Attention { get; init; }
 }
 
 /// <summary>Progress: once at the start (what was resumed) and after each request. <see cref="Eta"/>
@@ -65,7 +69,8 @@ public static class EvalRunner
             }
         }
         int total = plan.Count;
-        int resumed = plan.Count(p => done.Contains((p.Item.Task, p.Method.Spec, p.Method.Budget, p.Item.QuestionId)));
+        string suffix = options.Attention is null ? "" : "@" + options.Attention;
+        int resumed = plan.Count(p => done.Contains((p.Item.Task, p.Method.Spec + suffix, p.Method.Budget, p.Item.QuestionId)));
 
         string? dir = Path.GetDirectoryName(Path.GetFullPath(resultsPath));
         if (dir is not null) Directory.CreateDirectory(dir);
@@ -76,7 +81,7 @@ public static class EvalRunner
         foreach (var (ds, item, method) in plan)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var key = (item.Task, method.Spec, method.Budget, item.QuestionId);
+            var key = (item.Task, method.Spec + (options.Attention is null ? "" : "@" + options.Attention), method.Budget, item.QuestionId);
             if (!done.Add(key)) continue;
             int seed = DeriveSeed(options.Seed, item.Task, method.Spec, item.QuestionId);
             var prediction = await answerer(new AnswerRequest(item, method, seed), cancellationToken).ConfigureAwait(false);
@@ -86,7 +91,7 @@ public static class EvalRunner
                 Method = method.Method, Spec = method.Spec, Budget = method.Budget,
                 VisualTokens = prediction.VisualTokens, PrefillMs = prediction.PrefillMs, DecodeMs = prediction.DecodeMs,
                 TtftMs = prediction.TtftMs, Flops = prediction.Flops, Seed = seed, ModelId = options.ModelId,
-                Settings = ds.Settings.Count > 0 ? ds.Settings : null,
+                Settings = ds.Settings.Count > 0 ? ds.Settings : null, Attention = prediction.Attention, Kept = prediction.Kept,
             };
             byte[] line = record.ToJsonLine();
             await stream.WriteAsync(line, CancellationToken.None).ConfigureAwait(false);

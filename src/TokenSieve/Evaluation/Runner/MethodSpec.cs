@@ -16,13 +16,23 @@ public sealed record MethodSpec(string Spec, string Method, int? Budget)
     /// template (<c>pool</c> → <c>pool:64</c>, <c>fastv</c> → <c>fastv:k=2,keep=64</c>); <c>none</c>,
     /// adaptive or preset methods (<c>prumerge</c>, <c>pdrop</c>) and complete specs are used once as
     /// given. Duplicates are dropped; order follows the inputs.</summary>
-    public static IReadOnlyList<MethodSpec> Expand(IEnumerable<string> methods, IEnumerable<int> budgets)
+    /// <remarks><c>{a}</c> is substituted with each of <paramref name="alphas"/> first (the α sweep of
+    /// METHODS.md §15.3: <c>alpha:a={a},k=2,keep={budget}</c> with alphas 0, 0.1, …, 1).</remarks>
+    public static IReadOnlyList<MethodSpec> Expand(IEnumerable<string> methods, IEnumerable<int> budgets, IEnumerable<double>? alphas = null)
     {
         var budgetList = budgets.ToList();
+        var alphaList = alphas?.ToList() ?? [];
         var result = new List<MethodSpec>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         void Add(MethodSpec m) { if (seen.Add(m.Spec)) result.Add(m); }
+        var expanded = new List<string>();
         foreach (string raw in methods)
+        {
+            if (!raw.Contains("{a}", StringComparison.Ordinal)) { expanded.Add(raw); continue; }
+            if (alphaList.Count == 0) throw new EvaluationException($"method '{raw.Trim()}' has {{a}} but no alphas were given (e.g. --alphas 0,0.1,0.5,1)");
+            expanded.AddRange(alphaList.Select(a => raw.Replace("{a}", a.ToString("R", CultureInfo.InvariantCulture))));
+        }
+        foreach (string raw in expanded)
         {
             string method = raw.Trim();
             if (method.Length == 0) continue;

@@ -6,7 +6,10 @@ namespace TokenSieve.Evaluation;
 /// <summary>What the answerer returns for one item under one method: the answer text and what it cost.</summary>
 /// <param name="VisualTokens">Visual tokens that reached the decoder (after every reduction stage).</param>
 /// <param name="Flops">Prefill FLOPs from the engine's cost model.</param>
-public sealed record Prediction(string Text, int VisualTokens, double PrefillMs, double DecodeMs, double TtftMs, double Flops);
+/// <param name="Kept">Where the surviving visual tokens came from, for position statistics (null when unknown).</param>
+/// <param name="Attention">"eager" when the engine ran eager attention; null for the default fused attention.</param>
+public sealed record Prediction(string Text, int VisualTokens, double PrefillMs, double DecodeMs, double TtftMs, double Flops,
+    KeptSources? Kept = null, string? Attention = null);
 
 /// <summary>One line of a results file: LLaVA's answer format (<c>question_id, prompt, text, answer_id,
 /// model_id</c>) plus the configuration and its measured cost, so LLaVA-style and lmms-eval-style scorers
@@ -35,8 +38,14 @@ public sealed record PredictionRecord
     /// <summary>Dataset settings that change scores (OCR tokens, prompt style).</summary>
     public IReadOnlyDictionary<string, string>? Settings { get; init; }
 
-    /// <summary>Resume key: task, method spec, budget, question id.</summary>
-    public (string Task, string Spec, int? Budget, string QuestionId) Key => (Task ?? "", Spec ?? "", Budget, QuestionId);
+    /// <summary>"eager" for runs with eager attention (METHODS.md §15.4); null for fused.</summary>
+    public string? Attention { get; init; }
+
+    /// <summary>Where the surviving visual tokens came from; null in older files and foreign answer files.</summary>
+    public KeptSources? Kept { get; init; }
+
+    /// <summary>Resume key: task, method spec (with the attention mode when eager), budget, question id.</summary>
+    public (string Task, string Spec, int? Budget, string QuestionId) Key => (Task ?? "", (Spec ?? "") + (Attention is null ? "" : "@" + Attention), Budget, QuestionId);
 
     // Results files are data, not HTML: keep non-ASCII text and quotes readable.
     static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -63,11 +72,17 @@ public sealed record PredictionRecord
             if (TtftMs is { } t) w.WriteNumber("ttft_ms", t);
             if (Flops is { } f) w.WriteNumber("flops", f);
             if (Seed is { } s) w.WriteNumber("seed", s);
+            if (Attention is not null) w.WriteString("attention", Attention);
             if (Settings is { Count: > 0 })
             {
                 w.WriteStartObject("settings");
                 foreach (var (k, v) in Settings.OrderBy(kv => kv.Key, StringComparer.Ordinal)) w.WriteString(k, v);
                 w.WriteEndObject();
+            }
+            if (Kept is not null)
+            {
+                w.WritePropertyName("kept");
+                Kept.Write(w);
             }
             w.WriteEndObject();
         }
@@ -108,6 +123,8 @@ public sealed record PredictionRecord
             PrefillMs = Num(o, "prefill_ms"), DecodeMs = Num(o, "decode_ms"), TtftMs = Num(o, "ttft_ms"), Flops = Num(o, "flops"),
             Seed = Int(o, "seed"), AnswerId = JsonLines.Text(o, "answer_id"), ModelId = JsonLines.Text(o, "model_id"),
             Settings = settings,
+            Attention = JsonLines.Text(o, "attention"),
+            Kept = o.TryGetProperty("kept", out var kept) && kept.ValueKind == JsonValueKind.Object ? KeptSources.Read(kept) : null,
         };
     }
 

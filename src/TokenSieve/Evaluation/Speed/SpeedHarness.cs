@@ -24,10 +24,17 @@ public sealed record SpeedOptions
     public int TextTokens { get; init; } = 64;
 
     public int DecodeTokens { get; init; } = 8;
+
+    /// <summary>Each configuration runs once per mode (fused and eager side by side: METHODS.md §15.4).</summary>
+    public IReadOnlyList<AttentionMode> AttentionModes { get; init; } = [AttentionMode.Fused];
+
+    /// <summary>Text tokens after the image (the rest go before it); default: as in LLaVA-1.5's
+    /// vicuna_v1 prompts, 35 before the image and the rest after.</summary>
+    public int? TextBeforeImage { get; init; }
 }
 
 /// <summary>One configuration's timed runs.</summary>
-public sealed record SpeedRow(string Spec, int VisualTokens, IReadOnlyList<RunReport> Runs)
+public sealed record SpeedRow(string Spec, int VisualTokens, IReadOnlyList<RunReport> Runs, AttentionMode Attention = AttentionMode.Fused)
 {
     public double PrefillFlops => Runs[0].PrefillFlops;
 
@@ -39,7 +46,12 @@ public sealed record SpeedRow(string Spec, int VisualTokens, IReadOnlyList<RunRe
 public sealed record SpeedReport(string ModelName, LlavaConfig Config, DType WeightType, int Threads, double PeakFlops, long PeakResidentBytes,
     SpeedOptions Options, IReadOnlyList<SpeedRow> Rows)
 {
-    SpeedRow Baseline => Rows.FirstOrDefault(r => r.Spec == "none") ?? Rows[0];
+    /// <summary>The row of <c>none</c> in the same attention mode.</summary>
+    SpeedRow Baseline(SpeedRow row) => Rows.FirstOrDefault(r => r.Spec == "none" && r.Attention == row.Attention) ?? Rows[0];
+
+    bool BothModes => Rows.Select(r => r.Attention).Distinct().Count() > 1;
+
+    string Label(SpeedRow r) => BothModes ? $"`{r.Spec}` ({r.Attention.ToString().ToLowerInvariant()})" : $"`{r.Spec}`";
 
     public string ToMarkdown()
     {
@@ -50,33 +62,46 @@ public sealed record SpeedReport(string ModelName, LlavaConfig Config, DType Wei
         md.AppendLine();
         md.AppendLine("| spec | visual tokens | vision ms | reduction ms | prefill ms | TTFT ms | decode tok/s | prefill GFLOP | speed-up | FLOPs ratio | speed-up / FLOPs ratio | prefill efficiency | peak RSS |");
         md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-        double basePrefill = Baseline.MedianPrefillMs, baseFlops = Baseline.PrefillFlops;
         foreach (var row in Rows)
         {
             var r = row.Runs;
+            double basePrefill = Baseline(row).MedianPrefillMs, baseFlops = Baseline(row).PrefillFlops;
             double prefill = row.MedianPrefillMs;
             double speedup = basePrefill / prefill, flopsRatio = baseFlops / row.PrefillFlops;
             double efficiency = row.PrefillFlops / (prefill / 1000) / PeakFlops;
             md.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| `{row.Spec}` | {row.VisualTokens} | {SampleStats.MedianWithRange(r.Select(x => x.VisionMs))} | {SampleStats.Median(r.Select(x => x.ReductionMs)):F2} | {SampleStats.MedianWithRange(r.Select(x => x.PrefillMs))} | " +
+                $"| {Label(row)} | {row.VisualTokens} | {SampleStats.MedianWithRange(r.Select(x => x.VisionMs))} | {SampleStats.Median(r.Select(x => x.ReductionMs)):F2} | {SampleStats.MedianWithRange(r.Select(x => x.PrefillMs))} | " +
                 $"{SampleStats.Median(r.Select(x => x.TimeToFirstTokenMs)):F1} | {SampleStats.Median(r.Select(x => x.DecodeTokensPerSecond)):F1} | {row.PrefillFlops / 1e9:F1} | {speedup:F2}x | {flopsRatio:F2}x | {speedup / flopsRatio:F2} | {efficiency:P0} | {Bytes(PeakResidentBytes)} |"));
         }
         md.AppendLine();
-        md.AppendLine("speed-up and FLOPs ratio are against `none` (prefill only); prefill efficiency = prefill FLOPs / prefill time / measured peak; peak RSS is the process high-water mark.");
+        md.AppendLine("speed-up and FLOPs ratio are against `none` in the same attention mode (prefill only); prefill efficiency = prefill FLOPs / prefill time / measured peak; peak RSS is the process high-water mark.");
+        if (BothModes)
+        {
+            md.AppendLine();
+            md.AppendLine("| spec | prefill ms fused | prefill ms eager | eager / fused | speed-up fused | speed-up eager |");
+            md.AppendLine("|---|---|---|---|---|---|");
+            foreach (var fused in Rows.Where(r => r.Attention == AttentionMode.Fused))
+            {
+                var eager = Rows.FirstOrDefault(r => r.Attention == AttentionMode.Eager && r.Spec == fused.Spec);
+                if (eager is null) continue;
+                md.AppendLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| `{fused.Spec}` | {fused.MedianPrefillMs:F1} | {eager.MedianPrefillMs:F1} | {eager.MedianPrefillMs / fused.MedianPrefillMs:F2}x | {Baseline(fused).MedianPrefillMs / fused.MedianPrefillMs:F2}x | {Baseline(eager).MedianPrefillMs / eager.MedianPrefillMs:F2}x |"));
+            }
+        }
         return md.ToString();
     }
 
     public string ToCsv()
     {
-        var csv = new StringBuilder("spec,visual_tokens,vision_ms,reduction_ms,prefill_ms,prefill_ms_min,prefill_ms_max,ttft_ms,decode_tok_s,prefill_flops,speedup,flops_ratio,efficiency,threads\n");
-        double basePrefill = Baseline.MedianPrefillMs, baseFlops = Baseline.PrefillFlops;
+        var csv = new StringBuilder("spec,attention,visual_tokens,vision_ms,reduction_ms,prefill_ms,prefill_ms_min,prefill_ms_max,ttft_ms,decode_tok_s,prefill_flops,speedup,flops_ratio,efficiency,threads\n");
         foreach (var row in Rows)
         {
             var r = row.Runs;
+            double basePrefill = Baseline(row).MedianPrefillMs, baseFlops = Baseline(row).PrefillFlops;
             double prefill = row.MedianPrefillMs;
             csv.AppendLine(string.Join(",", new object[]
             {
-                row.Spec.Replace(',', ';'), row.VisualTokens, SampleStats.Median(r.Select(x => x.VisionMs)), SampleStats.Median(r.Select(x => x.ReductionMs)), prefill,
+                row.Spec.Replace(',', ';'), row.Attention.ToString().ToLowerInvariant(), row.VisualTokens, SampleStats.Median(r.Select(x => x.VisionMs)), SampleStats.Median(r.Select(x => x.ReductionMs)), prefill,
                 r.Min(x => x.PrefillMs), r.Max(x => x.PrefillMs), SampleStats.Median(r.Select(x => x.TimeToFirstTokenMs)), SampleStats.Median(r.Select(x => x.DecodeTokensPerSecond)),
                 row.PrefillFlops, basePrefill / prefill, baseFlops / row.PrefillFlops, row.PrefillFlops / (prefill / 1000) / PeakFlops, Threads,
             }.Select(v => Convert.ToString(v, CultureInfo.InvariantCulture))));
@@ -115,7 +140,7 @@ public static class SpeedHarness
 
         progress?.Report($"measuring peak FLOP/s with {compute.Threads} thread(s)...");
         double peak = MachineProbe.PeakFlops(compute.Threads);
-        var pipeline = new LlavaPipeline(model, compute);
+        var pipelines = options.AttentionModes.Distinct().ToDictionary(m => m, m => new LlavaPipeline(model, new ComputeContext(compute.Threads, m)));
         var rng = new Random(7);
         int size = cfg.Vision.ImageSize;
         var pixels = new float[cfg.Vision.NumChannels * size * size];
@@ -123,11 +148,12 @@ public static class SpeedHarness
         var ids = new int[options.TextTokens + 1];
         for (int i = 0; i < ids.Length; i++) ids[i] = rng.Next(3, Math.Min(cfg.Text.VocabSize, 32000));
         ids[0] = cfg.Text.BosTokenId;
-        int slot = Math.Min(35, options.TextTokens - 1);
+        int slot = Math.Min(options.TextBeforeImage ?? 35, options.TextTokens - 1);
         ids[slot] = cfg.ImageTokenIndex;
 
         var rows = new List<SpeedRow>();
         foreach (var (spec, plan) in plans)
+        foreach (var (mode, pipeline) in pipelines)
         {
             var runs = new List<RunReport>();
             for (int r = 0; r <= options.Runs; r++)
@@ -140,9 +166,9 @@ public static class SpeedHarness
                 }, cancel: cancel);
                 if (r > 0) runs.Add(result.Report); // run 0 warms up: JIT, page faults of first-touched weights
             }
-            var row = new SpeedRow(spec, runs[0].VisualTokens, runs);
+            var row = new SpeedRow(spec, runs[0].VisualTokens, runs, mode);
             rows.Add(row);
-            progress?.Report(string.Create(CultureInfo.InvariantCulture, $"{spec}: prefill {row.MedianPrefillMs:F1} ms, visual tokens {row.VisualTokens}"));
+            progress?.Report(string.Create(CultureInfo.InvariantCulture, $"{spec} ({mode.ToString().ToLowerInvariant()}): prefill {row.MedianPrefillMs:F1} ms, visual tokens {row.VisualTokens}"));
         }
         return new SpeedReport(Path.GetFileName(Path.GetFullPath(model.Directory).TrimEnd('/')), cfg, model.Weights.Get(TensorNames.EmbedTokens).DType, compute.Threads, peak,
             ProcessMemory.PeakResident, options, rows);
