@@ -42,10 +42,11 @@ public static class BenchCommand
         var speed = new Option<bool>("--speed") { Description = "run the end-to-end speed harness (see `bench --speed --help` options below)" };
         var threads = CommonOptions.Threads();
         var attention = CommonOptions.Attention(allowBoth: true);
+        var multiTurn = new Option<bool>("--multi-turn") { Description = "also ask every question as the second turn of a conversation about its image, after another question about the same image (METHODS.md §15.5; pairing rule in EVALUATION.md); turns are scored as <task>/turn1 and <task>/turn2" };
         var alphas = new Option<string?>("--alphas") { Description = "comma-separated alpha values substituted for {a} in method specs (the alpha sweep: --methods \"alpha:a={a},k=2,keep={budget}\" --alphas 0,0.1,0.2,0.3,0.5,0.7,0.8,0.9,1)" };
         var cmd = new Command("bench", "Sweep methods x budgets over a benchmark (resumable JSONL + report), or measure end-to-end speed with --speed.")
         {
-            model, task, data, images, suite, split, perSuite, families, methods, budgets, output, report, limit, shard, seed, maxNew, template, aspect, parsing, ocr, speed, threads, attention, alphas,
+            model, task, data, images, suite, split, perSuite, families, methods, budgets, output, report, limit, shard, seed, maxNew, template, aspect, parsing, ocr, speed, threads, attention, alphas, multiTurn,
         };
         var speedOptions = new SpeedCommandOptions();
         speedOptions.AddTo(cmd);
@@ -79,13 +80,22 @@ public static class BenchCommand
             if (datasets.Count == 0) throw new InvalidInputException("nothing to run: give --task with --data, or --suite lab");
             foreach (var ds in datasets)
                 if (ds.Skipped > 0) Console.Error.WriteLine($"{ds.Task}: skipped {ds.Skipped} malformed entries (first: {ds.Issues[0]})");
+            var scored = datasets.ToList();
+            if (p.GetValue(multiTurn))
+                foreach (var ds in datasets.ToList())
+                {
+                    var pairs = MultiTurn.Pair(ds);
+                    if (pairs.Unpaired > 0) Console.Error.WriteLine($"{ds.Task}: {pairs.Unpaired} questions are alone on their image and get no second-turn conversation");
+                    datasets.Add(pairs.Turn2);
+                    scored.AddRange([pairs.Turn1, pairs.Turn2]);
+                }
             var budgetList = ParseBudgets(p.GetValue(budgets));
             var specs = MethodSpec.Expand(SplitMethods(p.GetValue(methods)!), budgetList, ParseAlphas(p.GetValue(alphas)));
             var summary = await Sweep(modelDir, datasets, specs, p.GetValue(output)!, p.GetValue(limit), p.GetValue(shard), p.GetValue(seed),
                 p.GetValue(maxNew), templateName!, p.GetValue(aspect)!, p.GetValue(threads), CommonOptions.ParseAttention(p.GetValue(attention)!), cancel);
             Console.WriteLine($"{summary.Answered} answered, {summary.Resumed} already in {p.GetValue(output)}, {summary.Total} in the plan");
             var parse = ParseParsing(p.GetValue(parsing)!);
-            var scores = PredictionScoring.ScoreRun(datasets, p.GetValue(output)!, parse);
+            var scores = PredictionScoring.ScoreRun(scored, p.GetValue(output)!, parse);
             PrintScores(scores);
             if (p.GetValue(report) is { } dir)
             {

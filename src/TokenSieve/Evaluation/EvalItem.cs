@@ -59,6 +59,11 @@ public sealed record EvalItem
     /// circular rotations.</summary>
     public string? Group { get; init; }
 
+    /// <summary>Earlier turns of the same conversation about the same image (METHODS.md §15.5): asked
+    /// first, in order, on the same KV cache; this item is the last turn. Empty for single questions.
+    /// Each earlier turn is an item of its own task, so its answer is recorded and scored too.</summary>
+    public IReadOnlyList<EvalItem> Prior { get; init; } = [];
+
     /// <summary>Other fields a scorer or report needs (MMBench l2-category, ScienceQA has-image flag).</summary>
     public IReadOnlyDictionary<string, string> Extra { get; init; } = EmptyExtra;
 

@@ -32,6 +32,10 @@ public sealed class GenerationResult
     public IReadOnlyList<string> PrefillNotes { get; init; } = [];
     /// <summary>Original sequence index of every row that reached the last layer (−1: merged token).</summary>
     public int[] KeptOriginalIndices { get; init; } = [];
+
+    /// <summary>The last sampled token, which was not fed back (the EOS, or the token at the limit);
+    /// a following <see cref="InferenceSession.Continue"/> starts with it. Null when nothing was sampled.</summary>
+    public int? UnfedToken { get; init; }
 }
 
 public sealed record PrefillOptions
@@ -253,6 +257,8 @@ public sealed class InferenceSession
     {
         var dec = Model.Decoder;
         int d = dec.Config.HiddenSize;
+        if (_cache is null) throw new InvalidOperationException("DecodeStep needs a prefill on this session first");
+        if (_cache.Length(0) >= _cache.Capacity) _cache.EnsureCapacity(_cache.Capacity + Math.Max(16, _cache.Capacity / 4));
         EnsureBuffers(1);
         var x = _hidden.AsSpan(0, d);
         dec.Embed([token], x);
@@ -272,19 +278,73 @@ public sealed class InferenceSession
     /// <summary>Prefill then decode until EOS, the token limit or the context limit.</summary>
     public GenerationResult Generate(SplicedSequence seq, GenerationOptions options, IDecoderHook? hook = null, CancellationToken cancel = default)
     {
-        if (options.MaxNewTokens < 0) throw new InvalidInputException($"max new tokens must be >= 0, got {options.MaxNewTokens}");
-        var cfg = Model.Config.Text;
-        int eos = options.EosTokenId ?? cfg.EosTokenId;
-        int room = Math.Max(0, cfg.MaxPositionEmbeddings - seq.Length);
-        int maxNew = Math.Min(options.MaxNewTokens, room + 1);
-        var sampler = new Sampler(options.Temperature, options.TopP, options.Seed);
+        int maxNew = NewTokenLimit(options, seq.Length);
         var sw = Stopwatch.StartNew();
         var prefill = Prefill(seq, maxNew, null, hook, cancel);
-        var logits = prefill.LastLogits;
+        _contextLength = seq.Length;
+        return Decode(prefill.LastLogits, maxNew, options, sw, seq.Length, prefill.TokensPerLayer, prefill.Notes, prefill.KeptOriginalIndices, cancel);
+    }
+
+    /// <summary>A later turn of the same conversation (METHODS.md §15.5): appends <paramref name="ids"/>
+    /// to the cache the last <see cref="Generate"/> or <see cref="Continue"/> left — rows a pruner dropped
+    /// stay gone and nothing is chosen again — and decodes the reply. Positions continue as the prefill
+    /// left them (the next original position, or each layer's own length after renumbering). The ids
+    /// must include any generated token the last call did not feed (see <see cref="GenerationResult.UnfedToken"/>).</summary>
+    public GenerationResult Continue(ReadOnlySpan<int> ids, GenerationOptions options, CancellationToken cancel = default)
+    {
+        if (_cache is null) throw new InvalidOperationException("Continue needs a previous Generate on this session");
+        if (ids.Length == 0) throw new InvalidInputException("a conversation turn needs at least one token");
+        int length = _contextLength + ids.Length;
+        if (length > Model.Config.Text.MaxPositionEmbeddings)
+            throw new InvalidInputException($"the conversation is {length} tokens, longer than the model's context of {Model.Config.Text.MaxPositionEmbeddings}");
+        int maxNew = NewTokenLimit(options, length);
+        var sw = Stopwatch.StartNew();
+        var dec = Model.Decoder;
+        int d = dec.Config.HiddenSize, n = ids.Length;
+        int capacity = 0;
+        for (int l = 0; l < dec.LayerCount; l++) capacity = Math.Max(capacity, _cache.Length(l));
+        _cache.EnsureCapacity(capacity + n + maxNew);
+        EnsureBuffers(n);
+        var x = _hidden.AsSpan(0, n * d);
+        dec.Embed(ids, x);
+        var positions = new int[n];
+        for (int l = 0; l < dec.LayerCount; l++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            int first = _renumbered ? _cache.Length(l) : _nextPosition;
+            for (int i = 0; i < n; i++) positions[i] = first + i;
+            dec.RunLayer(Compute, l, x, n, positions, _cache);
+        }
+        _nextPosition += n;
+        _contextLength = length;
+        dec.FinalNorm(x.Slice((n - 1) * d, d), 1, _normed.AsSpan(0, d));
+        var logits = new float[dec.Config.VocabSize];
+        dec.Logits(Compute, _normed.AsSpan(0, d), 1, logits);
+        var perLayer = Enumerable.Repeat(n, dec.LayerCount).ToArray();
+        return Decode(logits, maxNew, options, sw, length, perLayer, [], [], cancel);
+    }
+
+    int _contextLength;
+
+    int NewTokenLimit(GenerationOptions options, int promptLength)
+    {
+        if (options.MaxNewTokens < 0) throw new InvalidInputException($"max new tokens must be >= 0, got {options.MaxNewTokens}");
+        int room = Math.Max(0, Model.Config.Text.MaxPositionEmbeddings - promptLength);
+        return Math.Min(options.MaxNewTokens, room + 1);
+    }
+
+    /// <summary>Samples from <paramref name="logits"/> and feeds each token back until EOS or the limit;
+    /// the last sampled token (the EOS, or the one at the limit) is not fed.</summary>
+    GenerationResult Decode(float[] logits, int maxNew, GenerationOptions options, Stopwatch sw, int promptTokens, int[] tokensPerLayer,
+        IReadOnlyList<string> notes, int[] kept, CancellationToken cancel)
+    {
+        int eos = options.EosTokenId ?? Model.Config.Text.EosTokenId;
+        var sampler = new Sampler(options.Temperature, options.TopP, options.Seed);
         double prefillMs = sw.Elapsed.TotalMilliseconds;
         var tokens = new List<int>();
         var stepLogits = options.KeepStepLogits ? new List<float[]>() : null;
         bool eosHit = false;
+        int? unfed = null;
         double ttft = prefillMs;
         var decodeWatch = new Stopwatch();
         for (int step = 0; step < maxNew; step++)
@@ -293,19 +353,20 @@ public sealed class InferenceSession
             stepLogits?.Add(logits);
             int token = sampler.Next(logits);
             if (step == 0) ttft = sw.Elapsed.TotalMilliseconds;
-            if (token == eos) { eosHit = true; break; }
+            if (token == eos) { eosHit = true; unfed = token; break; }
             tokens.Add(token);
-            if (step == maxNew - 1) break;
+            if (step == maxNew - 1) { unfed = token; break; }
             decodeWatch.Start();
             logits = DecodeStep(token);
             decodeWatch.Stop();
+            _contextLength++;
         }
         return new GenerationResult
         {
             Tokens = tokens.ToArray(), StoppedAtEos = eosHit, StoppedAtContextLimit = maxNew < options.MaxNewTokens && !eosHit && tokens.Count == maxNew,
             StepLogits = stepLogits, PrefillMs = prefillMs, DecodeMs = decodeWatch.Elapsed.TotalMilliseconds, TimeToFirstTokenMs = ttft,
-            PromptTokens = seq.Length, KvCacheBytes = _cache!.BytesInUse,
-            TokensPerLayer = prefill.TokensPerLayer, PrefillNotes = prefill.Notes, KeptOriginalIndices = prefill.KeptOriginalIndices,
+            PromptTokens = promptTokens, KvCacheBytes = _cache!.BytesInUse, UnfedToken = unfed,
+            TokensPerLayer = tokensPerLayer, PrefillNotes = notes, KeptOriginalIndices = kept,
         };
     }
 }

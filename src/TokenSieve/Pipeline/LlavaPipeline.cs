@@ -115,6 +115,35 @@ public sealed class LlavaPipeline
         };
     }
 
+    /// <summary>A conversation about one image (METHODS.md §15.5): the first turn runs the whole
+    /// pipeline (the methods choose their tokens from its question), every later turn appends its
+    /// follow-up ids (<see cref="Text.LlavaPrompt.FollowUp"/>) to the same KV cache — pruned tokens stay
+    /// gone, nothing is chosen again — and decodes its reply. One result per turn; a later turn's report
+    /// repeats the first turn's visual tokens and kept positions with its own prompt, prefill and decode.</summary>
+    public IReadOnlyList<RunResult> RunConversation(float[] pixelValues, int[] firstIds, int imageSlot, IReadOnlyList<int[]> followUps, RunOptions options,
+        Func<int[], string>? decode = null, double preprocessMs = 0, CancellationToken cancel = default)
+    {
+        var first = Run(pixelValues, firstIds, imageSlot, options, decode, preprocessMs, cancel);
+        var results = new List<RunResult> { first };
+        var last = first.Generation;
+        foreach (var followUp in followUps)
+        {
+            // The reply's last sampled token was not fed; the EOS is replaced by the template's separator.
+            int[] ids = last.StoppedAtEos || last.UnfedToken is null ? followUp : [last.UnfedToken.Value, .. followUp];
+            var gen = Session.Continue(ids, options.Generation, cancel);
+            var report = first.Report with
+            {
+                PromptTokens = gen.PromptTokens, GeneratedTokens = gen.Tokens.Length, PreprocessMs = 0, VisionMs = 0, ReductionMs = 0, ProjectorMs = 0,
+                PrefillMs = gen.PrefillMs, TimeToFirstTokenMs = gen.TimeToFirstTokenMs, DecodeMs = gen.DecodeMs, KvCacheBytes = gen.KvCacheBytes,
+                PrefillFlops = CostModel.PrefillFlops(Model.Config.Text, gen.TokensPerLayer), VisionFlops = 0, ProjectorFlops = 0,
+                TokensPerLayer = gen.TokensPerLayer, Notes = [],
+            };
+            results.Add(new RunResult { Tokens = gen.Tokens, Text = decode?.Invoke(gen.Tokens), Report = report, Generation = gen });
+            last = gen;
+        }
+        return results;
+    }
+
     /// <summary>The sources of the unreduced visual tokens: each patch itself ([CLS] first when kept).</summary>
     static TokenProvenance[] Sources(Checkpoints.LlavaConfig cfg)
     {

@@ -7,7 +7,7 @@ namespace TokenSieve.Pipeline;
 
 /// <summary>What one run did and cost: tokens per stage, wall time per stage, FLOPs, KV bytes, and
 /// what the reduction kept. Every field is measured or counted, never estimated from a spec.</summary>
-public sealed class RunReport
+public sealed record RunReport
 {
     public required string Reduction { get; init; }
     public required string Pruning { get; init; }

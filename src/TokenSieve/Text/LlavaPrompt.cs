@@ -113,6 +113,21 @@ public static class LlavaPrompt
         return new PromptIds(ids.ToArray(), slot, text);
     }
 
+    /// <summary>The ids that follow a generated reply to ask the next question in the same conversation
+    /// (METHODS.md §15.5): the template's reply separator (vicuna's <c>&lt;/s&gt;</c> is the EOS id), then
+    /// <c>USER: question ASSISTANT:</c>, encoded as the same text inside a whole conversation is (no
+    /// dummy prefix mid-text). Appended after the reply's ids they give
+    /// <see cref="Build(SentencePieceBpeTokenizer, ChatTemplate, IReadOnlyList{ChatTurn}, int, bool)"/>'s
+    /// ids for the two turns when the reply re-encodes to the same ids.</summary>
+    public static int[] FollowUp(SentencePieceBpeTokenizer tokenizer, ChatTemplate template, string question)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        if (CountPlaceholders(question) > 0) throw new InvalidInputException($"a follow-up question cannot contain '{ChatTemplate.ImagePlaceholder}'");
+        var ids = new List<int>();
+        EncodeWithEos(tokenizer, $"{template.AssistantSeparator}{template.UserRole}: {question} {template.AssistantRole}:", dummyPrefix: false, ids);
+        return ids.ToArray();
+    }
+
     /// <summary>Encodes text in which the EOS piece (<c>&lt;/s&gt;</c>, the vicuna turn separator) is the
     /// EOS token, as HF tokenizers read it; text after it gets no dummy prefix (LLaVA-1.5's
     /// non-legacy tokenizer).</summary>

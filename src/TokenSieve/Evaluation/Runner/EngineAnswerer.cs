@@ -55,18 +55,29 @@ public sealed class EngineAnswerer
         return _pixels;
     }
 
+    /// <summary>Answers the item; a conversation item (with <see cref="EvalItem.Prior"/> turns) is answered
+    /// turn by turn on one KV cache, the methods choosing their tokens from the first question.</summary>
     public ValueTask<Prediction> Answer(AnswerRequest request, CancellationToken cancel)
     {
         var item = request.Item;
         var method = Method(request.Method.Spec);
-        var prompt = LlavaPrompt.Build(_tokenizer, _template, item.Prompt, _pipeline.Model.Config.ImageTokenIndex);
-        var result = _pipeline.Run(Pixels(item), prompt.Ids, prompt.ImageSlot, new RunOptions
+        var turns = item.Prior.Append(item).ToList();
+        var first = LlavaPrompt.Build(_tokenizer, _template, turns[0].Prompt, _pipeline.Model.Config.ImageTokenIndex);
+        var followUps = turns.Skip(1).Select(t => LlavaPrompt.FollowUp(_tokenizer, _template, t.Prompt)).ToList();
+        var options = new RunOptions
         {
             Reducer = method.Reducer, Pruner = method.Pruner, Aspect = _aspect, Seed = (ulong)(uint)request.Seed,
             Generation = new GenerationOptions { MaxNewTokens = _maxNewTokens, EosTokenId = _tokenizer.EosId, Seed = request.Seed },
-        }, ids => AnswerText.Decode(_tokenizer, ids), cancel: cancel);
+        };
+        var results = _pipeline.RunConversation(Pixels(item), first.Ids, first.ImageSlot, followUps, options, ids => AnswerText.Decode(_tokenizer, ids), cancel: cancel);
+        var predictions = results.Select(ToPrediction).ToList();
+        return ValueTask.FromResult(predictions[^1] with { Earlier = predictions.Count > 1 ? predictions[..^1] : null });
+    }
+
+    static Prediction ToPrediction(RunResult result)
+    {
         var r = result.Report;
-        return ValueTask.FromResult(new Prediction(result.Text ?? "", r.VisualTokens, r.PrefillMs, r.DecodeMs, r.TimeToFirstTokenMs,
-            r.VisionFlops + r.ProjectorFlops + r.PrefillFlops, KeptSources.From(r), r.Attention == Numerics.AttentionMode.Eager ? "eager" : null));
+        return new Prediction(result.Text ?? "", r.VisualTokens, r.PrefillMs, r.DecodeMs, r.TimeToFirstTokenMs,
+            r.VisionFlops + r.ProjectorFlops + r.PrefillFlops, KeptSources.From(r), r.Attention == Numerics.AttentionMode.Eager ? "eager" : null);
     }
 }

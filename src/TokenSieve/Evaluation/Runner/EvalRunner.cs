@@ -85,24 +85,39 @@ public static class EvalRunner
             if (!done.Add(key)) continue;
             int seed = DeriveSeed(options.Seed, item.Task, method.Spec, item.QuestionId);
             var prediction = await answerer(new AnswerRequest(item, method, seed), cancellationToken).ConfigureAwait(false);
-            var record = new PredictionRecord
-            {
-                QuestionId = item.QuestionId, Prompt = item.Prompt, Text = prediction.Text, Task = item.Task,
-                Method = method.Method, Spec = method.Spec, Budget = method.Budget,
-                VisualTokens = prediction.VisualTokens, PrefillMs = prediction.PrefillMs, DecodeMs = prediction.DecodeMs,
-                TtftMs = prediction.TtftMs, Flops = prediction.Flops, Seed = seed, ModelId = options.ModelId,
-                Settings = ds.Settings.Count > 0 ? ds.Settings : null, Attention = prediction.Attention, Kept = prediction.Kept,
-            };
-            byte[] line = record.ToJsonLine();
-            await stream.WriteAsync(line, CancellationToken.None).ConfigureAwait(false);
-            if (options.FlushToDisk) stream.Flush(flushToDisk: true);
-            else await stream.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            // A conversation's earlier turns are written first, each under its own task, so a kill after
+            // them re-asks the whole conversation (the scorers keep the first answer per question).
+            var earlier = prediction.Earlier ?? [];
+            if (earlier.Count != item.Prior.Count)
+                throw new EvaluationException($"{item.Task}/{item.QuestionId}: the answerer returned {earlier.Count} earlier turns for a conversation of {item.Prior.Count + 1}");
+            for (int t = 0; t < earlier.Count; t++)
+                await Write(Record(item.Prior[t], method, seed, earlier[t], ds.Settings, options, turn: t + 1), stream, options).ConfigureAwait(false);
+            await Write(Record(item, method, seed, prediction, ds.Settings, options, turn: earlier.Count > 0 ? earlier.Count + 1 : null), stream, options).ConfigureAwait(false);
             answered++;
             int finished = resumed + answered;
             TimeSpan? eta = TimeSpan.FromTicks(clock.Elapsed.Ticks / answered * (total - finished));
             progress?.Report(new RunProgress(finished, total, resumed, clock.Elapsed, eta, item.Task, method.Spec, item.QuestionId));
         }
         return new RunSummary(total, resumed, answered, issues);
+    }
+
+    static PredictionRecord Record(EvalItem item, MethodSpec method, int seed, Prediction prediction, IReadOnlyDictionary<string, string> settings, SweepOptions options,
+        int? turn) => new()
+    {
+        QuestionId = item.QuestionId, Prompt = item.Prompt, Text = prediction.Text, Task = item.Task,
+        Method = method.Method, Spec = method.Spec, Budget = method.Budget,
+        VisualTokens = prediction.VisualTokens, PrefillMs = prediction.PrefillMs, DecodeMs = prediction.DecodeMs,
+        TtftMs = prediction.TtftMs, Flops = prediction.Flops, Seed = seed, ModelId = options.ModelId,
+        Settings = settings.Count > 0 ? settings : null, Attention = prediction.Attention, Kept = prediction.Kept,
+        Turn = turn,
+    };
+
+    static async Task Write(PredictionRecord record, FileStream stream, SweepOptions options)
+    {
+        byte[] line = record.ToJsonLine();
+        await stream.WriteAsync(line, CancellationToken.None).ConfigureAwait(false);
+        if (options.FlushToDisk) stream.Flush(flushToDisk: true);
+        else await stream.FlushAsync(CancellationToken.None).ConfigureAwait(false);
     }
 
     /// <summary>FNV-1a over the run seed and the resume key: stable across processes and platforms

@@ -8,8 +8,9 @@ namespace TokenSieve.Evaluation;
 /// <param name="Flops">Prefill FLOPs from the engine's cost model.</param>
 /// <param name="Kept">Where the surviving visual tokens came from, for position statistics (null when unknown).</param>
 /// <param name="Attention">"eager" when the engine ran eager attention; null for the default fused attention.</param>
+/// <param name="Earlier">For a conversation: the answers to the item's earlier turns, in order.</param>
 public sealed record Prediction(string Text, int VisualTokens, double PrefillMs, double DecodeMs, double TtftMs, double Flops,
-    KeptSources? Kept = null, string? Attention = null);
+    KeptSources? Kept = null, string? Attention = null, IReadOnlyList<Prediction>? Earlier = null);
 
 /// <summary>One line of a results file: LLaVA's answer format (<c>question_id, prompt, text, answer_id,
 /// model_id</c>) plus the configuration and its measured cost, so LLaVA-style and lmms-eval-style scorers
@@ -37,6 +38,9 @@ public sealed record PredictionRecord
 
     /// <summary>Dataset settings that change scores (OCR tokens, prompt style).</summary>
     public IReadOnlyDictionary<string, string>? Settings { get; init; }
+
+    /// <summary>The turn of a conversation this answer belongs to (1, 2, …); null for single questions.</summary>
+    public int? Turn { get; init; }
 
     /// <summary>"eager" for runs with eager attention (METHODS.md §15.4); null for fused.</summary>
     public string? Attention { get; init; }
@@ -73,6 +77,7 @@ public sealed record PredictionRecord
             if (Flops is { } f) w.WriteNumber("flops", f);
             if (Seed is { } s) w.WriteNumber("seed", s);
             if (Attention is not null) w.WriteString("attention", Attention);
+            if (Turn is { } turn) w.WriteNumber("turn", turn);
             if (Settings is { Count: > 0 })
             {
                 w.WriteStartObject("settings");
@@ -124,6 +129,7 @@ public sealed record PredictionRecord
             Seed = Int(o, "seed"), AnswerId = JsonLines.Text(o, "answer_id"), ModelId = JsonLines.Text(o, "model_id"),
             Settings = settings,
             Attention = JsonLines.Text(o, "attention"),
+            Turn = Int(o, "turn"),
             Kept = o.TryGetProperty("kept", out var kept) && kept.ValueKind == JsonValueKind.Object ? KeptSources.Read(kept) : null,
         };
     }
