@@ -6,8 +6,9 @@ namespace TokenSieve.Cli.Reports;
 public sealed record ReportOutput(string Markdown, string Csv, string MetricsCsv, string Html, IReadOnlyList<string> ChartPngs);
 
 /// <summary>Writes a benchmark report to a folder: <c>report.md</c>, <c>report.csv</c> (one row per task ×
-/// configuration), <c>metrics.csv</c> (every metric), <c>report.html</c> (self-contained, charts embedded
-/// as base64 PNG) and <c>charts/*.png</c>.</summary>
+/// configuration), <c>metrics.csv</c> (every metric), <c>comparisons.csv</c> (paired differences with
+/// intervals and p-values), <c>report.html</c> (self-contained, charts embedded as base64 PNG) and
+/// <c>charts/*.png</c>.</summary>
 public static class ReportFiles
 {
     public static ReportOutput Write(BenchmarkReport report, string outputFolder)
@@ -31,6 +32,7 @@ public static class ReportFiles
         File.WriteAllText(output.Csv, ReportWriter.ToCsv(report));
         File.WriteAllText(output.MetricsCsv, ReportWriter.ToMetricsCsv(report));
         File.WriteAllText(output.Html, ReportWriter.ToHtml(report, rendered));
+        if (report.Comparisons.Count > 0) File.WriteAllText(Path.Combine(outputFolder, "comparisons.csv"), ReportWriter.ToComparisonsCsv(report));
         return output;
     }
 }

@@ -6,8 +6,10 @@ public sealed record CostSummary(int Count, double MeanVisualTokens, double Mean
 
 /// <summary>The score of one configuration (method spec) on one task, with its cost.</summary>
 /// <param name="Unmatched">Prediction records that matched no item of the dataset.</param>
+/// <param name="Dataset">The dataset scored (for paired statistics).</param>
+/// <param name="Predictions">The answer text per item question id that was scored.</param>
 public sealed record ConfigurationScore(string Task, string Spec, string Method, int? Budget, TaskScore Score, CostSummary Cost,
-    int Unmatched, IReadOnlyDictionary<string, string> Settings);
+    int Unmatched, IReadOnlyDictionary<string, string> Settings, EvalDataset? Dataset = null, IReadOnlyDictionary<string, string>? Predictions = null);
 
 /// <summary>The <c>score</c> API: scores a predictions file (ours, or a LLaVA answer file
 /// <c>{question_id, prompt, text, …}</c>) against a dataset without running a model. Records are grouped by
@@ -58,7 +60,7 @@ public static class PredictionScoring
             var settings = new Dictionary<string, string>(dataset.Settings);
             if (first.Settings is not null) foreach (var (k, v) in first.Settings) settings.TryAdd(k, v);
             result.Add(new ConfigurationScore(dataset.Task, group.Key, first.Method ?? group.Key.Split(':')[0], first.Budget,
-                score, Cost(matched), unmatched, settings));
+                score, Cost(matched), unmatched, settings, dataset, texts));
         }
         return result;
     }

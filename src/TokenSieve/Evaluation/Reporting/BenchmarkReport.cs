@@ -50,6 +50,49 @@ public sealed class BenchmarkReport
             .ToList();
     }
 
+    /// <summary>Each configuration's score with its 95 % bootstrap interval, by (task, spec).</summary>
+    public IReadOnlyDictionary<(string Task, string Spec), ScoreEstimate> Estimates => _estimates ??= ComputeEstimates();
+
+    /// <summary>Paired comparisons per task: every configuration against the baseline, and every two
+    /// configurations with the same budget against each other.</summary>
+    public IReadOnlyList<PairedComparison> Comparisons => _comparisons ??= ComputeComparisons();
+
+    Dictionary<(string, string), ScoreEstimate>? _estimates;
+    List<PairedComparison>? _comparisons;
+
+    Dictionary<(string, string), ScoreEstimate> ComputeEstimates()
+    {
+        var result = new Dictionary<(string, string), ScoreEstimate>();
+        foreach (var s in Scores)
+            if (s.Dataset is not null && s.Predictions is { Count: > 0 }) result[(s.Task, s.Spec)] = PairedStatistics.Estimate(s.Dataset, s.Predictions, s.Score.Parsing);
+        return result;
+    }
+
+    List<PairedComparison> ComputeComparisons()
+    {
+        var result = new List<PairedComparison>();
+        foreach (var task in Tasks)
+        {
+            var configs = Scores.Where(s => s.Task == task && s.Dataset is not null && s.Predictions is { Count: > 0 }).ToList();
+            var baseline = configs.FirstOrDefault(s => s.Spec == BaselineSpec);
+            foreach (var s in configs)
+            {
+                if (baseline is not null && s != baseline)
+                    result.Add(Compare(s, baseline));
+            }
+            foreach (var group in configs.Where(s => s.Budget is not null).GroupBy(s => s.Budget))
+            {
+                var list = group.ToList();
+                for (int i = 0; i < list.Count; i++)
+                    for (int j = i + 1; j < list.Count; j++) result.Add(Compare(list[i], list[j]));
+            }
+        }
+        return result;
+    }
+
+    static PairedComparison Compare(ConfigurationScore a, ConfigurationScore b) =>
+        PairedStatistics.Compare(a.Dataset!, a.Spec, a.Predictions!, b.Spec, b.Predictions!, a.Score.Parsing);
+
     /// <summary>The headline metric's name for a task ("mean_f1", "perception", …).</summary>
     public string MetricOf(string task) => Scores.First(s => s.Task == task).Score.MainMetric;
 

@@ -26,6 +26,16 @@ public static class ReportWriter
         sb.AppendLine();
         sb.AppendLine("## Relative to the unpruned model (%)").AppendLine();
         AppendTable(sb, RelativeTable(report), markdown: true);
+        if (report.Estimates.Count > 0)
+        {
+            sb.AppendLine();
+            sb.AppendLine("## Scores with 95 % confidence intervals").AppendLine();
+            sb.AppendLine(StatisticsNote).AppendLine();
+            AppendTable(sb, IntervalTable(report), markdown: true);
+            sb.AppendLine();
+            sb.AppendLine("## Paired differences").AppendLine();
+            AppendTable(sb, ComparisonTable(report), markdown: true);
+        }
         sb.AppendLine();
         sb.AppendLine("## Cost").AppendLine();
         AppendTable(sb, CostTable(report), markdown: true);
@@ -96,6 +106,14 @@ public static class ReportWriter
         }
         sb.AppendLine("<h2>Relative to the unpruned model (%)</h2>");
         AppendTable(sb, RelativeTable(report), markdown: false);
+        if (report.Estimates.Count > 0)
+        {
+            sb.AppendLine("<h2>Scores with 95 % confidence intervals</h2>");
+            sb.Append("<p>").Append(H(StatisticsNote)).AppendLine("</p>");
+            AppendTable(sb, IntervalTable(report), markdown: false);
+            sb.AppendLine("<h2>Paired differences</h2>");
+            AppendTable(sb, ComparisonTable(report), markdown: false);
+        }
         sb.AppendLine("<h2>Cost</h2>");
         AppendTable(sb, CostTable(report), markdown: false);
         foreach (string task in report.Tasks)
@@ -143,6 +161,36 @@ public static class ReportWriter
             rows.Add(new[] { r.Spec }.Concat(report.Tasks.Select(t => r.RelativeByTask.TryGetValue(t, out double v) ? BenchmarkReport.F(v) : "–"))
                 .Append(BenchmarkReport.F(r.AverageRelative)).ToArray());
         return rows;
+    }
+
+    const string StatisticsNote = "Intervals: percentile bootstrap over items (or their scoring groups), 2000 resamples, fixed seed; " +
+        "differences are paired by item (the same resamples for both methods). p: exact McNemar on per-item correctness for accuracy tasks, " +
+        "paired permutation test otherwise (F1, VQA accuracy, MME, MMBench). A difference whose interval crosses 0 may be noise.";
+
+    static List<string[]> IntervalTable(BenchmarkReport report)
+    {
+        var rows = new List<string[]> { new[] { "Method" }.Concat(report.Tasks.Select(t => $"{t} [95% CI]")).ToArray() };
+        foreach (var r in report.Rows)
+            rows.Add(new[] { r.Spec }.Concat(report.Tasks.Select(t => report.Estimates.TryGetValue((t, r.Spec), out var e)
+                ? $"{BenchmarkReport.F(e.Value)} {e.Ci95}" : "–")).ToArray());
+        return rows;
+    }
+
+    static List<string[]> ComparisonTable(BenchmarkReport report)
+    {
+        var rows = new List<string[]> { new[] { "Task", "A", "B", "A − B", "95% CI", "p", "test", "n" } };
+        foreach (var c in report.Comparisons)
+            rows.Add([c.Task, c.A, c.B, BenchmarkReport.F(c.Difference, 2), c.Ci95.ToString(), c.PValue < 0.001 ? "<0.001" : c.PValue.ToString("0.###", Inv), c.Test, c.Units.ToString(Inv)]);
+        return rows;
+    }
+
+    /// <summary>Every paired comparison, one per line.</summary>
+    public static string ToComparisonsCsv(BenchmarkReport report)
+    {
+        var sb = new StringBuilder("task,a,b,difference,ci_low,ci_high,p,test,n\n");
+        foreach (var c in report.Comparisons)
+            sb.AppendJoin(',', Csv(c.Task), Csv(c.A), Csv(c.B), Num(c.Difference), Num(c.Ci95.Low), Num(c.Ci95.High), Num(c.PValue), c.Test, c.Units.ToString(Inv)).AppendLine();
+        return sb.ToString();
     }
 
     static List<string[]> CostTable(BenchmarkReport report)
