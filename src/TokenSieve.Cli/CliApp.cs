@@ -13,6 +13,7 @@ public static class CliApp
         {
             RunCommand.Create(),
             MethodsCommand.Create(),
+            AnalyzeCommand.Create(),
             DumpCommand.Create(),
             ReduceCommand.Create(),
             DemoCommand.Create(),
