@@ -14,6 +14,7 @@ public static class CliApp
             RunCommand.Create(),
             MethodsCommand.Create(),
             AnalyzeCommand.Create(),
+            RethinkCommand.Create(),
             DumpCommand.Create(),
             ReduceCommand.Create(),
             DemoCommand.Create(),

@@ -15,9 +15,6 @@ public static class BenchCommand
     public static Command Create()
     {
         var model = CommonOptions.Model(required: false);
-        var task = new Option<string?>("--task") { Description = "benchmark: " + string.Join(", ", BenchmarkDatasets.Names) };
-        var data = new Option<string?>("--data") { Description = "annotation file or folder of the benchmark (see docs in src/TokenSieve/Evaluation/EVALUATION.md)" };
-        var images = new Option<string?>("--images") { Description = "image folder of the benchmark" };
         var methods = new Option<string[]>("--methods")
         {
             Description = "method specs separated by ';' (or repeat the option); a bare name takes each budget (pool → pool:64, pool:128); '{budget}' is substituted (fastv:k=2,keep={budget}); VISION|PRUNER combines both sides",
@@ -34,11 +31,6 @@ public static class BenchCommand
         var template = RunCommand.TemplateOption();
         var aspect = RunCommand.AspectOption("pad");
         var parsing = new Option<string>("--parsing") { Description = "answer parsing for the report: llava or lmms-eval", DefaultValueFactory = _ => "llava" };
-        var ocr = new Option<bool>("--ocr-tokens") { Description = "TextVQA: add the reference OCR tokens to the prompt (LLaVA-1.5's setting)" };
-        var suite = new Option<string?>("--suite") { Description = "built-in suites: 'lab' (the lab question families on generated scenes; model defaults to models/lab)" };
-        var split = new Option<string>("--split") { Description = "lab split: test or validation", DefaultValueFactory = _ => "test" };
-        var perSuite = new Option<int>("--per-suite") { Description = "lab items per suite (existence has three suites: random, popular, adversarial)", DefaultValueFactory = _ => 50 };
-        var families = new Option<string?>("--families") { Description = "lab families, comma-separated (default all): " + string.Join(", ", TokenSieve.Lab.Evaluation.LabEvalDatasets.Families) };
         var speed = new Option<bool>("--speed") { Description = "run the end-to-end speed harness (see `bench --speed --help` options below)" };
         var threads = CommonOptions.Threads();
         var attention = CommonOptions.Attention(allowBoth: true);
@@ -46,8 +38,10 @@ public static class BenchCommand
         var alphas = new Option<string?>("--alphas") { Description = "comma-separated alpha values substituted for {a} in method specs (the alpha sweep: --methods \"alpha:a={a},k=2,keep={budget}\" --alphas 0,0.1,0.2,0.3,0.5,0.7,0.8,0.9,1)" };
         var cmd = new Command("bench", "Sweep methods x budgets over a benchmark (resumable JSONL + report), or measure end-to-end speed with --speed.")
         {
-            model, task, data, images, suite, split, perSuite, families, methods, budgets, output, report, limit, shard, seed, maxNew, template, aspect, parsing, ocr, speed, threads, attention, alphas, multiTurn,
+            model, methods, budgets, output, report, limit, shard, seed, maxNew, template, aspect, parsing, speed, threads, attention, alphas, multiTurn,
         };
+        var data = new DatasetArguments();
+        data.AddTo(cmd);
         var speedOptions = new SpeedCommandOptions();
         speedOptions.AddTo(cmd);
         cmd.SetAction(async (p, cancel) =>
@@ -55,31 +49,10 @@ public static class BenchCommand
             if (p.GetValue(speed))
                 return speedOptions.Run(p, p.GetValue(model), ExpandAlphas(SplitMethods(p.GetValue(methods)!), ParseAlphas(p.GetValue(alphas))), ParseBudgets(p.GetValue(budgets)),
                     p.GetValue(threads), p.GetValue(attention)!, cancel);
-            var datasets = new List<EvalDataset>();
-            string? templateName = p.GetValue(template);
-            if (p.GetValue(suite) is { } suiteName)
-            {
-                if (suiteName != "lab") throw new InvalidInputException($"--suite '{suiteName}' is unknown (lab)");
-                var labSplit = p.GetValue(split)!.ToLowerInvariant() switch
-                {
-                    "test" => TokenSieve.Lab.Scenes.LabSplit.Test,
-                    "validation" => TokenSieve.Lab.Scenes.LabSplit.Validation,
-                    var other => throw new InvalidInputException($"--split must be test or validation, got '{other}' (the train split is never evaluated)"),
-                };
-                datasets.AddRange(TokenSieve.Lab.Evaluation.LabEvalDatasets.Load(labSplit, p.GetValue(perSuite), p.GetValue(families)?.Split(','), cancel: cancel));
-                // The lab model is trained on llava-hf's template and no padding (its scenes are square).
-                if (p.GetResult(template) is null or { Implicit: true }) templateName = ChatTemplate.LlavaHf.Name;
-            }
-            string modelDir = p.GetValue(suite) is not null ? BuiltInModel.Resolve(p.GetValue(model))
+            var (datasets, _) = data.Load(p, cancel);
+            string templateName = data.Template(p, template);
+            string modelDir = data.IsLab(p) ? BuiltInModel.Resolve(p.GetValue(model))
                 : p.GetValue(model) ?? throw new InvalidInputException("--model is required for a sweep");
-            if (p.GetValue(task) is { } t)
-            {
-                string ann = p.GetValue(data) ?? throw new InvalidInputException("--task needs --data (the annotation file or folder)");
-                datasets.Add(BenchmarkDatasets.Load(t, ann, p.GetValue(images), new DatasetOptions { OcrTokens = p.GetValue(ocr) }, cancel));
-            }
-            if (datasets.Count == 0) throw new InvalidInputException("nothing to run: give --task with --data, or --suite lab");
-            foreach (var ds in datasets)
-                if (ds.Skipped > 0) Console.Error.WriteLine($"{ds.Task}: skipped {ds.Skipped} malformed entries (first: {ds.Issues[0]})");
             var scored = datasets.ToList();
             if (p.GetValue(multiTurn))
                 foreach (var ds in datasets.ToList())
@@ -92,7 +65,7 @@ public static class BenchCommand
             var budgetList = ParseBudgets(p.GetValue(budgets));
             var specs = MethodSpec.Expand(SplitMethods(p.GetValue(methods)!), budgetList, ParseAlphas(p.GetValue(alphas)));
             var summary = await Sweep(modelDir, datasets, specs, p.GetValue(output)!, p.GetValue(limit), p.GetValue(shard), p.GetValue(seed),
-                p.GetValue(maxNew), templateName!, p.GetValue(aspect)!, p.GetValue(threads), CommonOptions.ParseAttention(p.GetValue(attention)!), cancel);
+                p.GetValue(maxNew), templateName, p.GetValue(aspect)!, p.GetValue(threads), CommonOptions.ParseAttention(p.GetValue(attention)!), cancel);
             Console.WriteLine($"{summary.Answered} answered, {summary.Resumed} already in {p.GetValue(output)}, {summary.Total} in the plan");
             var parse = ParseParsing(p.GetValue(parsing)!);
             var scores = PredictionScoring.ScoreRun(scored, p.GetValue(output)!, parse);

@@ -114,8 +114,8 @@ public sealed record SpeedReport(string ModelName, LlavaConfig Config, DType Wei
 
 /// <summary>End-to-end timing of each method on one model (use `synth` for real shapes): vision,
 /// reduction, prefill, time to first token, decode tokens/s per configuration, on random pixels and
-/// a random prompt with one image slot; the first run of each configuration warms up (JIT, first
-/// touch of the weights) and is not counted.</summary>
+/// a random prompt with one image slot; a first pass over every configuration warms up (JIT, first
+/// touch of the weights) and is not counted; the timed runs go round-robin over the configurations.</summary>
 public static class SpeedHarness
 {
     /// <summary>The default configurations: each main method at every budget (adaptive ones also at
@@ -151,24 +151,29 @@ public static class SpeedHarness
         int slot = Math.Min(options.TextBeforeImage ?? 35, options.TextTokens - 1);
         ids[slot] = cfg.ImageTokenIndex;
 
-        var rows = new List<SpeedRow>();
-        foreach (var (spec, plan) in plans)
-        foreach (var (mode, pipeline) in pipelines)
-        {
-            var runs = new List<RunReport>();
-            for (int r = 0; r <= options.Runs; r++)
+        // One warm-up pass over every configuration first (JIT tiers, first touch of weights and
+        // buffers), then the timed runs round-robin, so slow drift of the machine spreads over all
+        // configurations alike instead of favouring the ones measured last.
+        var configs = plans.SelectMany(p => pipelines.Select(m => (p.Spec, p.Plan, Mode: m.Key, Pipeline: m.Value))).ToList();
+        var runs = configs.Select(_ => new List<RunReport>()).ToList();
+        for (int r = 0; r <= options.Runs; r++)
+            for (int c = 0; c < configs.Count; c++)
             {
                 cancel.ThrowIfCancellationRequested();
+                var (_, plan, _, pipeline) = configs[c];
                 var result = pipeline.Run(pixels, ids, slot, new RunOptions
                 {
                     Reducer = plan.Reducer, Pruner = plan.Pruner, Seed = 1,
                     Generation = new GenerationOptions { MaxNewTokens = options.DecodeTokens, EosTokenId = -1 },
                 }, cancel: cancel);
-                if (r > 0) runs.Add(result.Report); // run 0 warms up: JIT, page faults of first-touched weights
+                if (r > 0) runs[c].Add(result.Report);
             }
-            var row = new SpeedRow(spec, runs[0].VisualTokens, runs, mode);
+        var rows = new List<SpeedRow>();
+        for (int c = 0; c < configs.Count; c++)
+        {
+            var row = new SpeedRow(configs[c].Spec, runs[c][0].VisualTokens, runs[c], configs[c].Mode);
             rows.Add(row);
-            progress?.Report(string.Create(CultureInfo.InvariantCulture, $"{spec} ({mode.ToString().ToLowerInvariant()}): prefill {row.MedianPrefillMs:F1} ms, visual tokens {row.VisualTokens}"));
+            progress?.Report(string.Create(CultureInfo.InvariantCulture, $"{row.Spec} ({row.Attention.ToString().ToLowerInvariant()}): prefill {row.MedianPrefillMs:F1} ms, visual tokens {row.VisualTokens}"));
         }
         return new SpeedReport(Path.GetFileName(Path.GetFullPath(model.Directory).TrimEnd('/')), cfg, model.Weights.Get(TensorNames.EmbedTokens).DType, compute.Threads, peak,
             ProcessMemory.PeakResident, options, rows);

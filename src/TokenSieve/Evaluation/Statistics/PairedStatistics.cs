@@ -91,6 +91,47 @@ public static class PairedStatistics
         return new PairedComparison(dataset.Task, nameA, nameB, diff, Percentile95(samples), p, test, units.Count);
     }
 
+    /// <summary>A − B averaged over several tasks (or item subsets), each paired by item: the effect is the
+    /// mean over strata of each stratum's difference of headline scores; its interval is a stratified
+    /// bootstrap (units resampled within each stratum, the same resample for A and B).</summary>
+    public static (double Effect, Interval Ci95, int Units) CompareAcross(IReadOnlyList<(EvalDataset Dataset, IReadOnlyDictionary<string, string> A, IReadOnlyDictionary<string, string> B, AnswerParsing Parsing)> strata,
+        int resamples = BootstrapResamples, ulong seed = DefaultSeed)
+    {
+        if (strata.Count == 0) throw new EvaluationException("no task to compare on");
+        var units = strata.Select(s => Units(s.Dataset, s.A, s.B)).ToList();
+        double effect = strata.Select((s, i) => Metric(s.Dataset, units[i], s.A, s.Parsing) - Metric(s.Dataset, units[i], s.B, s.Parsing)).Average();
+        var rng = new Random((int)(seed & 0x7FFFFFFF));
+        var samples = new double[resamples];
+        for (int r = 0; r < resamples; r++)
+        {
+            double sum = 0;
+            for (int i = 0; i < strata.Count; i++)
+            {
+                var u = units[i];
+                var pick = new List<EvalItem>[u.Count];
+                for (int j = 0; j < u.Count; j++) pick[j] = u[rng.Next(u.Count)];
+                sum += Metric(strata[i].Dataset, pick, strata[i].A, strata[i].Parsing) - Metric(strata[i].Dataset, pick, strata[i].B, strata[i].Parsing);
+            }
+            samples[r] = sum / strata.Count;
+        }
+        return (effect, Percentile95(samples), units.Sum(u => u.Count));
+    }
+
+    /// <summary>The 95 % percentile-bootstrap interval of the mean of paired per-item differences.</summary>
+    public static Interval MeanInterval(IReadOnlyList<double> values, int resamples = BootstrapResamples, ulong seed = DefaultSeed)
+    {
+        if (values.Count == 0) return new Interval(double.NaN, double.NaN);
+        var rng = new Random((int)(seed & 0x7FFFFFFF));
+        var samples = new double[resamples];
+        for (int r = 0; r < resamples; r++)
+        {
+            double sum = 0;
+            for (int i = 0; i < values.Count; i++) sum += values[rng.Next(values.Count)];
+            samples[r] = sum / values.Count;
+        }
+        return Percentile95(samples);
+    }
+
     /// <summary>Exact two-sided McNemar test: p = min(1, 2·P(X ≤ min(b, c))), X ~ Binomial(b + c, ½).</summary>
     public static double McNemarExact(int onlyA, int onlyB)
     {
