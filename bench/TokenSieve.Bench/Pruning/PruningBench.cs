@@ -129,7 +129,7 @@ public static class PruningBench
 
         sealed class TimedRun(IPrunerRun run, Stopwatch watch) : IPrunerRun
         {
-            public DecoderTapRequest Request(int boundary, int length, int imageStart, int imageCount) => run.Request(boundary, length, imageStart, imageCount);
+            public DecoderTapRequest Request(int boundary, PruneLayout layout) => run.Request(boundary, layout);
 
             public PruneDecision Prune(PruneState state)
             {

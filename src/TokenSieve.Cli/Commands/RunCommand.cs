@@ -39,7 +39,7 @@ public static class RunCommand
     public static Command Create()
     {
         var model = CommonOptions.Model();
-        var image = new Option<string>("--image") { Description = "image file (PNG, JPEG, BMP, GIF, TGA)", Required = true };
+        var image = new Option<string[]>("--image") { Description = "image file (PNG, JPEG, BMP, GIF, TGA); repeat for several images, which fill the prompt's <image> placeholders in order (or go before the question)", Required = true, AllowMultipleArgumentsPerToken = false };
         var prompt = new Option<string>("--prompt") { Description = "the question", Required = true };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "generation limit", DefaultValueFactory = _ => 128 };
         var temperature = new Option<float>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => 0f };
@@ -66,10 +66,10 @@ public static class RunCommand
             var tpl = ChatTemplate.Get(p.GetValue(template)!);
             using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights));
             var tokenizer = SentencePieceBpeTokenizer.FromModelFolder(m.Directory);
-            var img = ImageDecoder.Load(p.GetValue(image)!);
-            var ids = LlavaPrompt.Build(tokenizer, tpl, p.GetValue(prompt)!, m.Config.ImageTokenIndex);
+            var images = p.GetValue(image)!.Select(ImageDecoder.Load).ToList();
+            var ids = LlavaPrompt.Build(tokenizer, tpl, p.GetValue(prompt)!, m.Config.ImageTokenIndex, images.Count);
             var pipeline = new LlavaPipeline(m, compute);
-            var result = pipeline.Run(img, ids.Ids, ids.ImageSlot, new RunOptions
+            var result = pipeline.Run(images, ids.Ids, ids.ImageSlots, new RunOptions
             {
                 Reducer = reducer, Pruner = pruner, Aspect = aspectMode, Seed = (ulong)p.GetValue(seed),
                 Generation = new GenerationOptions

@@ -23,6 +23,7 @@ static class DecoderMethods
                     window probe §15.1: each SxS window of the patch grid keeps its floor(M/windows) best,
                            the rest go to the best anywhere (window FastV)
                     query  probe §15.2: last-visual ranks by the last image token's row, no language (FastV_VIS)
+                    scope  several images: image (default) keeps M per image, total keeps M of them all
                     variant=inplace only; the mask variant needs an attention key mask (not supported)
                 """,
             Reference = "METHODS.md §9; pkunlp-icler/FastV @ d165972",
@@ -39,6 +40,7 @@ static class DecoderMethods
                     image tokens at layer K; imp = the last position's head-mean attention in layer K-1,
                     uniq = -cos(h_j, h_last) (unique=last, default) or -mean_i cos(h_j, h_i) (unique=mean).
                     The top M stay with original position ids. a=1 is FastV's selection.
+                    scope=image (default) keeps M per image, scope=total M of all images
                     Sweep A with bench --methods "alpha:a={a},k=2,keep={budget}" --alphas 0,0.1,...,1
                 """,
             Reference = "METHODS.md §15.3; Wen et al., ACL Findings 2025",
@@ -55,6 +57,7 @@ static class DecoderMethods
                     next layer's norm/q/k, keeps int(n_v*r_i) visual tokens; positions renumbered.
                     layers  stage boundaries (default 8/16/24)
                     lambda  r_i = lambda^i (default 0.5); or ratios r1/r2/.. explicitly
+                    scope   several images: image (default) or total
                 """,
             Reference = "METHODS.md §11; Cooperx521/PyramidDrop @ 6444f30",
             Create = PyramidDrop,
@@ -100,6 +103,7 @@ static class DecoderMethods
         int? start = o.OptionalInt("start", 0, int.MaxValue);
         int? window = o.OptionalInt("window", 1, 4096);
         var query = o.Choice("query", FastVQuery.Last, ("last", FastVQuery.Last), ("last-visual", FastVQuery.LastVisual));
+        var scope = Scope(o);
         string variant = o.Choice("variant", "inplace", ("inplace", "inplace"), ("mask", "mask"));
         o.CheckAllUsed();
         if (variant == "mask")
@@ -107,7 +111,7 @@ static class DecoderMethods
                 + "its logits at the kept rows equal the in-place variant's (METHODS.md §9), so use variant=inplace");
         if (keep is not null && ratio is not null) throw o.Error("give either keep or ratio, not both");
         if (ratio is >= 1) throw o.Error($"ratio = {ratio} drops every visual token");
-        return new FastV(k, keep, ratio ?? 0.5, start, o.Spec, window, query);
+        return new FastV(k, keep, ratio ?? 0.5, start, o.Spec, window, query, scope);
     }
 
     static object Alpha(SpecText o)
@@ -118,8 +122,9 @@ static class DecoderMethods
         int k = o.OptionalInt("k", 1, 4096) ?? throw o.Error("alpha needs k=K (the first pruned layer), e.g. alpha:a=0.5,k=2,keep=64");
         int keep = o.OptionalInt("keep", 1, int.MaxValue) ?? throw o.Error("alpha needs keep=M (visual tokens kept), e.g. alpha:a=0.5,k=2,keep=64");
         var unique = o.Choice("unique", AlphaUniqueness.Last, ("last", AlphaUniqueness.Last), ("mean", AlphaUniqueness.Mean));
+        var scope = Scope(o);
         o.CheckAllUsed();
-        return new AlphaScore(a, k, keep, unique, o.Spec);
+        return new AlphaScore(a, k, keep, unique, o.Spec, scope);
     }
 
     static object PyramidDrop(SpecText o)
@@ -127,10 +132,15 @@ static class DecoderMethods
         int[] layers = o.IntList("layers", 1, 4096) ?? [8, 16, 24];
         double? lambda = o.OptionalDouble("lambda", 0, 1, exclusiveMin: true);
         double[]? ratios = o.DoubleList("ratios", 0, 1, exclusiveMin: true);
+        var scope = Scope(o);
         o.CheckAllUsed();
         if (lambda is not null && ratios is not null) throw o.Error("give either lambda or ratios, not both");
-        return ratios is not null ? new PyramidDrop(layers, ratios, o.Spec) : Pruning.PyramidDrop.WithLambda(layers, lambda ?? 0.5, o.Spec);
+        var stageRatios = ratios ?? Enumerable.Range(1, layers.Length).Select(i => Math.Pow(lambda ?? 0.5, i)).ToArray();
+        return new PyramidDrop(layers, stageRatios, o.Spec) { Scope = scope };
     }
+
+    /// <summary>scope=image (default: a budget per image) or scope=total (several images share one budget).</summary>
+    static BudgetScope Scope(SpecText o) => o.Choice("scope", BudgetScope.PerImage, ("image", BudgetScope.PerImage), ("total", BudgetScope.Total));
 
     static object SparseVlm(SpecText o)
     {

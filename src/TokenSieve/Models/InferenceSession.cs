@@ -84,27 +84,56 @@ public sealed class InferenceSession
     /// <summary>Splices visual tokens into the ids at the single image slot. <paramref name="layout"/>
     /// says where each token sits in a patch grid; without one, a full set of the tower's patches is
     /// taken as its raster grid and anything else as tokens without a grid position.</summary>
-    public SplicedSequence Splice(int[] inputIds, int imageSlot, ReadOnlySpan<float> visualTokens, int visualCount, VisualLayout? layout = null)
+    public SplicedSequence Splice(int[] inputIds, int imageSlot, ReadOnlySpan<float> visualTokens, int visualCount, VisualLayout? layout = null) =>
+        Splice(inputIds, [new SplicedImage(imageSlot, visualTokens.ToArray(), visualCount, layout)]);
+
+    /// <summary>Splices each image's visual tokens into the ids at its slot (slots ascending).</summary>
+    public SplicedSequence Splice(int[] inputIds, IReadOnlyList<SplicedImage> images)
     {
         var cfg = Model.Config.Text;
         int d = cfg.HiddenSize;
-        if ((uint)imageSlot >= (uint)inputIds.Length) throw new InvalidInputException($"image slot {imageSlot} outside the {inputIds.Length} input ids");
-        if (visualTokens.Length != visualCount * d) throw new InvalidInputException($"visual tokens have {visualTokens.Length} values, expected {visualCount}x{d}");
-        int length = inputIds.Length - 1 + visualCount;
+        if (images.Count == 0) throw new InvalidInputException("nothing to splice: no image");
+        for (int i = 0; i < images.Count; i++)
+        {
+            var im = images[i];
+            if ((uint)im.Slot >= (uint)inputIds.Length) throw new InvalidInputException($"image slot {im.Slot} outside the {inputIds.Length} input ids");
+            if (i > 0 && im.Slot <= images[i - 1].Slot) throw new InvalidInputException("image slots must be distinct and ascending");
+            if (im.Count < 1 || im.Tokens.Length != im.Count * d) throw new InvalidInputException($"image {i}: visual tokens have {im.Tokens.Length} values, expected {im.Count}x{d}");
+        }
+        int visual = images.Sum(im => im.Count);
+        int text = inputIds.Length - images.Count;
+        int length = text + visual;
         if (length > cfg.MaxPositionEmbeddings)
-            throw new InvalidInputException($"the prompt is {length} tokens ({inputIds.Length - 1} text + {visualCount} visual), longer than the model's context of {cfg.MaxPositionEmbeddings}");
+            throw new InvalidInputException($"the prompt is {length} tokens ({text} text + {visual} visual), longer than the model's context of {cfg.MaxPositionEmbeddings}");
         var emb = new float[length * d];
-        Model.Decoder.Embed(inputIds.AsSpan(0, imageSlot), emb.AsSpan(0, imageSlot * d));
-        visualTokens.CopyTo(emb.AsSpan(imageSlot * d));
-        Model.Decoder.Embed(inputIds.AsSpan(imageSlot + 1), emb.AsSpan((imageSlot + visualCount) * d));
+        var spans = new List<ImageSpan>(images.Count);
+        int row = 0, id = 0;
         var v = Model.Config.Vision;
-        layout ??= visualCount == v.NumPatches ? VisualLayout.Raster(v.GridSize, v.GridSize) : VisualLayout.Ungridded(visualCount);
-        if (layout.Tokens.Count != visualCount) throw new InvalidInputException($"the visual layout places {layout.Tokens.Count} tokens, the image has {visualCount}");
+        foreach (var im in images)
+        {
+            int before = im.Slot - id;
+            Model.Decoder.Embed(inputIds.AsSpan(id, before), emb.AsSpan(row * d, before * d));
+            row += before;
+            im.Tokens.AsSpan(0, im.Count * d).CopyTo(emb.AsSpan(row * d));
+            var layout = im.Layout ?? (im.Count == v.NumPatches ? VisualLayout.Raster(v.GridSize, v.GridSize) : VisualLayout.Ungridded(im.Count));
+            if (layout.Tokens.Count != im.Count) throw new InvalidInputException($"the visual layout places {layout.Tokens.Count} tokens, the image has {im.Count}");
+            spans.Add(new ImageSpan(row, im.Count, layout));
+            row += im.Count;
+            id = im.Slot + 1;
+        }
+        Model.Decoder.Embed(inputIds.AsSpan(id), emb.AsSpan(row * d));
         return new SplicedSequence
         {
-            Embeddings = emb, Length = length, Positions = Enumerable.Range(0, length).ToArray(),
-            ImageStart = imageSlot, ImageTokens = visualCount, InputIds = inputIds, Layout = layout,
+            Embeddings = emb, Length = length, Positions = Enumerable.Range(0, length).ToArray(), InputIds = inputIds, Images = spans,
         };
+    }
+
+    /// <summary>Every slot of <paramref name="imageTokenId"/> in the ids, ascending.</summary>
+    public static int[] FindImageSlots(ReadOnlySpan<int> ids, int imageTokenId)
+    {
+        var slots = new List<int>();
+        for (int i = 0; i < ids.Length; i++) if (ids[i] == imageTokenId) slots.Add(i);
+        return slots.ToArray();
     }
 
     /// <summary>Finds the single image slot in ids; anything else is an error.</summary>

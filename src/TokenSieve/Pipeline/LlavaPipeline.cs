@@ -115,15 +115,15 @@ public sealed class LlavaPipeline
         };
     }
 
-    /// <summary>A conversation about one image (METHODS.md §15.5): the first turn runs the whole
+    /// <summary>A conversation about one or more images (METHODS.md §15.5): the first turn runs the whole
     /// pipeline (the methods choose their tokens from its question), every later turn appends its
     /// follow-up ids (<see cref="Text.LlavaPrompt.FollowUp"/>) to the same KV cache — pruned tokens stay
     /// gone, nothing is chosen again — and decodes its reply. One result per turn; a later turn's report
     /// repeats the first turn's visual tokens and kept positions with its own prompt, prefill and decode.</summary>
-    public IReadOnlyList<RunResult> RunConversation(float[] pixelValues, int[] firstIds, int imageSlot, IReadOnlyList<int[]> followUps, RunOptions options,
-        Func<int[], string>? decode = null, double preprocessMs = 0, CancellationToken cancel = default)
+    public IReadOnlyList<RunResult> RunConversation(IReadOnlyList<float[]> pixelValues, int[] firstIds, IReadOnlyList<int> imageSlots, IReadOnlyList<int[]> followUps,
+        RunOptions options, Func<int[], string>? decode = null, double preprocessMs = 0, CancellationToken cancel = default)
     {
-        var first = Run(pixelValues, firstIds, imageSlot, options, decode, preprocessMs, cancel);
+        var first = Run(pixelValues, firstIds, imageSlots, options, decode, preprocessMs, cancel);
         var results = new List<RunResult> { first };
         var last = first.Generation;
         foreach (var followUp in followUps)
@@ -157,54 +157,71 @@ public sealed class LlavaPipeline
             ? new GridCell(0, p.Patches[0] / r.GridWidth, p.Patches[0] % r.GridWidth) : GridCell.None).ToArray());
 
     /// <summary>Runs the whole pipeline on an image and prompt ids holding one image slot.</summary>
-    public RunResult Run(RgbImage image, int[] inputIds, int imageSlot, RunOptions options, Func<int[], string>? decode = null, CancellationToken cancel = default)
+    public RunResult Run(RgbImage image, int[] inputIds, int imageSlot, RunOptions options, Func<int[], string>? decode = null, CancellationToken cancel = default) =>
+        Run([image], inputIds, [imageSlot], options, decode, cancel);
+
+    /// <summary>Runs the whole pipeline on several images, each filling its slot of the ids in order.</summary>
+    public RunResult Run(IReadOnlyList<RgbImage> images, int[] inputIds, IReadOnlyList<int> imageSlots, RunOptions options, Func<int[], string>? decode = null, CancellationToken cancel = default)
     {
         var sw = Stopwatch.StartNew();
-        var pixels = Preprocess(image, options.Aspect);
+        var pixels = images.Select(image => Preprocess(image, options.Aspect)).ToList();
         double preprocessMs = sw.Elapsed.TotalMilliseconds;
-        return Run(pixels, inputIds, imageSlot, options, decode, preprocessMs, cancel);
+        return Run(pixels, inputIds, imageSlots, options, decode, preprocessMs, cancel);
     }
 
-    public RunResult Run(float[] pixelValues, int[] inputIds, int imageSlot, RunOptions options, Func<int[], string>? decode = null, double preprocessMs = 0, CancellationToken cancel = default)
+    public RunResult Run(float[] pixelValues, int[] inputIds, int imageSlot, RunOptions options, Func<int[], string>? decode = null, double preprocessMs = 0, CancellationToken cancel = default) =>
+        Run([pixelValues], inputIds, [imageSlot], options, decode, preprocessMs, cancel);
+
+    /// <summary>The pipeline on preprocessed images: each is encoded (and reduced) on its own, the visual
+    /// tokens fill the slots in order, and a decoder pruner acts on all of them (per image unless its
+    /// spec says scope=total).</summary>
+    public RunResult Run(IReadOnlyList<float[]> pixelValues, int[] inputIds, IReadOnlyList<int> imageSlots, RunOptions options, Func<int[], string>? decode = null,
+        double preprocessMs = 0, CancellationToken cancel = default)
     {
         var cfg = Model.Config;
-        var visual = EncodeImage(pixelValues, options.Reducer, options.Seed, cancel);
-        var seq = Session.Splice(inputIds, imageSlot, visual.Tokens, visual.Count, visual.Layout);
+        if (pixelValues.Count == 0) throw new InvalidInputException("no image to run");
+        if (pixelValues.Count != imageSlots.Count)
+            throw new InvalidInputException($"{pixelValues.Count} image(s) for {imageSlots.Count} image placeholder(s) in the prompt; each <image> takes one image, in order");
+        var visual = pixelValues.Select((px, i) => EncodeImage(px, options.Reducer, options.Seed + (ulong)i, cancel)).ToList();
+        var seq = Session.Splice(inputIds, visual.Select((v, i) => new SplicedImage(imageSlots[i], v.Tokens, v.Count, v.Layout)).ToList());
         var pruning = options.Pruner is null ? null : PrefillPruning.Begin(options.Pruner, seq, Model.Decoder.Info);
         var gen = Session.Generate(seq, options.Generation, pruning, cancel);
         var notes = new List<string>();
-        if (visual.Reduction?.Note is { } note) notes.Add(note);
+        foreach (var v in visual) if (v.Reduction?.Note is { } note) notes.Add(note);
         notes.AddRange(gen.PrefillNotes);
+        double visionMs = visual.Sum(v => v.VisionMs), reductionMs = visual.Sum(v => v.ReductionMs), projectorMs = visual.Sum(v => v.ProjectorMs);
         var report = new RunReport
         {
             Reduction = options.Reducer?.Name ?? "none",
             Pruning = options.Pruner?.Spec ?? "none",
             Threads = Compute.Threads,
             Attention = Compute.Attention,
-            VisualTokensBefore = visual.TokensBefore,
-            VisualTokens = visual.Count,
-            AdaptiveCount = visual.Reduction?.AdaptiveCount,
+            Images = visual.Count,
+            VisualTokensBefore = visual.Sum(v => v.TokensBefore),
+            VisualTokens = visual.Sum(v => v.Count),
+            AdaptiveCount = visual[0].Reduction?.AdaptiveCount,
             PromptTokens = seq.Length,
             GeneratedTokens = gen.Tokens.Length,
             TokensPerLayer = gen.TokensPerLayer,
             PreprocessMs = preprocessMs,
-            VisionMs = visual.VisionMs,
-            ReductionMs = visual.ReductionMs,
-            ProjectorMs = visual.ProjectorMs,
+            VisionMs = visionMs,
+            ReductionMs = reductionMs,
+            ProjectorMs = projectorMs,
             PrefillMs = gen.PrefillMs,
-            TimeToFirstTokenMs = preprocessMs + visual.VisionMs + visual.ReductionMs + visual.ProjectorMs + gen.TimeToFirstTokenMs,
+            TimeToFirstTokenMs = preprocessMs + visionMs + reductionMs + projectorMs + gen.TimeToFirstTokenMs,
             DecodeMs = gen.DecodeMs,
-            VisionFlops = CostModel.VisionFlops(cfg.Vision, visual.VisionLayers),
-            ProjectorFlops = CostModel.ProjectorFlops(visual.ProjectedRows, cfg.Vision.HiddenSize, cfg.Text.HiddenSize),
+            VisionFlops = visual.Sum(v => CostModel.VisionFlops(cfg.Vision, v.VisionLayers)),
+            ProjectorFlops = visual.Sum(v => CostModel.ProjectorFlops(v.ProjectedRows, cfg.Vision.HiddenSize, cfg.Text.HiddenSize)),
             PrefillFlops = CostModel.PrefillFlops(cfg.Text, gen.TokensPerLayer),
             KvCacheBytes = gen.KvCacheBytes,
             Notes = notes,
-            ReductionResult = visual.Reduction,
-            VisualSources = visual.Reduction?.Provenance ?? Sources(cfg),
+            ReductionResult = visual[0].Reduction,
+            VisualSources = visual.SelectMany(v => v.Reduction?.Provenance ?? Sources(cfg)).ToArray(),
+            ImageSpans = seq.Images.Select(i => (i.Start, i.Count)).ToArray(),
             Grid = new PatchGrid(cfg.Vision.GridSize, cfg.Vision.GridSize),
             DecoderRankings = pruning?.Rankings ?? [],
             KeptPositions = gen.KeptOriginalIndices,
-            ImageStart = imageSlot,
+            ImageStart = seq.ImageStart,
         };
         return new RunResult { Tokens = gen.Tokens, Text = decode?.Invoke(gen.Tokens), Report = report, Generation = gen };
     }

@@ -14,9 +14,11 @@ public sealed record RunReport
     public required int Threads { get; init; }
     /// <summary>Fused or eager attention (METHODS.md §15.4).</summary>
     public AttentionMode Attention { get; init; }
-    /// <summary>Visual tokens before reduction (patches the tower produced).</summary>
+    /// <summary>Images in the prompt.</summary>
+    public int Images { get; init; } = 1;
+    /// <summary>Visual tokens before reduction (patches the tower produced), over all images.</summary>
     public required int VisualTokensBefore { get; init; }
-    /// <summary>Visual tokens entering the decoder.</summary>
+    /// <summary>Visual tokens entering the decoder, over all images.</summary>
     public required int VisualTokens { get; init; }
     public int? AdaptiveCount { get; init; }
     public required int PromptTokens { get; init; }
@@ -37,11 +39,14 @@ public sealed record RunReport
     public required double PrefillFlops { get; init; }
     public required long KvCacheBytes { get; init; }
     public required IReadOnlyList<string> Notes { get; init; }
-    /// <summary>The reduction's output provenance (null for `none`).</summary>
+    /// <summary>The first image's reduction output with provenance (null for `none`).</summary>
     public ReductionResult? ReductionResult { get; init; }
     /// <summary>Where each visual token entering the decoder came from (patches of the tower's grid and
     /// their weights), in sequence order; single patches without reduction.</summary>
     public required IReadOnlyList<TokenProvenance> VisualSources { get; init; }
+    /// <summary>Each image's (first row, token count) in the prompt, in order; <see cref="VisualSources"/>
+    /// lists their tokens one image after another.</summary>
+    public IReadOnlyList<(int Start, int Count)> ImageSpans { get; init; } = [];
     public required PatchGrid Grid { get; init; }
     /// <summary>The scores decoder pruners ranked the visual tokens by, one entry per pruning stage that has one.</summary>
     public IReadOnlyList<StageRanking> DecoderRankings { get; init; } = [];

@@ -80,6 +80,7 @@ public sealed class Dart : IDecoderPruner
 
     public IPrunerRun Begin(SplicedSequence sequence, DecoderInfo decoder)
     {
+        if (sequence.Images.Count > 1) throw new MethodSpecException(Spec, $"DART's pivots claim one image's tokens; the prompt has {sequence.Images.Count} images");
         if (Layer >= decoder.Layers) throw new MethodSpecException(Spec, $"k = {Layer} but the decoder has {decoder.Layers} layers (K must be 1..{decoder.Layers - 1})");
         int nv = sequence.ImageTokens, nt = sequence.Length - sequence.ImageStart - nv;
         if (ImagePivots > nv) throw new MethodSpecException(Spec, $"{ImagePivots} image pivots but only {nv} visual tokens");
@@ -94,7 +95,7 @@ public sealed class Dart : IDecoderPruner
 
     sealed class Run(Dart method, int[] quota) : IPrunerRun
     {
-        public DecoderTapRequest Request(int boundary, int length, int imageStart, int imageCount) => new() { Keys = true };
+        public DecoderTapRequest Request(int boundary, PruneLayout layout) => new() { Keys = true };
 
         public PruneDecision Prune(PruneState state) => method.Prune(state, quota);
     }

@@ -39,13 +39,17 @@ public sealed class FastV : IDecoderPruner
 
     public FastVQuery Query { get; }
 
+    /// <summary>With several images: <c>keep</c> per image (default) or for all of them together.</summary>
+    public BudgetScope Scope { get; }
+
     public string Spec { get; }
 
     public PositionPolicy Positions => PositionPolicy.KeepOriginal;
 
     public IReadOnlyList<int> Boundaries { get; }
 
-    public FastV(int layer = 2, int? keep = null, double dropRatio = 0.5, int? startOverride = null, string? spec = null, int? window = null, FastVQuery query = FastVQuery.Last)
+    public FastV(int layer = 2, int? keep = null, double dropRatio = 0.5, int? startOverride = null, string? spec = null, int? window = null, FastVQuery query = FastVQuery.Last,
+        BudgetScope scope = BudgetScope.PerImage)
     {
         Spec = spec ?? $"fastv:k={layer}," + (keep is { } m ? $"keep={m}" : $"ratio={dropRatio}") + (startOverride is { } s ? $",start={s}" : "")
             + (window is { } w ? $",window={w}" : "") + (query == FastVQuery.LastVisual ? ",query=last-visual" : "");
@@ -61,44 +65,117 @@ public sealed class FastV : IDecoderPruner
         StartOverride = startOverride;
         Window = window;
         Query = query;
+        Scope = scope;
         Boundaries = [layer];
     }
 
     public IPrunerRun Begin(SplicedSequence sequence, DecoderInfo decoder)
     {
         if (Layer >= decoder.Layers) throw new MethodSpecException(Spec, $"k = {Layer} but the decoder has {decoder.Layers} layers (K must be 1..{decoder.Layers - 1})");
-        int nv = sequence.ImageTokens;
-        int keep = Keep ?? (int)Math.Round(nv * (1 - DropRatio), MidpointRounding.ToEven);
-        if (keep > nv) throw new MethodSpecException(Spec, $"keep = {keep} is more than the {nv} visual tokens in the sequence");
-        if (keep < 1) throw new MethodSpecException(Spec, $"ratio = {DropRatio} keeps no visual token of {nv}");
-        if (StartOverride is { } s && s + nv > sequence.Length)
-            throw new MethodSpecException(Spec, $"start = {s}: the ranked window [{s}, {s + nv}) runs past the sequence of {sequence.Length} tokens");
+        if (StartOverride is not null && sequence.Images.Count > 1) throw new MethodSpecException(Spec, "start= moves one image's ranked window; the prompt has several images");
+        // The budget per image (or over all of them): keep, or round(n_v·(1 − R)) of each image's tokens.
+        var counts = Scope == BudgetScope.Total || sequence.Images.Count == 1 ? [sequence.ImageTokens] : sequence.Images.Select(i => i.Count).ToArray();
+        var keeps = counts.Select(nv => Keep ?? (int)Math.Round(nv * (1 - DropRatio), MidpointRounding.ToEven)).ToArray();
+        for (int i = 0; i < counts.Length; i++)
+        {
+            string of = counts.Length > 1 ? $" of image {i + 1}" : "";
+            if (keeps[i] > counts[i]) throw new MethodSpecException(Spec, $"keep = {keeps[i]} is more than the {counts[i]} visual tokens{of} in the sequence");
+            if (keeps[i] < 1) throw new MethodSpecException(Spec, $"ratio = {DropRatio} keeps no visual token{of} of {counts[i]}");
+        }
+        if (StartOverride is { } s && s + sequence.ImageTokens > sequence.Length)
+            throw new MethodSpecException(Spec, $"start = {s}: the ranked window [{s}, {s + sequence.ImageTokens}) runs past the sequence of {sequence.Length} tokens");
         if (Window is { } w)
             foreach (var g in sequence.Layout.Grids)
                 if (g.Height % w != 0 || g.Width % w != 0)
                     throw new MethodSpecException(Spec, $"window = {w} does not tile the {g.Height}x{g.Width} patch grid (both sides must be multiples of S)");
-        return new Run(this, keep);
+        return new Run(this, keeps);
     }
 
-    sealed class Run(FastV method, int keep) : IPrunerRun
+    sealed class Run(FastV method, int[] keeps) : IPrunerRun
     {
-        public DecoderTapRequest Request(int boundary, int length, int imageStart, int imageCount) =>
-            new() { QueryRows = [method.Query == FastVQuery.LastVisual ? imageStart + imageCount - 1 : length - 1] };
+        bool PerImage(PruneLayout layout) => method.Scope == BudgetScope.PerImage && layout.Spans.Count > 1;
+
+        /// <summary>FastV: the last position. FastV_VIS: each image's last token (per image), else the last visual row.</summary>
+        public DecoderTapRequest Request(int boundary, PruneLayout layout) => new()
+        {
+            QueryRows = method.Query == FastVQuery.Last ? [layout.Length - 1]
+                : PerImage(layout) ? layout.Spans.Select(s => s.End - 1).ToArray() : [layout.LastVisualRow],
+        };
 
         public PruneDecision Prune(PruneState state)
         {
-            int start = method.StartOverride ?? state.ImageStart, nv = state.ImageCount;
+            if (method.StartOverride is { } start)
+            {
+                // The official scripts' quirk: a hand-placed window of n_v rows, one image.
+                int nv = state.ImageCount;
+                var window = state.HeadMeanRow(0).AsSpan(start, nv).ToArray();
+                return new PruneDecision
+                {
+                    Keep = state.KeepWindow(start, nv, Selection.TopKAscending(window, keeps[0])),
+                    Note = $"fastv: kept {keeps[0]} of {nv} rows from row {start} by the last token's head-mean attention in layer {state.Layer - 1}",
+                };
+            }
             // The code ranks by one query's row (the paper says "attention received from all tokens").
-            var scores = state.HeadMeanRow(0).AsSpan(start, nv).ToArray();
-            var kept = method.Window is { } w ? WindowSelect(scores, state.ImageCells, state.Grids, w, keep) : Selection.TopKAscending(scores, keep);
+            var scores = Scores(state);
+            int[] kept;
+            if (method.Window is { } w)
+                kept = PerImage(new PruneLayout(state.Length, state.Spans))
+                    ? PerSpan(state, (offset, span, i) =>
+                    {
+                        var (cells, grids) = ImageGrids(state, offset, span.Count);
+                        return WindowSelect(scores.AsSpan(offset, span.Count), cells, grids, w, keeps[i]);
+                    })
+                    : WindowSelect(scores, state.ImageCells, state.Grids, w, keeps[0]);
+            else
+                kept = PerImage(new PruneLayout(state.Length, state.Spans))
+                    ? PerSpan(state, (offset, span, i) => Selection.TopKAscending(scores.AsSpan(offset, span.Count), keeps[i]))
+                    : Selection.TopKAscending(scores, keeps[0]);
             string query = method.Query == FastVQuery.LastVisual ? "the last image token's" : "the last token's";
             return new PruneDecision
             {
-                Keep = state.KeepWindow(start, nv, kept),
-                Scores = method.StartOverride is null ? scores : null,
-                Note = $"fastv: kept {keep} of {nv} visual tokens by {query} head-mean attention in layer {state.Layer - 1}"
-                    + (method.Window is { } s ? $", at least {keep / Math.Max(1, Windows(state.Grids, s))} per {s}x{s} window" : ""),
+                Keep = state.KeepVisual(kept),
+                Scores = scores,
+                Note = $"fastv: kept {kept.Length} of {state.ImageCount} visual tokens by {query} head-mean attention in layer {state.Layer - 1}"
+                    + (method.Window is { } s ? $", at least {keeps.Min() / Math.Max(1, Windows(state.Grids, s))} per {s}x{s} window" : ""),
             };
+        }
+
+        /// <summary>Each visual row's score: its column of the query row (per image: that image's own query row for FastV_VIS).</summary>
+        float[] Scores(PruneState state)
+        {
+            var visual = state.VisualRows();
+            if (method.Query == FastVQuery.Last || !PerImage(new PruneLayout(state.Length, state.Spans))) return state.VisualScores(0);
+            var scores = new float[visual.Length];
+            int offset = 0;
+            for (int i = 0; i < state.Spans.Count; i++)
+            {
+                var row = state.HeadMeanRow(i);
+                for (int j = 0; j < state.Spans[i].Count; j++) scores[offset + j] = row[visual[offset + j]];
+                offset += state.Spans[i].Count;
+            }
+            return scores;
+        }
+
+        /// <summary>One image's cells and grids, its grids renumbered from 0.</summary>
+        static (GridCell[] Cells, PatchGrid[] Grids) ImageGrids(PruneState state, int offset, int count)
+        {
+            var cells = state.ImageCells.Skip(offset).Take(count).ToArray();
+            var used = cells.Where(c => !c.IsNone).Select(c => c.Grid).Distinct().Order().ToArray();
+            var local = used.Select((g, k) => (g, k)).ToDictionary(x => x.g, x => x.k);
+            return (cells.Select(c => c.IsNone ? c : c with { Grid = local[c.Grid] }).ToArray(), used.Select(g => state.Grids[g]).ToArray());
+        }
+
+        /// <summary>Selects within each image's span and returns indices into all visual rows.</summary>
+        static int[] PerSpan(PruneState state, Func<int, VisualSpan, int, int[]> select)
+        {
+            var kept = new List<int>();
+            int offset = 0;
+            for (int i = 0; i < state.Spans.Count; i++)
+            {
+                foreach (int j in select(offset, state.Spans[i], i)) kept.Add(offset + j);
+                offset += state.Spans[i].Count;
+            }
+            return kept.ToArray();
         }
     }
 

@@ -12,7 +12,7 @@ public sealed class PrefillPruning : IDecoderHook
     readonly IPrunerRun _run;
     readonly SplicedSequence _sequence;
     readonly List<StageRanking> _rankings = new();
-    int _imageStart, _imageCount;
+    List<VisualSpan> _spans;
     DecoderTapRequest? _pending;
 
     PrefillPruning(IDecoderPruner pruner, IPrunerRun run, SplicedSequence sequence)
@@ -20,8 +20,7 @@ public sealed class PrefillPruning : IDecoderHook
         _pruner = pruner;
         _run = run;
         _sequence = sequence;
-        _imageStart = sequence.ImageStart;
-        _imageCount = sequence.ImageTokens;
+        _spans = sequence.Images.Select((im, i) => new VisualSpan(im.Start, im.Count, i)).ToList();
     }
 
     /// <summary>The ranking signal of every stage that reported one, by original visual-token index.</summary>
@@ -38,47 +37,65 @@ public sealed class PrefillPruning : IDecoderHook
 
     public DecoderTapRequest? Taps(int layer, int length)
     {
-        _pending = _pruner.Boundaries.Contains(layer + 1) ? _run.Request(layer + 1, length, _imageStart, _imageCount) : null;
+        _pending = _pruner.Boundaries.Contains(layer + 1) ? _run.Request(layer + 1, new PruneLayout(length, _spans)) : null;
         return _pending;
     }
 
     public KeepDecision? AfterLayer(DecoderLayerView view)
     {
         // Each current visual row's original visual index (−1 for a merged token) and grid cell.
-        var visual = new int[_imageCount];
-        var cells = new GridCell[_imageCount];
-        for (int i = 0; i < _imageCount; i++)
-        {
-            int origin = view.Origins[_imageStart + i];
-            visual[i] = origin < 0 ? -1 : origin - _sequence.ImageStart;
-            cells[i] = visual[i] < 0 ? GridCell.None : _sequence.Layout.Tokens[visual[i]];
-        }
-        var state = new PruneState
-        {
-            Layer = view.Layer + 1, View = view, ImageStart = _imageStart, ImageCount = _imageCount, Request = _pending!, ImageCells = cells, Grids = _sequence.Layout.Grids,
-        };
+        var layout = _sequence.Layout;
+        int visualCount = _spans.Sum(x => x.Count);
+        var visual = new int[visualCount];
+        var cells = new GridCell[visualCount];
+        int at = 0;
+        foreach (var span in _spans)
+            for (int r = span.Start; r < span.End; r++, at++)
+            {
+                int origin = view.Origins[r];
+                visual[at] = origin < 0 ? -1 : VisualIndex(origin);
+                cells[at] = visual[at] < 0 ? GridCell.None : layout.Tokens[visual[at]];
+            }
+        var state = new PruneState { Layer = view.Layer + 1, View = view, Spans = _spans, Request = _pending!, ImageCells = cells, Grids = layout.Grids };
         var decision = _run.Prune(state);
         if (decision.Scores is { } scores)
         {
-            if (scores.Length != _imageCount) throw new InvalidOperationException($"pruner '{_pruner.Spec}' returned {scores.Length} scores for {_imageCount} visual tokens");
+            if (scores.Length != visualCount) throw new InvalidOperationException($"pruner '{_pruner.Spec}' returned {scores.Length} scores for {visualCount} visual tokens");
             _rankings.Add(new StageRanking(state.Layer, visual, scores));
         }
         var keep = decision.Keep;
-        int textStart = state.TextStart, inserted = decision.Inserted is null ? 0 : decision.InsertedCount;
+        int inserted = decision.Inserted is null ? 0 : decision.InsertedCount;
+        if (inserted > 0 && _spans.Count > 1) throw new InvalidOperationException($"pruner '{_pruner.Spec}' inserts merged tokens into a prompt with several images");
         // Merged tokens go right after the last kept visual token (before the text).
-        int insertAt = 0, keptVisual = 0, imageStart = 0;
-        foreach (int r in keep)
+        int insertAt = keep.Count(r => r < state.TextStart);
+        var spans = new List<VisualSpan>(_spans.Count);
+        foreach (var span in _spans)
         {
-            if (r < textStart) insertAt++;
-            if (r < _imageStart) imageStart++;
-            else if (r < textStart) keptVisual++;
+            int start = 0, count = 0;
+            foreach (int r in keep)
+            {
+                if (r < span.Start) start++;
+                else if (r < span.End) count++;
+            }
+            spans.Add(new VisualSpan(start, count + inserted, span.Image));
         }
-        _imageStart = imageStart;
-        _imageCount = keptVisual + inserted;
+        _spans = spans;
         return new KeepDecision
         {
             Rows = keep, Inserted = decision.Inserted, InsertedCount = inserted, InsertAt = insertAt, Positions = _pruner.Positions, Note = decision.Note,
         };
+    }
+
+    /// <summary>The index among all visual tokens (images one after another) of an original sequence row.</summary>
+    int VisualIndex(int origin)
+    {
+        int before = 0;
+        foreach (var image in _sequence.Images)
+        {
+            if (origin >= image.Start && origin < image.End) return before + origin - image.Start;
+            before += image.Count;
+        }
+        throw new InvalidOperationException($"row {origin} of the prompt is not a visual token");
     }
 }
 

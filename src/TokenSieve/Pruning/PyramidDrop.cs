@@ -19,6 +19,9 @@ public sealed class PyramidDrop : IDecoderPruner
     public PositionPolicy Positions => PositionPolicy.Renumber;
     public IReadOnlyList<int> Boundaries => Layers;
 
+    /// <summary>With several images: each keeps int(n_v·ρ) of its own tokens (default) or they compete for int(Σn_v·ρ).</summary>
+    public BudgetScope Scope { get; init; } = BudgetScope.PerImage;
+
     public PyramidDrop(IReadOnlyList<int> layers, IReadOnlyList<double> ratios, string? spec = null)
     {
         Spec = spec ?? $"pdrop:layers={string.Join('/', layers)},ratios={string.Join('/', ratios.Select(r => r.ToString(System.Globalization.CultureInfo.InvariantCulture)))}";
@@ -46,30 +49,45 @@ public sealed class PyramidDrop : IDecoderPruner
     {
         if (Layers[^1] >= decoder.Layers)
             throw new MethodSpecException(Spec, $"stage layer {Layers[^1]} but the decoder has {decoder.Layers} layers (stages must be 1..{decoder.Layers - 1})");
-        int originalVisual = sequence.ImageTokens;
-        for (int i = 0; i < Layers.Count; i++)
-            if (CountAfter(i, originalVisual) < 1)
-                throw new MethodSpecException(Spec, $"stage {i + 1} keeps int({originalVisual}·{Ratios[i]}) = 0 visual tokens");
-        return new Run(this, originalVisual);
+        var originals = Scope == BudgetScope.Total ? [sequence.ImageTokens] : sequence.Images.Select(i => i.Count).ToArray();
+        foreach (int originalVisual in originals)
+            for (int i = 0; i < Layers.Count; i++)
+                if (CountAfter(i, originalVisual) < 1)
+                    throw new MethodSpecException(Spec, $"stage {i + 1} keeps int({originalVisual}·{Ratios[i]}) = 0 visual tokens");
+        return new Run(this, originals);
     }
 
-    sealed class Run(PyramidDrop method, int originalVisual) : IPrunerRun
+    sealed class Run(PyramidDrop method, int[] originals) : IPrunerRun
     {
         /// <summary>Nothing from layer K−1's attention: the ranking row is recomputed with layer K's projections.</summary>
-        public DecoderTapRequest Request(int boundary, int length, int imageStart, int imageCount) => new();
+        public DecoderTapRequest Request(int boundary, PruneLayout layout) => new();
 
         public PruneDecision Prune(PruneState state)
         {
             int stage = IndexOf(method.Layers, state.Layer);
-            int nCur = state.ImageCount, nNext = method.CountAfter(stage, originalVisual);
             // Head-mean softmax row of the last token against every token, with layer K's input norm,
             // W_q, W_k and RoPE at the current (contiguous) position ids.
             var row = RowKernels.HeadMean(state.View.ProjectedAttentionRow(state.Layer, state.Length - 1), state.Decoder.Heads, state.Length, 0, state.Length);
-            var kept = Selection.TopKAscending(row.AsSpan(state.ImageStart, nCur), nNext);
+            var visual = state.VisualRows();
+            var scores = visual.Select(r => row[r]).ToArray();
+            var kept = new List<int>();
+            if (originals.Length == 1)
+                kept.AddRange(Selection.TopKAscending(scores, method.CountAfter(stage, originals[0])));
+            else
+            {
+                int offset = 0;
+                for (int i = 0; i < state.Spans.Count; i++)
+                {
+                    int n = state.Spans[i].Count;
+                    foreach (int j in Selection.TopKAscending(scores.AsSpan(offset, n), method.CountAfter(stage, originals[i]))) kept.Add(offset + j);
+                    offset += n;
+                }
+            }
+            string counts = string.Join(" + ", originals.Select(o => $"int({o}·{method.Ratios[stage]})"));
             return new PruneDecision
             {
-                Keep = state.KeepWindow(state.ImageStart, nCur, kept),
-                Note = $"pdrop stage {stage + 1}: visual {nCur} -> {nNext} (int({originalVisual}·{method.Ratios[stage]}))",
+                Keep = state.KeepVisual(kept.ToArray()),
+                Note = $"pdrop stage {stage + 1}: visual {state.ImageCount} -> {kept.Count} ({counts})",
             };
         }
 

@@ -61,6 +61,7 @@ public sealed class SparseVlm : IDecoderPruner
 
     public IPrunerRun Begin(SplicedSequence sequence, DecoderInfo decoder)
     {
+        if (sequence.Images.Count > 1) throw new MethodSpecException(Spec, $"SparseVLM rates one image's tokens by the text after it; the prompt has {sequence.Images.Count} images");
         if (PruneLayers[^1] >= decoder.Layers - 1)
             throw new MethodSpecException(Spec, $"pruning layer {PruneLayers[^1]} but the decoder has {decoder.Layers} layers (pruning layers must be 0..{decoder.Layers - 2}: a later layer must run on the result)");
         int nv = sequence.ImageTokens;
@@ -98,10 +99,10 @@ public sealed class SparseVlm : IDecoderPruner
     {
         readonly List<(int Layer, int Count)> _visualAfter = new();
 
-        public DecoderTapRequest Request(int boundary, int length, int imageStart, int imageCount)
+        public DecoderTapRequest Request(int boundary, PruneLayout layout)
         {
             // Rater offsets are re-based on the current text start (text tokens are never dropped).
-            int textStart = imageStart + imageCount;
+            int textStart = layout.Spans[0].End;
             return new DecoderTapRequest { QueryRows = raters.Select(t => textStart + t).ToArray() };
         }
 

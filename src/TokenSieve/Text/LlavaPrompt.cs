@@ -57,6 +57,9 @@ public sealed record ChatTurn(string User, string? Assistant = null);
 /// <see cref="Text"/> is the rendered prompt.</summary>
 public sealed record PromptIds(int[] Ids, int ImageSlot, string Text)
 {
+    /// <summary>Every image slot in order (a prompt about several images has one per image).</summary>
+    public int[] ImageSlots { get; init; } = ImageSlot < 0 ? [] : [ImageSlot];
+
     /// <summary>The ids with the image slot repeated <paramref name="imageTokens"/> times, as the llava-hf
     /// processor expands <c>&lt;image&gt;</c> to one id per visual token (576 for LLaVA-1.5).</summary>
     public int[] ExpandImage(int imageTokens)
@@ -75,16 +78,22 @@ public sealed record PromptIds(int[] Ids, int ImageSlot, string Text)
 /// implementations do.</summary>
 public static class LlavaPrompt
 {
-    /// <summary>One question about one image, ready for generation.</summary>
-    public static PromptIds Build(SentencePieceBpeTokenizer tokenizer, ChatTemplate template, string question, int imageTokenId)
-        => Build(tokenizer, template, [new ChatTurn(question)], imageTokenId, withImage: true);
+    /// <summary>One question about one image (or <paramref name="images"/> images), ready for generation.</summary>
+    public static PromptIds Build(SentencePieceBpeTokenizer tokenizer, ChatTemplate template, string question, int imageTokenId, int images = 1)
+        => Build(tokenizer, template, [new ChatTurn(question)], imageTokenId, images);
 
     /// <summary>A conversation; the image (if <paramref name="withImage"/>) belongs to the first user turn.</summary>
     public static PromptIds Build(SentencePieceBpeTokenizer tokenizer, ChatTemplate template, IReadOnlyList<ChatTurn> turns, int imageTokenId, bool withImage = true)
+        => Build(tokenizer, template, turns, imageTokenId, withImage ? 1 : 0);
+
+    /// <summary>A conversation whose first user turn holds <paramref name="images"/> images: its
+    /// <c>&lt;image&gt;</c> placeholders, or that many <c>"&lt;image&gt;\n"</c> before the text.</summary>
+    public static PromptIds Build(SentencePieceBpeTokenizer tokenizer, ChatTemplate template, IReadOnlyList<ChatTurn> turns, int imageTokenId, int images)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
-        string text = Render(template, turns, withImage);
+        string text = Render(template, turns, images);
         var ids = new List<int> { tokenizer.BosId };
+        var slots = new List<int>();
         int slot = -1;
         if (template.Encoding == PromptEncoding.ChunkWise)
         {
@@ -94,6 +103,7 @@ public static class LlavaPrompt
                 if (c > 0)
                 {
                     slot = ids.Count;
+                    slots.Add(slot);
                     ids.Add(imageTokenId);
                 }
                 EncodeWithEos(tokenizer, chunks[c], dummyPrefix: tokenizer.Model.AddDummyPrefix, ids);
@@ -106,11 +116,12 @@ public static class LlavaPrompt
             {
                 EncodeWithEos(tokenizer, text[start..at], dummyPrefix: tokenizer.Model.AddDummyPrefix && start == 0, ids);
                 slot = ids.Count;
+                slots.Add(slot);
                 ids.Add(imageTokenId);
             }
             EncodeWithEos(tokenizer, text[start..], dummyPrefix: tokenizer.Model.AddDummyPrefix && start == 0, ids);
         }
-        return new PromptIds(ids.ToArray(), slot, text);
+        return new PromptIds(ids.ToArray(), slots.Count > 0 ? slots[0] : -1, text) { ImageSlots = slots.ToArray() };
     }
 
     /// <summary>The ids that follow a generated reply to ask the next question in the same conversation
@@ -146,7 +157,10 @@ public static class LlavaPrompt
 
     /// <summary>The prompt text, e.g. for vicuna_v1:
     /// <c>"&lt;system&gt; USER: &lt;image&gt;\n&lt;question&gt; ASSISTANT:"</c>.</summary>
-    public static string Render(ChatTemplate template, IReadOnlyList<ChatTurn> turns, bool withImage = true)
+    public static string Render(ChatTemplate template, IReadOnlyList<ChatTurn> turns, bool withImage = true) => Render(template, turns, withImage ? 1 : 0);
+
+    /// <summary>The prompt text with <paramref name="images"/> images in the first user turn.</summary>
+    public static string Render(ChatTemplate template, IReadOnlyList<ChatTurn> turns, int images)
     {
         ArgumentNullException.ThrowIfNull(template);
         ArgumentNullException.ThrowIfNull(turns);
@@ -158,9 +172,10 @@ public static class LlavaPrompt
             var turn = turns[i];
             string user = turn.User ?? throw new InvalidInputException($"turn {i}: the user message is null");
             int placeholders = CountPlaceholders(user);
-            if (placeholders > (i == 0 && withImage ? 1 : 0))
-                throw new InvalidInputException($"turn {i}: the message contains '{ChatTemplate.ImagePlaceholder}' {placeholders} time(s); LLaVA prompts take one image, in the first user turn");
-            if (i == 0 && withImage && placeholders == 0) user = ChatTemplate.ImagePlaceholder + "\n" + user;
+            int expected = i == 0 ? images : 0;
+            if (placeholders != 0 && placeholders != expected)
+                throw new InvalidInputException($"turn {i}: the message contains '{ChatTemplate.ImagePlaceholder}' {placeholders} time(s) for {expected} image(s); images go in the first user turn, one placeholder each");
+            if (placeholders == 0) user = string.Concat(Enumerable.Repeat(ChatTemplate.ImagePlaceholder + "\n", expected)) + user;
             sb.Append(template.UserRole).Append(": ").Append(user).Append(' ');
             if (turn.Assistant is null)
             {

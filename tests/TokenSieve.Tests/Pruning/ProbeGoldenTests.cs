@@ -92,7 +92,7 @@ public sealed class ProbeGoldenTests(ITestOutputHelper output) : IDisposable
 
         sealed class Run(CapturingAlpha owner, IPrunerRun run) : IPrunerRun
         {
-            public DecoderTapRequest Request(int boundary, int length, int imageStart, int imageCount) => run.Request(boundary, length, imageStart, imageCount);
+            public DecoderTapRequest Request(int boundary, PruneLayout layout) => run.Request(boundary, layout);
 
             public PruneDecision Prune(PruneState state)
             {

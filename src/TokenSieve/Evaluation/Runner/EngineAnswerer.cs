@@ -69,7 +69,7 @@ public sealed class EngineAnswerer
             Reducer = method.Reducer, Pruner = method.Pruner, Aspect = _aspect, Seed = (ulong)(uint)request.Seed,
             Generation = new GenerationOptions { MaxNewTokens = _maxNewTokens, EosTokenId = _tokenizer.EosId, Seed = request.Seed },
         };
-        var results = _pipeline.RunConversation(Pixels(item), first.Ids, first.ImageSlot, followUps, options, ids => AnswerText.Decode(_tokenizer, ids), cancel: cancel);
+        var results = _pipeline.RunConversation([Pixels(item)], first.Ids, [first.ImageSlot], followUps, options, ids => AnswerText.Decode(_tokenizer, ids), cancel: cancel);
         var predictions = results.Select(ToPrediction).ToList();
         return ValueTask.FromResult(predictions[^1] with { Earlier = predictions.Count > 1 ? predictions[..^1] : null });
     }

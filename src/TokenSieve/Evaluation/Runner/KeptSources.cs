@@ -16,13 +16,22 @@ public sealed record KeptSources(PatchGrid Grid, IReadOnlyList<TokenProvenance?>
     /// single-patch tokens (NaN where no patch was scored).</summary>
     public static KeptSources From(RunReport r)
     {
-        int start = r.ImageStart, count = r.VisualTokens;
+        // Several images pool into one grid (each image's patches counted at their own positions).
+        var spans = r.ImageSpans.Count > 0 ? r.ImageSpans : [(r.ImageStart, r.VisualTokens)];
         var tokens = new List<TokenProvenance?>();
         foreach (int origin in r.KeptPositions)
         {
-            if (origin < 0) tokens.Add(null); // a merged token a decoder pruner inserted
-            else if (origin >= start && origin < start + count)
-                tokens.Add(r.VisualSources[origin - start] is { IsClassToken: false } p ? p : null);
+            if (origin < 0) { tokens.Add(null); continue; } // a merged token a decoder pruner inserted
+            int before = 0;
+            foreach (var (start, count) in spans)
+            {
+                if (origin >= start && origin < start + count)
+                {
+                    tokens.Add(r.VisualSources[before + origin - start] is { IsClassToken: false } p ? p : null);
+                    break;
+                }
+                before += count;
+            }
         }
         float[]? ranking = null;
         string? stage = null;
