@@ -52,7 +52,8 @@ public sealed class CheckpointReader : ITensorSource
         using var doc = JsonInput.ParseFile(indexPath, (reason, inner) => new CheckpointException(indexPath, null, "index: " + reason, inner));
         if (doc.RootElement.ValueKind != JsonValueKind.Object)
             throw new CheckpointException(indexPath, null, "index is not a JSON object");
-        if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+        var top = JsonInput.Properties(doc.RootElement, (key, reason) => new CheckpointException(indexPath, null, key is null ? "index: " + reason : $"index key '{key}': {reason}"));
+        if (!top.TryGetValue("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
             throw new CheckpointException(indexPath, null, "index has no weight_map object");
         var shards = new Dictionary<string, SafetensorsFile>(StringComparer.Ordinal);
         var listed = new HashSet<string>(StringComparer.Ordinal);

@@ -45,6 +45,21 @@ internal static class JsonInput
         }
     }
 
+    /// <summary>The properties of an object by name. <see cref="JsonElement.TryGetProperty(string, out JsonElement)"/>
+    /// unescapes every name it compares and throws on a lone surrogate, so untrusted objects are read
+    /// through this: a name that is not valid Unicode or that appears twice raises the exception made
+    /// by <paramref name="error"/> (the name, or null when unreadable; the reason).</summary>
+    public static Dictionary<string, JsonElement> Properties(JsonElement obj, Func<string?, string, Exception> error)
+    {
+        var result = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        foreach (var p in obj.EnumerateObject())
+        {
+            string name = TryGetName(p) ?? throw error(null, "a key is not valid UTF-8 / Unicode");
+            if (!result.TryAdd(name, p.Value)) throw error(name, "the key appears twice");
+        }
+        return result;
+    }
+
     /// <summary>Text of a value for an error message, at most <paramref name="max"/> characters and
     /// never throwing (the raw JSON is shown with invalid sequences replaced).</summary>
     public static string Show(JsonElement e, int max = 60)

@@ -121,6 +121,10 @@ public sealed record LlavaConfig(
     {
         var r = new Reader(file, allowUnknownKeys);
         if (root.ValueKind != JsonValueKind.Object) throw new ConfigException(file, null, "config is not a JSON object");
+        // Key names are checked first: TryGetProperty throws on names that are not valid Unicode.
+        CheckNames(root, "", file);
+        foreach (var section in new[] { "vision_config", "text_config" })
+            if (root.TryGetProperty(section, out var s) && s.ValueKind == JsonValueKind.Object) CheckNames(s, section + ".", file);
         string modelType = r.Str(root, "", "model_type", "llava");
         if (modelType != "llava") throw new ConfigException(file, "model_type", $"'{modelType}' is not supported (only 'llava')");
         r.CheckKeys(root, "", TopKeys);
@@ -250,6 +254,9 @@ public sealed record LlavaConfig(
         if (ImageTokenIndex < 0 || ImageTokenIndex >= Text.VocabSize)
             throw new ConfigException(File, "image_token_index", $"{ImageTokenIndex} is outside the vocabulary 0..{Text.VocabSize - 1}");
     }
+
+    static void CheckNames(JsonElement e, string prefix, string? file) =>
+        JsonInput.Properties(e, (key, reason) => new ConfigException(file, key is null ? (prefix.Length > 0 ? prefix.TrimEnd('.') : null) : prefix + key, reason));
 
     sealed class Reader(string? file, bool allowUnknown)
     {

@@ -120,12 +120,13 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     (DType dtype, int[] shape, long begin, long end) ParseEntry(string name, JsonElement e, long dataLength)
     {
         if (e.ValueKind != JsonValueKind.Object) throw new CheckpointException(Path, name, $"header entry is not an object: {JsonInput.Show(e)}");
-        if (!e.TryGetProperty("dtype", out var dt)) throw new CheckpointException(Path, name, "header entry has no dtype");
+        var fields = JsonInput.Properties(e, (key, reason) => new CheckpointException(Path, name, key is null ? "header entry: " + reason : $"header entry field '{key}': {reason}"));
+        if (!fields.TryGetValue("dtype", out var dt)) throw new CheckpointException(Path, name, "header entry has no dtype");
         if (dt.ValueKind != JsonValueKind.String) throw new CheckpointException(Path, name, $"dtype is not a string: {JsonInput.Show(dt)}");
         string dtypeText = JsonInput.TryGetString(dt) ?? throw new CheckpointException(Path, name, "dtype is not valid UTF-8 / Unicode");
         var dtype = DTypes.FromSafetensors(dtypeText) ?? throw new CheckpointException(Path, name, $"dtype {Shorten(dtypeText)} is not supported (F32, F16, BF16 are)");
 
-        if (!e.TryGetProperty("shape", out var sh)) throw new CheckpointException(Path, name, "header entry has no shape");
+        if (!fields.TryGetValue("shape", out var sh)) throw new CheckpointException(Path, name, "header entry has no shape");
         if (sh.ValueKind != JsonValueKind.Array) throw new CheckpointException(Path, name, $"shape is not an array: {JsonInput.Show(sh)}");
         int rank = sh.GetArrayLength();
         if (rank > MaxRank) throw new CheckpointException(Path, name, $"shape has {rank} dimensions, over the limit of {MaxRank}");
@@ -148,7 +149,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource
             throw new CheckpointException(Path, name, $"shape [{string.Join(",", shape)}] has more elements than fit in 64 bits");
         if (shape.Contains(0)) count = 0;
 
-        if (!e.TryGetProperty("data_offsets", out var off)) throw new CheckpointException(Path, name, "header entry has no data_offsets");
+        if (!fields.TryGetValue("data_offsets", out var off)) throw new CheckpointException(Path, name, "header entry has no data_offsets");
         if (off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
             throw new CheckpointException(Path, name, $"data_offsets is not a [begin, end] pair: {JsonInput.Show(off)}");
         if (JsonInput.TryGetInteger(off[0]) is not long begin || JsonInput.TryGetInteger(off[1]) is not long end || begin < 0 || end < begin)

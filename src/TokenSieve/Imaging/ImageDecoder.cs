@@ -102,9 +102,15 @@ public static class ImageDecoder
         {
             result = ImageResult.FromMemory(data, ColorComponents.RedGreenBlue);
         }
+        catch (InvalidOperationException e) when (e.GetType() == typeof(InvalidOperationException))
+        {
+            // StbImageSharp reports every decoding failure it detects this way, with stb_image's reason.
+            throw new ImageDecodeException(name, $"cannot decode the image ({e.Message}); the file is corrupt or truncated");
+        }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            throw new ImageDecodeException(name, $"cannot decode the image ({e.Message}); the file is corrupt or truncated", e);
+            // Anything else is a fault inside the decoder; kept as the inner exception so the fuzzer sees it.
+            throw new ImageDecodeException(name, $"cannot decode the image ({e.GetType().Name}: {e.Message}); the file is corrupt or truncated", e);
         }
         if (result is null || result.Data is null) throw new ImageDecodeException(name, "cannot decode the image");
         if (result.Width <= 0 || result.Height <= 0) throw new ImageDecodeException(name, $"the image has zero size ({result.Width}x{result.Height})");

@@ -54,6 +54,10 @@ public sealed record ImageProcessorConfig
     public static ImageProcessorConfig Parse(JsonElement root, string? file)
     {
         if (root.ValueKind != JsonValueKind.Object) throw new ConfigException(file, null, "preprocessor config is not a JSON object");
+        // TryGetProperty throws on key names that are not valid Unicode: check them (and duplicates) first.
+        foreach (var (name, value) in JsonInput.Properties(root, (key, reason) => new ConfigException(file, key, reason)))
+            if (name is "size" or "crop_size" && value.ValueKind == JsonValueKind.Object)
+                JsonInput.Properties(value, (key, reason) => new ConfigException(file, key is null ? name : $"{name}.{key}", reason));
         var r = new Reader(file, root);
         string type = r.Str("image_processor_type") ?? r.Str("feature_extractor_type") ?? "CLIPImageProcessor";
         if (!SupportedTypes.Contains(type))
