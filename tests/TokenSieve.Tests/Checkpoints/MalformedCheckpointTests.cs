@@ -79,6 +79,17 @@ public sealed class MalformedCheckpointTests
     }
 
     [Fact]
+    public void Names_from_files_cannot_break_the_one_line_error_message()
+    {
+        var e = Fails("{\"a\\nb\\u0007\":{\"dtype\":\"X\",\"shape\":[1],\"data_offsets\":[0,4]}}");
+        Assert.Equal("a\nb\u0007", e.Tensor);
+        Assert.DoesNotContain('\n', e.Message);
+        Assert.Contains("a\\u000ab\\u0007", e.Message);
+        var long_ = Fails("{\"" + new string('x', 5000) + "\":{\"dtype\":\"X\",\"shape\":[1],\"data_offsets\":[0,4]}}");
+        Assert.True(long_.Message.Length < 1000);
+    }
+
+    [Fact]
     public void Duplicate_tensor_names_are_rejected_not_last_wins()
     {
         var e = Fails("""{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}""");
