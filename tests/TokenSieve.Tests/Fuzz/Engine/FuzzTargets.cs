@@ -171,7 +171,7 @@ public sealed class ConfigTarget(string dataDir) : FuzzTarget
 public sealed class ImageTarget : FuzzTarget
 {
     public override string Key => "images";
-    public override string Title => "images (PNG, JPEG, GIF, BMP)";
+    public override string Title => "images (PNG, JPEG, GIF, BMP, TGA)";
 
     readonly List<byte[]> _seeds = [];
     readonly ImageProcessor _processor = new(ImageProcessorConfig.Default);
@@ -186,6 +186,7 @@ public sealed class ImageTarget : FuzzTarget
         for (int i = 0; i < noise.Pixels.Length; i++) noise.Pixels[i] = (byte)(i * 37 + 11);
         _seeds.Add(Bmp24(noise));
         _seeds.Add(Bmp8(noise));
+        _seeds.Add(Tga24(noise));
         _seeds.Add(PngEncoder.Encode(new RgbImage(1, 40, (9, 99, 199))));
     }
 
@@ -230,6 +231,26 @@ public sealed class ImageTarget : FuzzTarget
         for (int i = 0; i < 256; i++) b[54 + 4 * i] = b[55 + 4 * i] = b[56 + 4 * i] = (byte)i;
         for (int y = 0; y < image.Height; y++)
             for (int x = 0; x < image.Width; x++) b[offset + y * stride + x] = image[x, image.Height - 1 - y].R;
+        return b;
+    }
+
+    /// <summary>An uncompressed 24-bit TGA (type 2, bottom-up).</summary>
+    public static byte[] Tga24(RgbImage image)
+    {
+        var b = new byte[18 + image.Width * image.Height * 3];
+        b[2] = 2;
+        BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(12), (ushort)image.Width);
+        BinaryPrimitives.WriteUInt16LittleEndian(b.AsSpan(14), (ushort)image.Height);
+        b[16] = 24;
+        for (int y = 0; y < image.Height; y++)
+            for (int x = 0; x < image.Width; x++)
+            {
+                var (r, g, bl) = image[x, image.Height - 1 - y];
+                int o = 18 + (y * image.Width + x) * 3;
+                b[o] = bl;
+                b[o + 1] = g;
+                b[o + 2] = r;
+            }
         return b;
     }
 

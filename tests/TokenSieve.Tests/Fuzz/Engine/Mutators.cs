@@ -355,6 +355,19 @@ public static class ImageMutator
             }
             return d;
         }
+        if (d.Length >= 18 && d[1] <= 1 && d[2] is 1 or 2 or 3 or 9 or 10 or 11)
+        {
+            // TGA: sizes, image type (RLE or not), pixel depth, descriptor, colour map fields.
+            switch (r.Next(5))
+            {
+                case 0: BinaryPrimitives.WriteUInt16LittleEndian(d.AsSpan(12), (ushort)r.Pick(Dimensions)); break;
+                case 1: BinaryPrimitives.WriteUInt16LittleEndian(d.AsSpan(14), (ushort)r.Pick(Dimensions)); break;
+                case 2: d[2] = (byte)r.Pick(new[] { 1, 2, 3, 9, 10, 11 }); break;
+                case 3: d[16] = (byte)r.Pick(new[] { 8, 15, 16, 24, 32, 0, 7 }); break;
+                default: d[r.Next(0, 18)] = (byte)r.Next(256); break;
+            }
+            return d;
+        }
         return ByteMutator.Mutate(d, r);
     }
 
