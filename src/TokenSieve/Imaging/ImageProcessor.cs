@@ -143,6 +143,8 @@ public sealed class ImageProcessor
     {
         if (image.Width == image.Height) return image;
         int side = Math.Max(image.Width, image.Height);
+        if ((long)side * side > ImageLimits.MaxPixels)
+            throw new InvalidInputException($"a {image.Width}x{image.Height} image padded to a {side}x{side} square is over {ImageLimits.MaxPixels} pixels; Preprocess pads without building the square");
         var square = new RgbImage(side, side, PadColor);
         if (image.Width > image.Height) square.Paste(image, 0, (image.Width - image.Height) / 2);
         else square.Paste(image, (image.Height - image.Width) / 2, 0);

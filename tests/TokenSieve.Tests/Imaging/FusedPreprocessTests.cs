@@ -77,6 +77,7 @@ public class FusedPreprocessTests
             Assert.True(allocated < 200L << 20, $"{width}x{height} {mode}: allocated {allocated >> 20} MB");
         }
         Assert.Throws<InvalidInputException>(() => processor.RunStages(image, AspectMode.Pad));
+        Assert.Throws<InvalidInputException>(() => processor.ExpandToSquare(image));
     }
 
     [Fact]
