@@ -36,6 +36,21 @@ internal sealed class JpegDecoder
     /// <summary>libjpeg's D_MAX_BLOCKS_IN_MCU: an interleaved scan with more blocks per MCU is an error.</summary>
     const int MaxBlocksInMcu = 10;
 
+    /// <summary>Limit on the blocks decoded over all scans, as a multiple of the image's blocks: at
+    /// most <see cref="MaxScanWorkPerBlock"/>, at least <see cref="MinScanWorkPerBlock"/>, and
+    /// otherwise <see cref="ScanWorkBudget"/> blocks. A scan costs time in proportion to the declared
+    /// image, not to its bytes, so a small file repeating a scan thousands of times over a large
+    /// declared image would run for minutes (a "scan bomb"; libjpeg-turbo's tools cap scans for the
+    /// same reason). Real progressive files decode each block 4–6 times (cjpeg's and jpegtran's
+    /// scripts: 10 scans over 3 components); with these bounds the worst file takes a few seconds.</summary>
+    public const int MaxScanWorkPerBlock = 32, MinScanWorkPerBlock = 8;
+
+    /// <summary>Block decodes allowed to any image when that is between the two multiples (about 4 s
+    /// of refinement scans on a loaded 2-core machine).</summary>
+    public const long ScanWorkBudget = 16_000_000;
+
+    long _scanWork, _scanWorkLimit, _imageBlocks;
+
     sealed class HuffTable
     {
         public readonly byte[] Values = new byte[256];
@@ -338,6 +353,7 @@ internal sealed class JpegDecoder
         _vmax = _comps.Max(c => c.V);
         _mcusX = (_width + 8 * _hmax - 1) / (8 * _hmax);
         _mcusY = (_height + 8 * _vmax - 1) / (8 * _vmax);
+        long blocks = 0;
         foreach (var c in _comps)
         {
             if (_hmax % c.H != 0 || _vmax % c.V != 0)
@@ -355,7 +371,10 @@ internal sealed class JpegDecoder
             // coefficients until the last scan and get their plane in Finish.
             if (progressive) c.Coefs = new short[planeBytes];
             else c.Plane = new byte[planeBytes];
+            blocks += (long)c.BlocksPerLine * c.BlocksPerColumn;
         }
+        _imageBlocks = blocks;
+        _scanWorkLimit = Math.Clamp(ScanWorkBudget, blocks * MinScanWorkPerBlock, blocks * MaxScanWorkPerBlock);
     }
 
     // ---------------------------------------------------------------- scans
@@ -402,6 +421,10 @@ internal sealed class JpegDecoder
             if (needAc && c.Ac is null) throw Error($"component {c.Id}: the scan's AC Huffman table is not defined");
             c.DcPred = 0;
         }
+        long blocks = ns == 1 ? (long)scan[0].WidthInBlocks * scan[0].HeightInBlocks : (long)_mcusX * _mcusY * scan.Sum(c => c.H * c.V);
+        _scanWork += blocks;
+        if (_scanWork > _scanWorkLimit)
+            throw Error($"the JPEG's scans decode more than {_scanWorkLimit} blocks ({_scanWorkLimit / _imageBlocks} times the image's {_imageBlocks}); a corrupt or hostile file repeating scans");
         _acc = 0;
         _bits = 0;
         _unreadMarker = 0;

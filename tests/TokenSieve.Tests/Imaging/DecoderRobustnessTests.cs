@@ -84,6 +84,26 @@ public class DecoderRobustnessTests
         Assert.True(sw.ElapsedMilliseconds < 20000, $"{sw.ElapsedMilliseconds} ms");
     }
 
+    [Fact]
+    public void A_scan_bomb_is_refused_quickly()
+    {
+        // A progressive JPEG declaring 6000x6000 whose file repeats its first (DC) scan 1000 times:
+        // each repetition would decode every block of the declared image.
+        byte[] jpeg = SetJpegSize(File.ReadAllBytes(Path.Combine(Dir, "prog444.jpg")), 6000, 6000);
+        int sos = -1;
+        for (int i = 2; i + 1 < jpeg.Length; i++)
+            if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xDA) { sos = i; break; }
+        int next = sos + 2;
+        while (!(jpeg[next] == 0xFF && jpeg[next + 1] is not (0x00 or >= 0xD0 and <= 0xD7))) next++;
+        var scan = jpeg.AsSpan(sos, next - sos).ToArray();
+        var bomb = new List<byte>(jpeg.AsSpan(0, sos).ToArray());
+        for (int k = 0; k < 1000; k++) bomb.AddRange(scan);
+        bomb.AddRange(new byte[] { 0xFF, 0xD9 });
+        Assert.True(bomb.Count < 1 << 20);
+        var e = Quick(() => Assert.Throws<ImageDecodeException>(() => ImageDecoder.Decode(bomb.ToArray(), "bomb.jpg")), 20000);
+        Assert.Contains("scans", e.Message);
+    }
+
     static byte[] SetJpegSize(byte[] jpeg, int width, int height)
     {
         var copy = (byte[])jpeg.Clone();
