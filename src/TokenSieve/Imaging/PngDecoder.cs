@@ -161,7 +161,7 @@ internal static class PngDecoder
                 for (int y = 0; y < height; y++)
                 {
                     ReadRow(z, cur, (int)maxRow, prev, bpp, name);
-                    Convert(cur.AsSpan(1), width, depth, colourType, palette, image.Pixels.AsSpan(y * width * 3, width * 3), 1);
+                    Convert(cur.AsSpan(1), width, depth, colourType, palette, image.Pixels.AsSpan(y * width * 3, width * 3));
                     (prev, cur) = (cur, prev);
                 }
             }
@@ -179,7 +179,7 @@ internal static class PngDecoder
                     for (int r = 0; r < ph; r++)
                     {
                         ReadRow(z, cur, rowBytes, prev, bpp, name);
-                        Convert(cur.AsSpan(1), pw, depth, colourType, palette, rowRgb, 1);
+                        Convert(cur.AsSpan(1), pw, depth, colourType, palette, rowRgb);
                         int y = y0[p] + r * dy[p];
                         for (int i = 0; i < pw; i++)
                         {
@@ -248,7 +248,7 @@ internal static class PngDecoder
     }
 
     /// <summary>One unfiltered row of <paramref name="count"/> pixels to RGB, as Pillow converts it.</summary>
-    static void Convert(ReadOnlySpan<byte> s, int count, int depth, int colourType, byte[]? palette, Span<byte> dst, int _)
+    static void Convert(ReadOnlySpan<byte> s, int count, int depth, int colourType, byte[]? palette, Span<byte> dst)
     {
         switch (colourType)
         {

@@ -182,7 +182,6 @@ public sealed class ImageTarget : FuzzTarget
             if (!f.EndsWith(".ref.png", StringComparison.Ordinal) && !f.EndsWith("arith.jpg", StringComparison.Ordinal)) _seeds.Add(File.ReadAllBytes(f));
         _seeds.Add(File.ReadAllBytes(Path.Combine(dataDir, "llava-tiny", "image_extra0.png")));
         var noise = new RgbImage(13, 7);
-        new FuzzRandom(5).NextU64();
         for (int i = 0; i < noise.Pixels.Length; i++) noise.Pixels[i] = (byte)(i * 37 + 11);
         _seeds.Add(Bmp24(noise));
         _seeds.Add(Bmp8(noise));
