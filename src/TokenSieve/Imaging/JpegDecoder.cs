@@ -719,12 +719,12 @@ internal sealed class JpegDecoder
 
     RgbImage Finish()
     {
+        Span<int> block = stackalloc int[64];
         foreach (var c in _comps)
         {
             if (!c.Seen) throw Error($"component {c.Id} appears in no scan");
             if (c.Coefs is null) continue;
             c.Plane = new byte[c.Coefs.Length];
-            Span<int> block = stackalloc int[64];
             for (int by = 0; by < c.BlocksPerColumn; by++)
                 for (int bx = 0; bx < c.BlocksPerLine; bx++)
                 {
