@@ -15,6 +15,7 @@ return mode switch
     "memory" => TokenSieve.Bench.Memory.MemoryBench.Run(rest),
     "pruning" => RunPruning(rest),
     "reduction" => RunReduction(rest),
+    "fuzz" => TokenSieve.Bench.Fuzz.FuzzCommand.Run(rest), "fuzz-replay" => TokenSieve.Bench.Fuzz.FuzzCommand.Replay(rest),
     _ => Usage(mode),
 };
 

@@ -6,6 +6,27 @@ namespace TokenSieve;
 public class TokenSieveException : Exception
 {
     public TokenSieveException(string message, Exception? inner = null) : base(message, inner) { }
+
+    /// <summary>A name taken from an input file (tensor, key, path) made safe for a one-line message:
+    /// control characters are escaped and very long names cut, so a hostile name cannot break the
+    /// CLI's single <c>error:</c> line or flood the terminal.</summary>
+    public static string Printable(string text, int max = 200)
+    {
+        var sb = new System.Text.StringBuilder(Math.Min(text.Length, max) + 8);
+        for (int i = 0; i < text.Length; i++)
+        {
+            char c = text[i];
+            if (sb.Length >= max)
+            {
+                sb.Append('…');
+                break;
+            }
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) sb.Append(c).Append(text[++i]);
+            else if (char.IsControl(c) || char.IsSurrogate(c)) sb.Append($"\\u{(int)c:x4}");
+            else sb.Append(c);
+        }
+        return sb.ToString();
+    }
 }
 
 /// <summary>A checkpoint file (safetensors, index, config) is missing, malformed or disagrees with
@@ -24,6 +45,8 @@ public sealed class CheckpointException : TokenSieveException
 
     static string Format(string? file, string? tensor, string reason)
     {
+        file = file is null ? null : Printable(file, 400);
+        tensor = tensor is null ? null : Printable(tensor);
         var where = (file, tensor) switch
         {
             (not null, not null) => $"{file}: tensor '{tensor}': ",
@@ -43,7 +66,7 @@ public sealed class ConfigException : TokenSieveException
     public string? Key { get; }
 
     public ConfigException(string? file, string? key, string reason)
-        : base($"{file ?? "config"}{(key is null ? "" : $": '{key}'")}: {reason}")
+        : base($"{Printable(file ?? "config", 400)}{(key is null ? "" : $": '{Printable(key)}'")}: {reason}")
     {
         File = file;
         Key = key;
@@ -56,7 +79,7 @@ public sealed class ImageDecodeException : TokenSieveException
     public string? File { get; }
 
     public ImageDecodeException(string? file, string reason, Exception? inner = null)
-        : base($"{file ?? "image"}: {reason}", inner) => File = file;
+        : base($"{Printable(file ?? "image", 400)}: {reason}", inner) => File = file;
 }
 
 /// <summary>A tokenizer model could not be loaded or used.</summary>

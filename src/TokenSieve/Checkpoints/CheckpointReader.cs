@@ -49,37 +49,47 @@ public sealed class CheckpointReader : ITensorSource
 
     void OpenShards(string indexPath)
     {
-        JsonDocument doc;
-        try
+        using var doc = JsonInput.ParseFile(indexPath, (reason, inner) => new CheckpointException(indexPath, null, "index: " + reason, inner));
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
+            throw new CheckpointException(indexPath, null, "index is not a JSON object");
+        var top = JsonInput.Properties(doc.RootElement, (key, reason) => new CheckpointException(indexPath, null, key is null ? "index: " + reason : $"index key '{key}': {reason}"));
+        if (!top.TryGetValue("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+            throw new CheckpointException(indexPath, null, "index has no weight_map object");
+        var shards = new Dictionary<string, SafetensorsFile>(StringComparer.Ordinal);
+        var listed = new HashSet<string>(StringComparer.Ordinal);
+        var dir = System.IO.Path.GetDirectoryName(indexPath)!;
+        int index = 0;
+        foreach (var entry in map.EnumerateObject())
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
-        }
-        catch (JsonException e)
-        {
-            throw new CheckpointException(indexPath, null, $"index is not valid JSON ({e.Message})", e);
-        }
-        using (doc)
-        {
-            if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
-                throw new CheckpointException(indexPath, null, "index has no weight_map object");
-            var shards = new Dictionary<string, SafetensorsFile>(StringComparer.Ordinal);
-            var dir = System.IO.Path.GetDirectoryName(indexPath)!;
-            foreach (var entry in map.EnumerateObject())
+            index++;
+            string tensor = JsonInput.TryGetName(entry)
+                ?? throw new CheckpointException(indexPath, null, $"weight_map entry {index}: the tensor name is not valid UTF-8 / Unicode");
+            if (!listed.Add(tensor)) throw new CheckpointException(indexPath, tensor, "weight_map lists this tensor twice");
+            string shardName = JsonInput.TryGetString(entry.Value)
+                ?? throw new CheckpointException(indexPath, tensor, $"weight_map value {JsonInput.Show(entry.Value)} is not a file name string");
+            if (!IsPlainFileName(shardName))
+                throw new CheckpointException(indexPath, tensor, $"weight_map names shard '{shardName}', which is not a plain file name in the model folder");
+            if (!shards.TryGetValue(shardName, out var shard))
             {
-                string shardName = entry.Value.GetString() ?? throw new CheckpointException(indexPath, entry.Name, "weight_map value is not a file name");
-                if (!shards.TryGetValue(shardName, out var shard))
-                {
-                    var shardPath = System.IO.Path.Combine(dir, shardName);
-                    if (!File.Exists(shardPath)) throw new CheckpointException(indexPath, entry.Name, $"shard '{shardName}' named by the index is missing");
-                    shard = SafetensorsFile.Open(shardPath);
-                    shards[shardName] = shard;
-                    _files.Add(shard);
-                }
-                if (!shard.Contains(entry.Name)) throw new CheckpointException(shard.Path, entry.Name, "the index names this tensor but the shard does not hold it");
+                var shardPath = System.IO.Path.Combine(dir, shardName);
+                if (!File.Exists(shardPath)) throw new CheckpointException(indexPath, tensor, $"shard '{shardName}' named by the index is missing");
+                shard = SafetensorsFile.Open(shardPath);
+                shards[shardName] = shard;
+                _files.Add(shard);
             }
-            foreach (var shard in _files) Register(shard);
+            if (!shard.Contains(tensor)) throw new CheckpointException(shard.Path, tensor, "the index names this tensor but the shard does not hold it");
         }
+        foreach (var shard in _files) Register(shard);
     }
+
+    /// <summary>Shards live next to the index: a name with a directory part (<c>../x</c>, an absolute
+    /// path) or characters no file name has is refused rather than followed.</summary>
+    static bool IsPlainFileName(string name) =>
+        name.Length is > 0 and <= 255
+        && name is not ("." or "..")
+        && name.IndexOfAny(['/', '\\', '\0']) < 0
+        && !System.IO.Path.IsPathRooted(name)
+        && name.IndexOfAny(System.IO.Path.GetInvalidFileNameChars()) < 0;
 
     void Add(SafetensorsFile file)
     {

@@ -84,29 +84,57 @@ public sealed record LlavaConfig(
     public static LlavaConfig Load(string path, bool allowUnknownKeys = false)
     {
         if (System.IO.Directory.Exists(path)) path = Path.Combine(path, "config.json");
-        if (!System.IO.File.Exists(path)) throw new ConfigException(path, null, "file not found");
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(System.IO.File.ReadAllBytes(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip });
-        }
-        catch (JsonException e)
-        {
-            throw new ConfigException(path, null, $"not valid JSON ({e.Message})");
-        }
-        using (doc) return Parse(doc.RootElement, path, allowUnknownKeys);
+        using var doc = JsonInput.ParseFile(path, (reason, _) => new ConfigException(path, null, reason), allowComments: true);
+        return Parse(doc.RootElement, path, allowUnknownKeys);
     }
+
+    // Limits on config.json values. They are far above every published LLaVA / LLaMA / CLIP size and
+    // exist so that a corrupt or hostile config fails here, in microseconds, instead of after the
+    // loader has built per-layer tables or the first forward has sized its buffers from it.
+
+    /// <summary>Layers per tower. The deepest published LLaMA (3.1 405B) has 126; the loader builds
+    /// name tables and layer arrays of this length before it finds the first missing tensor.</summary>
+    public const int MaxLayers = 1024;
+    /// <summary>Hidden width. The widest published LLaMA has 16384 and CLIP towers at most 1792.</summary>
+    public const int MaxHiddenSize = 65536;
+    /// <summary>MLP width (LLaMA 3.1 405B: 53248).</summary>
+    public const int MaxIntermediateSize = 1 << 20;
+    /// <summary>Vocabulary size (the largest published ones are about 262k).</summary>
+    public const int MaxVocabSize = 1 << 24;
+    /// <summary>Context length (the longest published LLaMA context is 10M tokens). The KV cache is
+    /// sized by the prompt, not by this value.</summary>
+    public const int MaxPositionEmbeddingsLimit = 1 << 24;
+    /// <summary>CLIP input side in pixels (published towers: 224–1024).</summary>
+    public const int MaxImageSize = 8192;
+    /// <summary>Image channels (CLIP: 3).</summary>
+    public const int MaxChannels = 64;
+    /// <summary>Vision tokens per image ([CLS] + patches). LLaVA-1.5 has 577, a 1024-px tower with
+    /// 14-px patches 5330; the tower's buffers are tokens × width and its optional attention maps
+    /// heads × tokens², so this bound keeps them in range of an array.</summary>
+    public const int MaxVisionTokens = 8192;
+
+    /// <summary>Bytes of one float32 array the vision tower may need for a config: tokens × width,
+    /// tokens × MLP width and heads × tokens² must each stay within one .NET array.</summary>
+    static long MaxArrayElements => Array.MaxLength;
 
     public static LlavaConfig Parse(JsonElement root, string? file, bool allowUnknownKeys = false)
     {
         var r = new Reader(file, allowUnknownKeys);
         if (root.ValueKind != JsonValueKind.Object) throw new ConfigException(file, null, "config is not a JSON object");
+        // Key names are checked first: TryGetProperty throws on names that are not valid Unicode.
+        CheckNames(root, "", file);
+        foreach (var section in new[] { "vision_config", "text_config" })
+            if (root.TryGetProperty(section, out var s) && s.ValueKind == JsonValueKind.Object) CheckNames(s, section + ".", file);
         string modelType = r.Str(root, "", "model_type", "llava");
         if (modelType != "llava") throw new ConfigException(file, "model_type", $"'{modelType}' is not supported (only 'llava')");
         r.CheckKeys(root, "", TopKeys);
 
         var v = root.TryGetProperty("vision_config", out var ve) ? ve : default;
         var t = root.TryGetProperty("text_config", out var te) ? te : default;
+        if (v.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null or JsonValueKind.Object))
+            throw new ConfigException(file, "vision_config", $"expected an object, got {JsonInput.Show(v)}");
+        if (t.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null or JsonValueKind.Object))
+            throw new ConfigException(file, "text_config", $"expected an object, got {JsonInput.Show(t)}");
         if (v.ValueKind == JsonValueKind.Object)
         {
             r.CheckKeys(v, "vision_config.", VisionKeys);
@@ -121,30 +149,30 @@ public sealed record LlavaConfig(
         }
 
         var vision = new ClipVisionConfig(
-            HiddenSize: r.Int(v, "vision_config.", "hidden_size", 768),
-            IntermediateSize: r.Int(v, "vision_config.", "intermediate_size", 3072),
-            NumHiddenLayers: r.Int(v, "vision_config.", "num_hidden_layers", 12),
-            NumAttentionHeads: r.Int(v, "vision_config.", "num_attention_heads", 12),
-            NumChannels: r.Int(v, "vision_config.", "num_channels", 3),
-            ImageSize: r.Int(v, "vision_config.", "image_size", 224),
-            PatchSize: r.Int(v, "vision_config.", "patch_size", 32),
+            HiddenSize: r.Int(v, "vision_config.", "hidden_size", 768, 1, MaxHiddenSize),
+            IntermediateSize: r.Int(v, "vision_config.", "intermediate_size", 3072, 1, MaxIntermediateSize),
+            NumHiddenLayers: r.Int(v, "vision_config.", "num_hidden_layers", 12, 1, MaxLayers),
+            NumAttentionHeads: r.Int(v, "vision_config.", "num_attention_heads", 12, 1, MaxHiddenSize),
+            NumChannels: r.Int(v, "vision_config.", "num_channels", 3, 1, MaxChannels),
+            ImageSize: r.Int(v, "vision_config.", "image_size", 224, 1, MaxImageSize),
+            PatchSize: r.Int(v, "vision_config.", "patch_size", 32, 1, MaxImageSize),
             HiddenAct: r.Str(v, "vision_config.", "hidden_act", "quick_gelu"),
-            LayerNormEps: r.Float(v, "vision_config.", "layer_norm_eps", 1e-5f));
-        int heads = r.Int(t, "text_config.", "num_attention_heads", 32);
-        int hidden = r.Int(t, "text_config.", "hidden_size", 4096);
+            LayerNormEps: r.Float(v, "vision_config.", "layer_norm_eps", 1e-5f, 0, 1));
+        int heads = r.Int(t, "text_config.", "num_attention_heads", 32, 1, MaxHiddenSize);
+        int hidden = r.Int(t, "text_config.", "hidden_size", 4096, 1, MaxHiddenSize);
         var text = new LlamaConfig(
-            VocabSize: r.Int(t, "text_config.", "vocab_size", 32000),
+            VocabSize: r.Int(t, "text_config.", "vocab_size", 32000, 1, MaxVocabSize),
             HiddenSize: hidden,
-            IntermediateSize: r.Int(t, "text_config.", "intermediate_size", 11008),
-            NumHiddenLayers: r.Int(t, "text_config.", "num_hidden_layers", 32),
+            IntermediateSize: r.Int(t, "text_config.", "intermediate_size", 11008, 1, MaxIntermediateSize),
+            NumHiddenLayers: r.Int(t, "text_config.", "num_hidden_layers", 32, 1, MaxLayers),
             NumAttentionHeads: heads,
-            NumKeyValueHeads: r.Int(t, "text_config.", "num_key_value_heads", heads),
+            NumKeyValueHeads: r.Int(t, "text_config.", "num_key_value_heads", heads, 1, MaxHiddenSize),
             HiddenAct: r.Str(t, "text_config.", "hidden_act", "silu"),
-            MaxPositionEmbeddings: r.Int(t, "text_config.", "max_position_embeddings", 2048),
-            RmsNormEps: r.Float(t, "text_config.", "rms_norm_eps", 1e-6f),
-            RopeTheta: r.Float(t, "text_config.", "rope_theta", 10000f),
-            BosTokenId: r.Int(t, "text_config.", "bos_token_id", 1),
-            EosTokenId: r.Int(t, "text_config.", "eos_token_id", 2),
+            MaxPositionEmbeddings: r.Int(t, "text_config.", "max_position_embeddings", 2048, 1, MaxPositionEmbeddingsLimit),
+            RmsNormEps: r.Float(t, "text_config.", "rms_norm_eps", 1e-6f, 0, 1),
+            RopeTheta: r.Float(t, "text_config.", "rope_theta", 10000f, float.Epsilon, float.MaxValue),
+            BosTokenId: r.Int(t, "text_config.", "bos_token_id", 1, int.MinValue, int.MaxValue),
+            EosTokenId: r.Int(t, "text_config.", "eos_token_id", 2, int.MinValue, int.MaxValue),
             TieWordEmbeddings: r.Bool(t, "text_config.", "tie_word_embeddings", r.Bool(root, "", "tie_word_embeddings", false)));
 
         if (t.ValueKind == JsonValueKind.Object)
@@ -153,8 +181,8 @@ public sealed record LlavaConfig(
                 throw new ConfigException(file, "text_config.rope_scaling", "RoPE scaling is not supported");
             if (r.Bool(t, "text_config.", "attention_bias", false)) throw new ConfigException(file, "text_config.attention_bias", "attention biases in the LLaMA decoder are not supported");
             if (r.Bool(t, "text_config.", "mlp_bias", false)) throw new ConfigException(file, "text_config.mlp_bias", "MLP biases in the LLaMA decoder are not supported");
-            if (t.TryGetProperty("head_dim", out var hd) && hd.ValueKind == JsonValueKind.Number && hd.GetInt32() != hidden / heads)
-                throw new ConfigException(file, "text_config.head_dim", $"head_dim {hd.GetInt32()} != hidden_size/num_attention_heads; not supported");
+            if (r.OptionalInt(t, "text_config.", "head_dim", 1, MaxHiddenSize) is int hd && hd != hidden / heads)
+                throw new ConfigException(file, "text_config.head_dim", $"head_dim {hd} != hidden_size/num_attention_heads ({hidden}/{heads}); not supported");
         }
 
         var featureLayerElement = root.TryGetProperty("vision_feature_layer", out var fl) ? fl : default;
@@ -162,10 +190,10 @@ public sealed record LlavaConfig(
             throw new ConfigException(file, "vision_feature_layer", "a list of feature layers (multi-layer features) is not supported");
         var config = new LlavaConfig(
             vision, text,
-            ImageTokenIndex: r.Int(root, "", "image_token_index", 32000),
-            PadTokenId: root.TryGetProperty("pad_token_id", out var pad) && pad.ValueKind == JsonValueKind.Number ? pad.GetInt32() : null,
+            ImageTokenIndex: r.Int(root, "", "image_token_index", 32000, 0, MaxVocabSize),
+            PadTokenId: r.OptionalInt(root, "", "pad_token_id", int.MinValue, int.MaxValue),
             ProjectorHiddenAct: r.Str(root, "", "projector_hidden_act", "gelu"),
-            VisionFeatureLayer: r.Int(root, "", "vision_feature_layer", -2),
+            VisionFeatureLayer: r.Int(root, "", "vision_feature_layer", -2, -MaxLayers - 1, MaxLayers),
             VisionFeatureSelectStrategy: r.Str(root, "", "vision_feature_select_strategy", "default"),
             ProjectorBias: r.Bool(root, "", "multimodal_projector_bias", true),
             Defaulted: r.Defaulted, IgnoredKeys: r.Ignored, File: file);
@@ -210,12 +238,25 @@ public sealed record LlavaConfig(
             throw new ConfigException(File, "projector_hidden_act", $"activation '{ProjectorHiddenAct}' is not supported ({string.Join(", ", SupportedProjectorActs)})");
         if (VisionFeatureSelectStrategy is not ("default" or "full"))
             throw new ConfigException(File, "vision_feature_select_strategy", $"'{VisionFeatureSelectStrategy}' is not supported (default, full)");
+        if (Vision.PatchSize > Vision.ImageSize)
+            throw new ConfigException(File, "vision_config.patch_size", $"patch_size {Vision.PatchSize} is larger than image_size {Vision.ImageSize}");
+        long visionTokens = (long)Vision.GridSize * Vision.GridSize + 1;
+        if (visionTokens > MaxVisionTokens)
+            throw new ConfigException(File, "vision_config.image_size", $"image_size {Vision.ImageSize} / patch_size {Vision.PatchSize} gives {visionTokens} vision tokens, over the limit of {MaxVisionTokens}");
+        if (visionTokens * Math.Max(Vision.HiddenSize, Vision.IntermediateSize) > MaxArrayElements
+            || visionTokens * visionTokens * Vision.NumAttentionHeads > MaxArrayElements)
+            throw new ConfigException(File, "vision_config.image_size", $"{visionTokens} vision tokens with width {Vision.HiddenSize}, MLP {Vision.IntermediateSize} and {Vision.NumAttentionHeads} heads need buffers larger than one array can hold");
+        if ((long)Vision.NumChannels * Vision.PatchSize * Vision.PatchSize > MaxArrayElements / Math.Max(1, visionTokens))
+            throw new ConfigException(File, "vision_config.patch_size", $"patches of {Vision.NumChannels}x{Vision.PatchSize}x{Vision.PatchSize} are too large");
         int idx = FeatureHiddenStateIndex;
         if (idx < 1 || idx > Vision.NumHiddenLayers)
             throw new ConfigException(File, "vision_feature_layer", $"{VisionFeatureLayer} selects hidden state {idx}, outside 1..{Vision.NumHiddenLayers}");
         if (ImageTokenIndex < 0 || ImageTokenIndex >= Text.VocabSize)
             throw new ConfigException(File, "image_token_index", $"{ImageTokenIndex} is outside the vocabulary 0..{Text.VocabSize - 1}");
     }
+
+    static void CheckNames(JsonElement e, string prefix, string? file) =>
+        JsonInput.Properties(e, (key, reason) => new ConfigException(file, key is null ? (prefix.Length > 0 ? prefix.TrimEnd('.') : null) : prefix + key, reason));
 
     sealed class Reader(string? file, bool allowUnknown)
     {
@@ -224,12 +265,16 @@ public sealed record LlavaConfig(
 
         public void CheckKeys(JsonElement e, string prefix, HashSet<string> known)
         {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var p in e.EnumerateObject())
             {
-                if (known.Contains(p.Name) || GenericKeys.Contains(p.Name)) continue;
+                string name = JsonInput.TryGetName(p) ?? throw new ConfigException(file, prefix.TrimEnd('.') is { Length: > 0 } section ? section : null, "a key is not valid UTF-8 / Unicode");
+                // JSON readers disagree on which of two equal keys wins; refuse rather than guess.
+                if (!seen.Add(name)) throw new ConfigException(file, prefix + name, "the key appears twice");
+                if (known.Contains(name) || GenericKeys.Contains(name)) continue;
                 if (!allowUnknown)
-                    throw new ConfigException(file, prefix + p.Name, "unknown config key; it may change the computation. Pass --allow-unknown-config-keys to ignore it");
-                Ignored.Add(prefix + p.Name);
+                    throw new ConfigException(file, prefix + name, "unknown config key; it may change the computation. Pass --allow-unknown-config-keys to ignore it");
+                Ignored.Add(prefix + name);
             }
         }
 
@@ -239,31 +284,50 @@ public sealed record LlavaConfig(
             return e.ValueKind == JsonValueKind.Object && e.TryGetProperty(key, out value) && value.ValueKind != JsonValueKind.Null;
         }
 
-        public int Int(JsonElement e, string prefix, string key, int fallback)
+        /// <summary>An integer in [min, max]: a JSON integer literal; <c>16.0</c>, <c>1e9</c>, strings and
+        /// values out of range are errors naming the key.</summary>
+        public int Int(JsonElement e, string prefix, string key, int fallback, int min, int max)
         {
             if (!TryGet(e, key, out var v)) { Defaulted.Add(prefix + key); return fallback; }
-            if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int i)) throw new ConfigException(file, prefix + key, $"expected an integer, got {v}");
-            return i;
+            return CheckedInt(v, prefix + key, min, max);
         }
 
-        public float Float(JsonElement e, string prefix, string key, float fallback)
+        /// <summary>Like <see cref="Int"/>, but null (not a default) when the key is absent or null.</summary>
+        public int? OptionalInt(JsonElement e, string prefix, string key, int min, int max) =>
+            TryGet(e, key, out var v) ? CheckedInt(v, prefix + key, min, max) : null;
+
+        int CheckedInt(JsonElement v, string key, int min, int max)
+        {
+            if (JsonInput.TryGetInteger(v) is not long i)
+                throw new ConfigException(file, key, $"expected an integer, got {JsonInput.Show(v)}");
+            if (i < min || i > max)
+                throw new ConfigException(file, key, $"{i} is outside the supported range {min}..{max}");
+            return (int)i;
+        }
+
+        /// <summary>A finite number in [min, max], read as a double and rounded to float32.</summary>
+        public float Float(JsonElement e, string prefix, string key, float fallback, float min, float max)
         {
             if (!TryGet(e, key, out var v)) { Defaulted.Add(prefix + key); return fallback; }
-            if (v.ValueKind != JsonValueKind.Number) throw new ConfigException(file, prefix + key, $"expected a number, got {v}");
-            return (float)v.GetDouble();
+            if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !double.IsFinite(d))
+                throw new ConfigException(file, prefix + key, $"expected a finite number, got {JsonInput.Show(v)}");
+            float f = (float)d;
+            if (!(f >= min && f <= max))
+                throw new ConfigException(file, prefix + key, $"{d} is outside the supported range {min}..{max}");
+            return f;
         }
 
         public string Str(JsonElement e, string prefix, string key, string fallback)
         {
             if (!TryGet(e, key, out var v)) { Defaulted.Add(prefix + key); return fallback; }
-            if (v.ValueKind != JsonValueKind.String) throw new ConfigException(file, prefix + key, $"expected a string, got {v}");
-            return v.GetString()!;
+            if (v.ValueKind != JsonValueKind.String) throw new ConfigException(file, prefix + key, $"expected a string, got {JsonInput.Show(v)}");
+            return JsonInput.TryGetString(v) ?? throw new ConfigException(file, prefix + key, "the string is not valid UTF-8 / Unicode");
         }
 
         public bool Bool(JsonElement e, string prefix, string key, bool fallback)
         {
             if (!TryGet(e, key, out var v)) { Defaulted.Add(prefix + key); return fallback; }
-            if (v.ValueKind is not (JsonValueKind.True or JsonValueKind.False)) throw new ConfigException(file, prefix + key, $"expected true/false, got {v}");
+            if (v.ValueKind is not (JsonValueKind.True or JsonValueKind.False)) throw new ConfigException(file, prefix + key, $"expected true/false, got {JsonInput.Show(v)}");
             return v.GetBoolean();
         }
     }

@@ -9,8 +9,13 @@ namespace TokenSieve.Checkpoints;
 /// against the file before any tensor is handed out.</summary>
 public sealed unsafe class SafetensorsFile : ITensorSource
 {
-    /// <summary>Headers larger than this are rejected as corrupt (real ones are well under 1 MiB).</summary>
+    /// <summary>Headers larger than this are rejected as corrupt (real ones are well under 1 MiB: a
+    /// shard of a 70B model lists a few hundred tensors in about 50 KiB).</summary>
     public const long MaxHeaderBytes = 100L * 1024 * 1024;
+
+    /// <summary>Tensors of more dimensions are refused: the models here use at most 4 (conv kernels),
+    /// and the bound keeps a mutated header from describing million-entry shapes.</summary>
+    public const int MaxRank = 16;
 
     public string Path { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
@@ -28,10 +33,19 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     {
         Path = path;
         if (!File.Exists(path)) throw new CheckpointException(path, null, "file not found");
-        long length = new FileInfo(path).Length;
-        if (length < 8) throw new CheckpointException(path, null, $"file is {length} bytes, too short to hold a safetensors header length");
-        _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        _view = _map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+        long length;
+        try
+        {
+            length = new FileInfo(path).Length;
+            if (length < 8) throw new CheckpointException(path, null, $"file is {length} bytes, too short to hold a safetensors header length");
+            _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+            _view = _map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Dispose();
+            throw new CheckpointException(path, null, $"cannot map the file ({e.Message})", e);
+        }
         byte* p = null;
         _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
         _base = p + _view.PointerOffset;
@@ -56,66 +70,102 @@ public sealed unsafe class SafetensorsFile : ITensorSource
 
     Dictionary<string, string> ParseHeader(ReadOnlySpan<byte> header, long dataLength)
     {
-        var metadata = new Dictionary<string, string>();
-        JsonDocument doc;
-        try
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        using var doc = JsonInput.Parse(header.ToArray(), (reason, inner) => new CheckpointException(Path, null, "header is " + reason, inner));
+        if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new CheckpointException(Path, null, "header JSON is not an object");
+        var ranges = new List<(long Begin, long End, string Name)>();
+        bool sawMetadata = false;
+        int index = 0;
+        foreach (var entry in doc.RootElement.EnumerateObject())
         {
-            doc = JsonDocument.Parse(header.ToArray());
-        }
-        catch (JsonException e)
-        {
-            throw new CheckpointException(Path, null, $"header is not valid JSON ({e.Message})", e);
-        }
-        using (doc)
-        {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new CheckpointException(Path, null, "header JSON is not an object");
-            var ranges = new List<(long Begin, long End, string Name)>();
-            foreach (var entry in doc.RootElement.EnumerateObject())
+            index++;
+            string name = JsonInput.TryGetName(entry)
+                ?? throw new CheckpointException(Path, null, $"header entry {index}: the tensor name is not valid UTF-8 / Unicode");
+            if (name == "__metadata__")
             {
-                if (entry.Name == "__metadata__")
-                {
-                    if (entry.Value.ValueKind == JsonValueKind.Object)
-                        foreach (var m in entry.Value.EnumerateObject()) metadata[m.Name] = m.Value.ToString();
-                    continue;
-                }
-                var t = ParseEntry(entry.Name, entry.Value, dataLength);
-                ranges.Add((t.begin, t.end, entry.Name));
-                _tensors[entry.Name] = new TensorData(entry.Name, t.dtype, t.shape, (nint)(_base + _dataStart + t.begin), t.end - t.begin, Path, this);
+                if (sawMetadata) throw new CheckpointException(Path, null, "header has two __metadata__ entries");
+                sawMetadata = true;
+                ParseMetadata(entry.Value, metadata);
+                continue;
             }
-            ranges.Sort((a, b) => a.Begin.CompareTo(b.Begin));
-            for (int i = 1; i < ranges.Count; i++)
-                if (ranges[i].Begin < ranges[i - 1].End)
-                    throw new CheckpointException(Path, ranges[i].Name, $"data_offsets [{ranges[i].Begin},{ranges[i].End}) overlap tensor '{ranges[i - 1].Name}' [{ranges[i - 1].Begin},{ranges[i - 1].End})");
+            if (_tensors.ContainsKey(name))
+                throw new CheckpointException(Path, name, "the header lists this tensor twice");
+            var t = ParseEntry(name, entry.Value, dataLength);
+            if (t.end > t.begin) ranges.Add((t.begin, t.end, name));
+            _tensors[name] = new TensorData(name, t.dtype, t.shape, (nint)(_base + _dataStart + t.begin), t.end - t.begin, Path, this);
         }
+        // Zero-byte tensors (a 0 in the shape) occupy no bytes, so they cannot overlap anything.
+        ranges.Sort((a, b) => a.Begin.CompareTo(b.Begin));
+        for (int i = 1; i < ranges.Count; i++)
+            if (ranges[i].Begin < ranges[i - 1].End)
+                throw new CheckpointException(Path, ranges[i].Name, $"data_offsets [{ranges[i].Begin},{ranges[i].End}) overlap tensor '{ranges[i - 1].Name}' [{ranges[i - 1].Begin},{ranges[i - 1].End})");
         return metadata;
+    }
+
+    /// <summary><c>__metadata__</c> is a string → string map in the format; anything else is corrupt.</summary>
+    void ParseMetadata(JsonElement e, Dictionary<string, string> metadata)
+    {
+        if (e.ValueKind != JsonValueKind.Object)
+            throw new CheckpointException(Path, null, $"__metadata__ is not an object of strings: {JsonInput.Show(e)}");
+        foreach (var m in e.EnumerateObject())
+        {
+            string key = JsonInput.TryGetName(m) ?? throw new CheckpointException(Path, null, "__metadata__ has a key that is not valid UTF-8 / Unicode");
+            if (m.Value.ValueKind != JsonValueKind.String)
+                throw new CheckpointException(Path, null, $"__metadata__ '{key}' is not a string: {JsonInput.Show(m.Value)}");
+            string value = JsonInput.TryGetString(m.Value) ?? throw new CheckpointException(Path, null, $"__metadata__ '{key}' is not valid UTF-8 / Unicode");
+            if (!metadata.TryAdd(key, value)) throw new CheckpointException(Path, null, $"__metadata__ lists '{key}' twice");
+        }
     }
 
     (DType dtype, int[] shape, long begin, long end) ParseEntry(string name, JsonElement e, long dataLength)
     {
-        if (e.ValueKind != JsonValueKind.Object) throw new CheckpointException(Path, name, "header entry is not an object");
-        if (!e.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String) throw new CheckpointException(Path, name, "header entry has no dtype");
-        var dtype = DTypes.FromSafetensors(dt.GetString()!) ?? throw new CheckpointException(Path, name, $"dtype {dt.GetString()} is not supported (F32, F16, BF16 are)");
-        if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array) throw new CheckpointException(Path, name, "header entry has no shape");
-        var shape = new int[sh.GetArrayLength()];
+        if (e.ValueKind != JsonValueKind.Object) throw new CheckpointException(Path, name, $"header entry is not an object: {JsonInput.Show(e)}");
+        var fields = JsonInput.Properties(e, (key, reason) => new CheckpointException(Path, name, key is null ? "header entry: " + reason : $"header entry field '{key}': {reason}"));
+        if (!fields.TryGetValue("dtype", out var dt)) throw new CheckpointException(Path, name, "header entry has no dtype");
+        if (dt.ValueKind != JsonValueKind.String) throw new CheckpointException(Path, name, $"dtype is not a string: {JsonInput.Show(dt)}");
+        string dtypeText = JsonInput.TryGetString(dt) ?? throw new CheckpointException(Path, name, "dtype is not valid UTF-8 / Unicode");
+        var dtype = DTypes.FromSafetensors(dtypeText) ?? throw new CheckpointException(Path, name, $"dtype {Shorten(dtypeText)} is not supported (F32, F16, BF16 are)");
+
+        if (!fields.TryGetValue("shape", out var sh)) throw new CheckpointException(Path, name, "header entry has no shape");
+        if (sh.ValueKind != JsonValueKind.Array) throw new CheckpointException(Path, name, $"shape is not an array: {JsonInput.Show(sh)}");
+        int rank = sh.GetArrayLength();
+        if (rank > MaxRank) throw new CheckpointException(Path, name, $"shape has {rank} dimensions, over the limit of {MaxRank}");
+        var shape = new int[rank];
         int i = 0;
         long count = 1;
+        bool overflow = false;
         foreach (var d in sh.EnumerateArray())
         {
-            if (!d.TryGetInt64(out long v) || v < 0 || v > int.MaxValue) throw new CheckpointException(Path, name, $"shape entry {d} is not a valid dimension");
+            if (JsonInput.TryGetInteger(d) is not long v || v < 0 || v > int.MaxValue)
+                throw new CheckpointException(Path, name, $"shape entry {i} ({JsonInput.Show(d)}) is not an integer in 0..{int.MaxValue}");
             shape[i++] = (int)v;
-            count = checked(count * v);
+            // A product past long.MaxValue cannot be the size of anything in the file; remember it and
+            // report it after the loop (a later 0 would make the true count 0, which is fine).
+            if (overflow) continue;
+            if (v != 0 && count > long.MaxValue / v) overflow = true;
+            else count *= v;
         }
-        if (!e.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
-            throw new CheckpointException(Path, name, "header entry has no [begin, end] data_offsets");
-        if (!off[0].TryGetInt64(out long begin) || !off[1].TryGetInt64(out long end) || begin < 0 || end < begin)
-            throw new CheckpointException(Path, name, $"data_offsets {off} are invalid");
+        if (overflow && !shape.Contains(0))
+            throw new CheckpointException(Path, name, $"shape [{string.Join(",", shape)}] has more elements than fit in 64 bits");
+        if (shape.Contains(0)) count = 0;
+
+        if (!fields.TryGetValue("data_offsets", out var off)) throw new CheckpointException(Path, name, "header entry has no data_offsets");
+        if (off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
+            throw new CheckpointException(Path, name, $"data_offsets is not a [begin, end] pair: {JsonInput.Show(off)}");
+        if (JsonInput.TryGetInteger(off[0]) is not long begin || JsonInput.TryGetInteger(off[1]) is not long end || begin < 0 || end < begin)
+            throw new CheckpointException(Path, name, $"data_offsets {JsonInput.Show(off)} are not integers with 0 <= begin <= end");
         if (end > dataLength)
             throw new CheckpointException(Path, name, $"data_offsets [{begin},{end}) run past the end of the data ({dataLength} bytes; file truncated?)");
-        long expected = count * DTypes.SizeOf(dtype);
+        int size = DTypes.SizeOf(dtype);
+        if (count > long.MaxValue / size)
+            throw new CheckpointException(Path, name, $"{DTypes.ToSafetensors(dtype)} x [{string.Join(",", shape)}] needs more bytes than fit in 64 bits");
+        long expected = count * size;
         if (end - begin != expected)
             throw new CheckpointException(Path, name, $"holds {end - begin} bytes but {DTypes.ToSafetensors(dtype)} x [{string.Join(",", shape)}] needs {expected}");
         return (dtype, shape, begin, end);
     }
+
+    static string Shorten(string s) => s.Length <= 40 ? $"'{s}'" : $"'{s[..40]}…'";
 
     public bool Contains(string name) => _tensors.ContainsKey(name);
 

@@ -27,12 +27,15 @@ public sealed unsafe class TensorData
         Owner = owner;
     }
 
+    /// <summary>The product of <see cref="Shape"/> (0 when a dimension is 0). Shapes from a file are
+    /// checked when the header is read, so the checked product cannot overflow for them.</summary>
     public long ElementCount
     {
         get
         {
+            if (Shape.Contains(0)) return 0;
             long n = 1;
-            foreach (int d in Shape) n *= d;
+            foreach (int d in Shape) n = checked(n * d);
             return n;
         }
     }
@@ -43,7 +46,11 @@ public sealed unsafe class TensorData
     public static TensorData FromFloats(string name, float[] values, params int[] shape)
     {
         long n = 1;
-        foreach (int d in shape) n *= d;
+        foreach (int d in shape)
+        {
+            if (d < 0) throw new ArgumentException($"tensor '{name}': negative dimension in [{string.Join(",", shape)}]");
+            n = checked(n * d);
+        }
         if (n != values.Length) throw new ArgumentException($"tensor '{name}': {values.Length} values for shape [{string.Join(",", shape)}]");
         byte[] bytes = GC.AllocateUninitializedArray<byte>(values.Length * 4, pinned: true);
         MemoryMarshal.AsBytes(values.AsSpan()).CopyTo(bytes);
@@ -62,28 +69,35 @@ public sealed unsafe class TensorData
     public float[] ToFloats()
     {
         long n = ElementCount;
+        if (n > Array.MaxLength)
+            throw new CheckpointException(File, Name, $"{ShapeText} has {n} elements, too many to copy into one float32 array");
         var result = new float[n];
         switch (DType)
         {
             case DType.F32:
-                new ReadOnlySpan<float>((void*)Pointer, checked((int)n)).CopyTo(result);
+                new ReadOnlySpan<float>((void*)Pointer, (int)n).CopyTo(result);
                 break;
             case DType.F16:
-                System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((void*)Pointer, checked((int)n)), result);
+                System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>((void*)Pointer, (int)n), result);
                 break;
             case DType.BF16:
-                BFloat16.ToSingle(new ReadOnlySpan<ushort>((void*)Pointer, checked((int)n)), result);
+                BFloat16.ToSingle(new ReadOnlySpan<ushort>((void*)Pointer, (int)n), result);
                 break;
         }
         return result;
     }
 
-    /// <summary>A 2-D view [Shape[0], product of the rest] without copying (conv kernels flatten to [out, in·kh·kw]).</summary>
+    /// <summary>A 2-D view [Shape[0], product of the rest] without copying (conv kernels flatten to
+    /// [out, in·kh·kw]). A tensor with a zero dimension has no rows or columns to multiply by and is
+    /// refused here (instead of dividing by a zero leading dimension).</summary>
     internal WeightMatrix AsMatrix()
     {
         if (Shape.Length < 2) throw new CheckpointException(File, Name, $"expected a matrix, got shape {ShapeText}");
+        if (Shape.Contains(0)) throw new CheckpointException(File, Name, $"shape {ShapeText} has a zero dimension; a weight matrix needs at least one row and one column");
         long cols = ElementCount / Shape[0];
-        return new WeightMatrix(Name, DType, Shape[0], checked((int)cols), Pointer, Owner ?? this);
+        if (cols > int.MaxValue)
+            throw new CheckpointException(File, Name, $"shape {ShapeText} flattens to {cols} columns, more than a weight matrix row can hold ({int.MaxValue})");
+        return new WeightMatrix(Name, DType, Shape[0], (int)cols, Pointer, Owner ?? this);
     }
 }
 

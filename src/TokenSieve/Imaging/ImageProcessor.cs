@@ -59,12 +59,76 @@ public sealed class ImageProcessor
     public float[] Preprocess(string imagePath, AspectMode mode) => Preprocess(ImageDecoder.Load(imagePath), mode);
 
     /// <summary>The model input: CHW float32 [3, H, W], H×W being the crop size (or the resize size
-    /// when cropping is off).</summary>
-    public float[] Preprocess(RgbImage image, AspectMode mode) => RunStages(image, mode).PixelValues;
+    /// when cropping is off). The same bytes as <see cref="RunStages"/>, computed without building
+    /// the padded square or the full resized image (<see cref="FusedPreprocess"/>), so thin images
+    /// (1×30000) cost memory in proportion to the image, not to its square.</summary>
+    public float[] Preprocess(RgbImage image, AspectMode mode)
+    {
+        var cropped = ResizeAndCrop(image, mode);
+        return NormalizeToChw(Rescale(cropped), cropped.Height, cropped.Width);
+    }
 
+    /// <summary>Largest preprocessed image (the model input) in pixels: a crop of
+    /// <see cref="ImageProcessorConfig.MaxSide"/> squared. Only a config without centre crop can ask
+    /// for more (an elongated image resized by its short side), and that is refused.</summary>
+    public const long MaxOutputPixels = (long)ImageProcessorConfig.MaxSide * ImageProcessorConfig.MaxSide;
+
+    /// <summary>The uint8 image after pad / resize / centre crop, as <see cref="RunStages"/>'s
+    /// <see cref="PreprocessStages.Cropped"/>.</summary>
+    internal RgbImage ResizeAndCrop(RgbImage image, AspectMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        bool pad = (mode == AspectMode.Pad || Config.DoPad) && image.Width != image.Height;
+        int canvasW = image.Width, canvasH = image.Height, ox = 0, oy = 0;
+        if (pad)
+        {
+            int side = Math.Max(image.Width, image.Height);
+            canvasW = canvasH = side;
+            if (image.Width > image.Height) oy = (image.Width - image.Height) / 2;
+            else ox = (image.Height - image.Width) / 2;
+        }
+        var (rh, rw) = Config.DoResize ? ResizedSize(canvasH, canvasW) : (canvasH, canvasW);
+        // The output window in resized coordinates (it may stick out of the resized image, where
+        // transformers' center_crop pads with zeros).
+        int outW = rw, outH = rh, offX = 0, offY = 0;
+        if (Config.DoCenterCrop)
+        {
+            int ch = Config.CropHeight, cw = Config.CropWidth;
+            int top = FloorDiv(rh - ch, 2), left = FloorDiv(rw - cw, 2);
+            if (top >= 0 && left >= 0 && top + ch <= rh && left + cw <= rw)
+                (outW, outH, offX, offY) = (cw, ch, left, top);
+            else
+            {
+                int newH = Math.Max(ch, rh), newW = Math.Max(cw, rw);
+                int padTop = (newH - rh + 1) / 2, padLeft = (newW - rw + 1) / 2;
+                int y0 = Math.Max(0, top + padTop), y1 = Math.Min(newH, top + padTop + ch);
+                int x0 = Math.Max(0, left + padLeft), x1 = Math.Min(newW, left + padLeft + cw);
+                (outW, outH, offX, offY) = (x1 - x0, y1 - y0, x0 - padLeft, y0 - padTop);
+            }
+        }
+        if ((long)outW * outH > MaxOutputPixels)
+            throw new InvalidInputException($"a {image.Width}x{image.Height} image would preprocess to {outW}x{outH} pixels, over the limit of {MaxOutputPixels}; use a config with a centre crop");
+        int wx0 = Math.Max(0, offX), wy0 = Math.Max(0, offY);
+        int wx1 = Math.Min(rw, offX + outW), wy1 = Math.Min(rh, offY + outH);
+        if (wx1 <= wx0 || wy1 <= wy0) return new RgbImage(outW, outH);
+        var part = FusedPreprocess.ResizeWindow(image, ox, oy, canvasW, canvasH, PadColor, rw, rh, Config.Resample, wx0, wy0, wx1 - wx0, wy1 - wy0);
+        if (part.Width == outW && part.Height == outH) return part;
+        var result = new RgbImage(outW, outH);
+        result.Paste(part, wx0 - offX, wy0 - offY);
+        return result;
+    }
+
+    /// <summary>Every stage materialised (for tests and inspection); <see cref="Preprocess"/> gives the
+    /// same pixel values without building the large intermediates. Refused when the padded square or
+    /// the resized image would exceed <see cref="ImageLimits.MaxPixels"/>.</summary>
     internal PreprocessStages RunStages(RgbImage image, AspectMode mode)
     {
         ArgumentNullException.ThrowIfNull(image);
+        long side = Math.Max(image.Width, image.Height);
+        bool padding = mode == AspectMode.Pad || Config.DoPad;
+        var (rh0, rw0) = padding ? ResizedSize((int)side, (int)side) : ResizedSize(image.Height, image.Width);
+        if ((padding && side * side > ImageLimits.MaxPixels) || (Config.DoResize && (long)rh0 * rw0 > ImageLimits.MaxPixels))
+            throw new InvalidInputException($"a {image.Width}x{image.Height} image has intermediate stages over {ImageLimits.MaxPixels} pixels; RunStages keeps every stage, Preprocess does not");
         RgbImage? squared = mode == AspectMode.Pad || Config.DoPad ? ExpandToSquare(image) : null;
         if (squared is not null && ReferenceEquals(squared, image)) squared = null;
         var resized = Config.DoResize ? Resize(squared ?? image) : squared ?? image;
@@ -79,6 +143,8 @@ public sealed class ImageProcessor
     {
         if (image.Width == image.Height) return image;
         int side = Math.Max(image.Width, image.Height);
+        if ((long)side * side > ImageLimits.MaxPixels)
+            throw new InvalidInputException($"a {image.Width}x{image.Height} image padded to a {side}x{side} square is over {ImageLimits.MaxPixels} pixels; Preprocess pads without building the square");
         var square = new RgbImage(side, side, PadColor);
         if (image.Width > image.Height) square.Paste(image, 0, (image.Width - image.Height) / 2);
         else square.Paste(image, (image.Height - image.Width) / 2, 0);

@@ -37,26 +37,26 @@ public sealed record ImageProcessorConfig
 
     public static ImageProcessorConfig Default { get; } = new();
 
+    /// <summary>Largest resize or crop side accepted from a preprocessor config. Published CLIP and
+    /// SigLIP processors use 224–1024; the preprocessing buffers grow with this side times the
+    /// image's long side, so the bound keeps them small.</summary>
+    public const int MaxSide = 4096;
+
     /// <summary>Reads <paramref name="path"/> (a preprocessor_config.json, or a folder holding one).</summary>
     public static ImageProcessorConfig Load(string path)
     {
         if (Directory.Exists(path)) path = Path.Combine(path, "preprocessor_config.json");
-        if (!File.Exists(path)) throw new ConfigException(path, null, "file not found");
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip });
-        }
-        catch (JsonException e)
-        {
-            throw new ConfigException(path, null, $"not valid JSON ({e.Message})");
-        }
-        using (doc) return Parse(doc.RootElement, path);
+        using var doc = JsonInput.ParseFile(path, (reason, _) => new ConfigException(path, null, reason), allowComments: true);
+        return Parse(doc.RootElement, path);
     }
 
     public static ImageProcessorConfig Parse(JsonElement root, string? file)
     {
         if (root.ValueKind != JsonValueKind.Object) throw new ConfigException(file, null, "preprocessor config is not a JSON object");
+        // TryGetProperty throws on key names that are not valid Unicode: check them (and duplicates) first.
+        foreach (var (name, value) in JsonInput.Properties(root, (key, reason) => new ConfigException(file, key, reason)))
+            if (name is "size" or "crop_size" && value.ValueKind == JsonValueKind.Object)
+                JsonInput.Properties(value, (key, reason) => new ConfigException(file, key is null ? name : $"{name}.{key}", reason));
         var r = new Reader(file, root);
         string type = r.Str("image_processor_type") ?? r.Str("feature_extractor_type") ?? "CLIPImageProcessor";
         if (!SupportedTypes.Contains(type))
@@ -91,7 +91,7 @@ public sealed record ImageProcessorConfig
             c = c with { CropHeight = h, CropWidth = w };
         }
         if (c.ImageStd.Any(s => s == 0)) throw new ConfigException(file, "image_std", "a standard deviation is 0");
-        if (c.RescaleFactor <= 0 || double.IsNaN(c.RescaleFactor)) throw new ConfigException(file, "rescale_factor", $"{c.RescaleFactor} must be positive");
+        if (!(c.RescaleFactor > 0)) throw new ConfigException(file, "rescale_factor", $"{c.RescaleFactor} must be positive");
         return c;
     }
 
@@ -99,7 +99,7 @@ public sealed record ImageProcessorConfig
     {
         // Old CLIP configs write "size": 224, meaning the shortest edge.
         if (size.ValueKind == JsonValueKind.Number) return c with { ShortestEdge = Positive(size, file, "size"), ResizeHeight = null, ResizeWidth = null };
-        if (size.ValueKind != JsonValueKind.Object) throw new ConfigException(file, "size", $"expected a number or an object, got {size}");
+        if (size.ValueKind != JsonValueKind.Object) throw new ConfigException(file, "size", $"expected a number or an object, got {JsonInput.Show(size)}");
         if (size.TryGetProperty("shortest_edge", out var edge))
         {
             if (size.TryGetProperty("longest_edge", out _)) throw new ConfigException(file, "size.longest_edge", "a longest_edge limit is not supported");
@@ -117,15 +117,24 @@ public sealed record ImageProcessorConfig
             return (s, s);
         }
         if (e.ValueKind != JsonValueKind.Object || !e.TryGetProperty("height", out var h) || !e.TryGetProperty("width", out var w))
-            throw new ConfigException(file, key, $"expected {{\"height\": H, \"width\": W}} or {{\"shortest_edge\": S}}, got {e}");
+            throw new ConfigException(file, key, $"expected {{\"height\": H, \"width\": W}} or {{\"shortest_edge\": S}}, got {JsonInput.Show(e)}");
         return (Positive(h, file, key + ".height"), Positive(w, file, key + ".width"));
     }
 
+    /// <summary>A resize or crop side: a JSON integer in 1..<see cref="MaxSide"/>.</summary>
     static int Positive(JsonElement e, string? file, string key)
     {
-        if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out int v) || v <= 0)
-            throw new ConfigException(file, key, $"expected a positive integer, got {e}");
-        return v;
+        if (JsonInput.TryGetInteger(e) is not long v || v <= 0)
+            throw new ConfigException(file, key, $"expected a positive integer, got {JsonInput.Show(e)}");
+        if (v > MaxSide) throw new ConfigException(file, key, $"{v} is over the limit of {MaxSide} pixels");
+        return (int)v;
+    }
+
+    static double Finite(JsonElement v, string? file, string key)
+    {
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d) || !double.IsFinite(d))
+            throw new ConfigException(file, key, $"expected a finite number, got {JsonInput.Show(v)}");
+        return d;
     }
 
     sealed class Reader(string? file, JsonElement root)
@@ -135,39 +144,39 @@ public sealed record ImageProcessorConfig
         public string? Str(string key)
         {
             if (!TryGet(key, out var v)) return null;
-            if (v.ValueKind != JsonValueKind.String) throw new ConfigException(file, key, $"expected a string, got {v}");
-            return v.GetString();
+            if (v.ValueKind != JsonValueKind.String) throw new ConfigException(file, key, $"expected a string, got {JsonInput.Show(v)}");
+            return JsonInput.TryGetString(v) ?? throw new ConfigException(file, key, "the string is not valid UTF-8 / Unicode");
         }
 
         public bool? Bool(string key)
         {
             if (!TryGet(key, out var v)) return null;
-            if (v.ValueKind is not (JsonValueKind.True or JsonValueKind.False)) throw new ConfigException(file, key, $"expected true/false, got {v}");
+            if (v.ValueKind is not (JsonValueKind.True or JsonValueKind.False)) throw new ConfigException(file, key, $"expected true/false, got {JsonInput.Show(v)}");
             return v.GetBoolean();
         }
 
         public int? Int(string key)
         {
             if (!TryGet(key, out var v)) return null;
-            if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int i)) throw new ConfigException(file, key, $"expected an integer, got {v}");
-            return i;
+            if (JsonInput.TryGetInteger(v) is not long i || i < int.MinValue || i > int.MaxValue)
+                throw new ConfigException(file, key, $"expected an integer, got {JsonInput.Show(v)}");
+            return (int)i;
         }
 
-        public double? Double(string key)
-        {
-            if (!TryGet(key, out var v)) return null;
-            if (v.ValueKind != JsonValueKind.Number) throw new ConfigException(file, key, $"expected a number, got {v}");
-            return v.GetDouble();
-        }
+        public double? Double(string key) => TryGet(key, out var v) ? Finite(v, file, key) : null;
 
-        /// <summary>A per-channel list of three numbers; a single number applies to all channels.</summary>
+        /// <summary>A per-channel list of three finite numbers; a single number applies to all channels.</summary>
         public double[]? Triple(string key)
         {
             if (!TryGet(key, out var v)) return null;
-            if (v.ValueKind == JsonValueKind.Number) return [v.GetDouble(), v.GetDouble(), v.GetDouble()];
-            if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() != 3 || v.EnumerateArray().Any(x => x.ValueKind != JsonValueKind.Number))
-                throw new ConfigException(file, key, $"expected 3 numbers (R, G, B), got {v}");
-            return v.EnumerateArray().Select(x => x.GetDouble()).ToArray();
+            if (v.ValueKind == JsonValueKind.Number)
+            {
+                double d = Finite(v, file, key);
+                return [d, d, d];
+            }
+            if (v.ValueKind != JsonValueKind.Array || v.GetArrayLength() != 3)
+                throw new ConfigException(file, key, $"expected 3 numbers (R, G, B), got {JsonInput.Show(v)}");
+            return v.EnumerateArray().Select(x => Finite(x, file, key)).ToArray();
         }
     }
 }

@@ -49,20 +49,26 @@ internal static class PilResample
     /// <c>taps</c> fixed-point weights starting at <c>sample * maxTaps</c>.</summary>
     internal readonly record struct Coefficients(int[] First, int[] Count, int[] Weights, int MaxTaps);
 
-    internal static Coefficients Precompute(int inSize, int outSize, ResampleFilter filter)
+    internal static Coefficients Precompute(int inSize, int outSize, ResampleFilter filter) => Precompute(inSize, outSize, filter, 0, outSize);
+
+    /// <summary>The coefficients of output samples [<paramref name="start"/>, +<paramref name="count"/>)
+    /// only, indexed from 0 (each sample's taps depend on its own index alone, so they equal the full
+    /// table's rows).</summary>
+    internal static Coefficients Precompute(int inSize, int outSize, ResampleFilter filter, int start, int count)
     {
         var (kernel, kernelSupport) = Kernel(filter);
         double scale = (double)inSize / outSize;
         double filterScale = Math.Max(scale, 1.0);
         double support = kernelSupport * filterScale;
         int maxTaps = (int)Math.Ceiling(support) * 2 + 1;
-        var first = new int[outSize];
-        var count = new int[outSize];
-        var weights = new int[outSize * maxTaps];
+        var first = new int[count];
+        var taps = new int[count];
+        var weights = new int[checked(count * maxTaps)];
         var w = new double[maxTaps];
         double inverseScale = 1.0 / filterScale;
-        for (int i = 0; i < outSize; i++)
+        for (int k = 0; k < count; k++)
         {
+            int i = start + k;
             double centre = (i + 0.5) * scale;
             // (int) truncates toward zero like PIL's C cast; negative starts are clamped right after.
             int lo = Math.Max(0, (int)(centre - support + 0.5));
@@ -78,12 +84,12 @@ internal static class PilResample
             {
                 double normalized = total != 0.0 ? w[j] / total : w[j];
                 double fixedPoint = normalized * (1 << PrecisionBits);
-                weights[i * maxTaps + j] = (int)(normalized < 0 ? fixedPoint - 0.5 : fixedPoint + 0.5);
+                weights[k * maxTaps + j] = (int)(normalized < 0 ? fixedPoint - 0.5 : fixedPoint + 0.5);
             }
-            first[i] = lo;
-            count[i] = n;
+            first[k] = lo;
+            taps[k] = n;
         }
-        return new Coefficients(first, count, weights, maxTaps);
+        return new Coefficients(first, taps, weights, maxTaps);
     }
 
     // Rows (horizontal pass) and output rows (vertical pass) are independent, so both run in parallel;
