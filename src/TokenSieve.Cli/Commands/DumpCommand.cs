@@ -13,10 +13,11 @@ public static class DumpCommand
     public static Command Create()
     {
         var model = CommonOptions.Model();
-        var image = new Option<string>("--image") { Description = "image file", Required = true };
+        var image = new Option<string[]>("--image") { Description = "image file; repeat for several, in the order of the image placeholders in --input-ids", AllowMultipleArgumentsPerToken = false };
+        var video = new Option<string[]>("--video") { Description = "folder of video frames (every image file, sorted by name; Video-LLaVA); repeat for several, in the order of the video placeholders", AllowMultipleArgumentsPerToken = false };
         var inputIds = new Option<string>("--input-ids")
         {
-            Description = "comma-separated token ids with exactly one image token (the config's image_token_index) marking the image slot",
+            Description = "comma-separated token ids with one placeholder per image (image_token_index) and per video (video_token_index); the engine expands each",
             Required = true,
         };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "greedy steps to record in generate.step_logits / generated_ids", DefaultValueFactory = _ => 8 };
@@ -28,20 +29,20 @@ public static class DumpCommand
         var weights = CommonOptions.WeightsFile();
         var cmd = new Command("dump", "Write named intermediate tensors (vision hidden states, selected features, projector, LLM hidden states, logits, greedy steps) for parity checks.")
         {
-            model, image, inputIds, maxNew, output, prune, aspect, threads, allowUnknown, weights,
+            model, image, video, inputIds, maxNew, output, prune, aspect, threads, allowUnknown, weights,
         };
         cmd.SetAction((p, cancel) =>
         {
             var ids = ParseIds(p.GetValue(inputIds)!);
             var pruner = PruneCommandOptions.Parse(p.GetValue(prune));
             var compute = CommonOptions.Compute(p.GetValue(threads));
-            using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights));
-            int slot = InferenceSession.FindImageSlot(ids, m.Config.ImageTokenIndex);
             int maxNewTokens = p.GetValue(maxNew);
             if (maxNewTokens < 0) throw new InvalidInputException($"--max-new-tokens must be >= 0, got {maxNewTokens}");
+            var aspectMode = RunCommand.ParseAspect(p.GetValue(aspect)!);
+            using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights));
             var pipeline = new Pipeline.LlavaPipeline(m, compute);
-            var pixels = pipeline.Preprocess(ImageDecoder.Load(p.GetValue(image)!), RunCommand.ParseAspect(p.GetValue(aspect)!));
-            var tensors = Pipeline.ParityDump.Run(pipeline, pixels, ids, slot, maxNewTokens, pruner, cancel);
+            var (visuals, slots) = RunCommand.Visuals(pipeline, ids, p.GetValue(image) ?? [], p.GetValue(video) ?? [], aspectMode);
+            var tensors = Pipeline.ParityDump.Run(pipeline, visuals, ids, slots, maxNewTokens, pruner, cancel);
             var writer = new SafetensorsWriter().AddMetadata("format", "pt").AddMetadata("producer", "tokensieve dump");
             foreach (var (name, (values, shape)) in tensors) writer.Add(name, values, shape);
             writer.Write(p.GetValue(output)!);

@@ -36,6 +36,29 @@ public static class RunCommand
         _ => throw new InvalidInputException($"--aspect must be pad or crop, got '{s}'"),
     };
 
+    /// <summary>The prepared images and videos for the placeholders of <paramref name="ids"/>, walked in
+    /// prompt order: each image placeholder takes the next --image, each video placeholder the next
+    /// --video folder. Counts must match.</summary>
+    public static (List<PreparedVisual> Visuals, List<int> Slots) Visuals(LlavaPipeline pipeline, int[] ids, IReadOnlyList<string> images, IReadOnlyList<string> videos, AspectMode aspect)
+    {
+        var slots = pipeline.FindSlots(ids);
+        int wantImages = slots.Count(s => s.Kind == VisualKind.Image), wantVideos = slots.Count(s => s.Kind == VisualKind.Video);
+        if (wantImages != images.Count)
+            throw new InvalidInputException($"the input ids hold {wantImages} image placeholder(s) (id {pipeline.Model.Config.ImageTokenIndex}) but {images.Count} --image was given");
+        if (wantVideos != videos.Count)
+            throw new InvalidInputException(pipeline.Model.Config.VideoTokenIndex is int v
+                ? $"the input ids hold {wantVideos} video placeholder(s) (id {v}) but {videos.Count} --video was given"
+                : "--video needs a Video-LLaVA model (video_llava); this model has no video tower");
+        if (slots.Count == 0) throw new InvalidInputException("the input ids hold no image or video placeholder");
+        var visuals = new List<PreparedVisual>();
+        int ni = 0, nv = 0;
+        foreach (var s in slots)
+            visuals.Add(s.Kind == VisualKind.Video
+                ? pipeline.PrepareVideo(VideoFrames.Load(videos[nv++]))
+                : pipeline.Prepare(ImageDecoder.Load(images[ni++]), aspect));
+        return (visuals, slots.Select(s => s.Position).ToList());
+    }
+
     public static Command Create()
     {
         var model = CommonOptions.Model();

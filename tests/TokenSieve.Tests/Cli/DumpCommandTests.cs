@@ -32,8 +32,8 @@ public sealed class DumpCommandTests
     }
 
     [Theory]
-    [InlineData("1,2,3", "exactly one image token")]
-    [InlineData("1,250,250,3", "exactly one image token")]
+    [InlineData("1,2,3", "hold 0 image placeholder(s) (id 250) but 1 --image")]
+    [InlineData("1,250,250,3", "hold 2 image placeholder(s) (id 250) but 1 --image")]
     [InlineData("1,x,250", "not an integer")]
     [InlineData("1,250,999", "outside the vocabulary")]
     public void Bad_input_ids_are_clear_errors(string ids, string message)

@@ -18,7 +18,7 @@ public sealed class EngineAnswerer
     readonly int _maxNewTokens;
     readonly Dictionary<string, MethodPlan> _methods = new(StringComparer.Ordinal);
     string? _imageKey;
-    float[]? _pixels;
+    PreparedVisual? _visual;
 
     public EngineAnswerer(LlavaPipeline pipeline, SentencePieceBpeTokenizer tokenizer, ChatTemplate template, AspectMode aspect, int maxNewTokens)
     {
@@ -41,18 +41,18 @@ public sealed class EngineAnswerer
         return m;
     }
 
-    float[] Pixels(EvalItem item)
+    PreparedVisual Visual(EvalItem item)
     {
         // Items run through every configuration in turn: keep the last image's pixels.
         string key = item.ImagePath ?? $"{item.Task}/{item.QuestionId}";
-        if (key == _imageKey && _pixels is not null) return _pixels;
+        if (key == _imageKey && _visual is not null) return _visual;
         RgbImage image = item.ImagePath is not null
             ? ImageDecoder.Load(item.ImagePath)
             : item.ImageBytes is { } bytes ? ImageDecoder.Decode(bytes.ToArray(), $"{item.Task}/{item.QuestionId}")
             : throw new InvalidInputException($"{item.Task}/{item.QuestionId}: the item has no image");
-        _pixels = _pipeline.Preprocess(image, _aspect);
+        _visual = _pipeline.Prepare(image, _aspect);
         _imageKey = key;
-        return _pixels;
+        return _visual;
     }
 
     /// <summary>Answers the item; a conversation item (with <see cref="EvalItem.Prior"/> turns) is answered
@@ -69,7 +69,7 @@ public sealed class EngineAnswerer
             Reducer = method.Reducer, Pruner = method.Pruner, Aspect = _aspect, Seed = (ulong)(uint)request.Seed,
             Generation = new GenerationOptions { MaxNewTokens = _maxNewTokens, EosTokenId = _tokenizer.EosId, Seed = request.Seed },
         };
-        var results = _pipeline.RunConversation([Pixels(item)], first.Ids, [first.ImageSlot], followUps, options, ids => AnswerText.Decode(_tokenizer, ids), cancel: cancel);
+        var results = _pipeline.RunConversation([Visual(item)], first.Ids, [first.ImageSlot], followUps, options, ids => AnswerText.Decode(_tokenizer, ids), cancel: cancel);
         var predictions = results.Select(ToPrediction).ToList();
         return ValueTask.FromResult(predictions[^1] with { Earlier = predictions.Count > 1 ? predictions[..^1] : null });
     }
