@@ -43,6 +43,19 @@ public static class CommonOptions
         _ => throw new InvalidInputException($"--attention must be fused or eager, got '{text}'"),
     };
 
+    public static Option<string> VisionBudget() => new("--vision-budget")
+    {
+        Description = "for inputs of several views (LLaVA-NeXT tiles, video frames): per-view (each tile/frame keeps the method's budget; default) or per-input (the budget is for the whole image/video, split over its views)",
+        DefaultValueFactory = _ => "per-view",
+    };
+
+    public static Pipeline.VisionBudgetScope ParseVisionBudget(string text) => text.ToLowerInvariant() switch
+    {
+        "per-view" or "view" => Pipeline.VisionBudgetScope.PerView,
+        "per-input" or "input" or "total" => Pipeline.VisionBudgetScope.PerInput,
+        _ => throw new InvalidInputException($"--vision-budget must be per-view or per-input, got '{text}'"),
+    };
+
     public static ComputeContext Compute(int threads, AttentionMode attention = AttentionMode.Fused)
     {
         if (threads < 0) throw new InvalidInputException($"--threads must be >= 0, got {threads}");

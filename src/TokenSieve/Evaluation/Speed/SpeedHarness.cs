@@ -1,3 +1,4 @@
+using TokenSieve.Imaging;
 using System.Globalization;
 using System.Text;
 using TokenSieve.Checkpoints;
@@ -19,6 +20,12 @@ public sealed record SpeedOptions
 
     /// <summary>Timed runs per configuration, after one warm-up.</summary>
     public int Runs { get; init; } = 3;
+
+    /// <summary>How fixed vision budgets apply to LLaVA-NeXT tiles and video frames.</summary>
+    public VisionBudgetScope VisionBudget { get; init; } = VisionBudgetScope.PerView;
+
+    /// <summary>Video-LLaVA: frames of the measured video (0: an image instead).</summary>
+    public int Frames { get; init; } = 8;
 
     /// <summary>Text tokens around the image (LLaVA-1.5 prompts: about 64).</summary>
     public int TextTokens { get; init; } = 64;
@@ -57,8 +64,15 @@ public sealed record SpeedReport(string ModelName, LlavaConfig Config, DType Wei
     {
         var md = new StringBuilder();
         var o = Options;
-        md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"model `{ModelName}` ({Config.Vision.NumPatches} patches, decoder {Config.Text.NumHiddenLayers}x{Config.Text.HiddenSize}, {WeightType}), threads {Threads}, " +
-            $"{o.Runs} runs (median, min–max), {o.TextTokens} text tokens, {o.DecodeTokens} decode tokens; measured peak {PeakFlops / 1e9:F1} GFLOP/s"));
+        string views = Config.Variant switch
+        {
+            LlavaVariant.LlavaNext => $"{LlavaConfig.ModelTypeOf(Config.Variant)}, anyres image at its largest resolution, {Config.Vision.NumPatches} patches per view",
+            LlavaVariant.VideoLlava when o.Frames > 0 => $"{LlavaConfig.ModelTypeOf(Config.Variant)}, {o.Frames}-frame video, {Config.VideoTokensPerFrame} rows per frame",
+            _ => $"{Config.Vision.NumPatches} patches",
+        };
+        string budget = Config.Variant == LlavaVariant.Llava && o.Frames == 0 ? "" : o.VisionBudget == VisionBudgetScope.PerInput ? "; vision budgets per input" : "; vision budgets per view";
+        md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"model `{ModelName}` ({views}, decoder {Config.Text.NumHiddenLayers}x{Config.Text.HiddenSize}, {WeightType}), threads {Threads}, " +
+            $"{o.Runs} runs (median, min–max), {o.TextTokens} text tokens, {o.DecodeTokens} decode tokens{budget}; measured peak {PeakFlops / 1e9:F1} GFLOP/s"));
         md.AppendLine();
         md.AppendLine("| spec | visual tokens | vision ms | reduction ms | prefill ms | TTFT ms | decode tok/s | prefill GFLOP | speed-up | FLOPs ratio | speed-up / FLOPs ratio | prefill efficiency | peak RSS |");
         md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -125,6 +139,31 @@ public static class SpeedHarness
                 .Concat(MethodCatalog.Entries.Where(e => e is { Main: true, Budget: BudgetKind.Adaptive, AtBudget: not null }).Select(e => e.AtBudget!(b))))
             .Distinct().ToList();
 
+    /// <summary>The visual input of the measurement, from random pixels: one view (LLaVA-1.5); for
+    /// LLaVA-NeXT an image the size of its largest anyres resolution (the most tiles: 672x672 →
+    /// base + 2x2 tiles on llava-v1.6); for Video-LLaVA a video of <see cref="SpeedOptions.Frames"/> frames.</summary>
+    static PreparedVisual Input(LlavaPipeline pipeline, SpeedOptions options, Random rng)
+    {
+        var cfg = pipeline.Model.Config;
+        RgbImage RandomImage(int w, int h)
+        {
+            var im = new RgbImage(w, h);
+            rng.NextBytes(im.Pixels);
+            return im;
+        }
+        if (cfg.VideoTokenIndex is not null && options.Frames > 0)
+            return pipeline.PrepareVideo(Enumerable.Range(0, options.Frames).Select(_ => RandomImage(cfg.Vision.ImageSize, cfg.Vision.ImageSize)).ToList());
+        if (cfg.Variant == LlavaVariant.LlavaNext)
+        {
+            var largest = cfg.ImageGridPinpoints.MaxBy(p => (long)p.Height * p.Width);
+            return pipeline.Prepare(RandomImage(largest.Width, largest.Height), AspectMode.Crop);
+        }
+        int size = cfg.Vision.ImageSize;
+        var pixels = new float[cfg.Vision.NumChannels * size * size];
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = (float)(rng.NextDouble() * 2 - 1);
+        return PreparedVisual.Image(pixels);
+    }
+
     public static SpeedReport Run(LlavaModel model, ComputeContext compute, SpeedOptions options, IProgress<string>? progress = null, CancellationToken cancel = default)
     {
         if (options.Runs < 1) throw new InvalidInputException($"runs must be >= 1, got {options.Runs}");
@@ -142,14 +181,12 @@ public static class SpeedHarness
         double peak = MachineProbe.PeakFlops(compute.Threads);
         var pipelines = options.AttentionModes.Distinct().ToDictionary(m => m, m => new LlavaPipeline(model, new ComputeContext(compute.Threads, m)));
         var rng = new Random(7);
-        int size = cfg.Vision.ImageSize;
-        var pixels = new float[cfg.Vision.NumChannels * size * size];
-        for (int i = 0; i < pixels.Length; i++) pixels[i] = (float)(rng.NextDouble() * 2 - 1);
+        var visual = Input(pipelines.Values.First(), options, rng);
         var ids = new int[options.TextTokens + 1];
         for (int i = 0; i < ids.Length; i++) ids[i] = rng.Next(3, Math.Min(cfg.Text.VocabSize, 32000));
         ids[0] = cfg.Text.BosTokenId;
         int slot = Math.Min(options.TextBeforeImage ?? 35, options.TextTokens - 1);
-        ids[slot] = cfg.ImageTokenIndex;
+        ids[slot] = visual.Kind == VisualKind.Video ? cfg.VideoTokenIndex!.Value : cfg.ImageTokenIndex;
 
         // One warm-up pass over every configuration first (JIT tiers, first touch of weights and
         // buffers), then the timed runs round-robin, so slow drift of the machine spreads over all
@@ -161,9 +198,9 @@ public static class SpeedHarness
             {
                 cancel.ThrowIfCancellationRequested();
                 var (_, plan, _, pipeline) = configs[c];
-                var result = pipeline.Run(pixels, ids, slot, new RunOptions
+                var result = pipeline.Run([visual], ids, [slot], new RunOptions
                 {
-                    Reducer = plan.Reducer, Pruner = plan.Pruner, Seed = 1,
+                    Reducer = plan.Reducer, Pruner = plan.Pruner, Seed = 1, VisionBudget = options.VisionBudget,
                     Generation = new GenerationOptions { MaxNewTokens = options.DecodeTokens, EosTokenId = -1 },
                 }, cancel: cancel);
                 if (r > 0) runs[c].Add(result.Report);

@@ -11,6 +11,8 @@ public sealed class SpeedCommandOptions
     public Option<int> Runs { get; } = new("--runs") { Description = "--speed: timed runs per configuration (after one warm-up)", DefaultValueFactory = _ => 3 };
     public Option<int> TextTokens { get; } = new("--text-tokens") { Description = "--speed: text tokens around the image (LLaVA-1.5 prompts: ~64)", DefaultValueFactory = _ => 64 };
     public Option<int> DecodeTokens { get; } = new("--decode-tokens") { Description = "--speed: tokens to decode after the prefill", DefaultValueFactory = _ => 8 };
+    public Option<int> Frames { get; } = new("--frames") { Description = "--speed on Video-LLaVA: frames of the measured video (0: an image)", DefaultValueFactory = _ => 8 };
+    public Option<string> VisionBudget { get; } = CommonOptions.VisionBudget();
     public Option<string?> Csv { get; } = new("--csv") { Description = "--speed: also write the table as CSV here" };
     public Option<string?> Markdown { get; } = new("--md") { Description = "--speed: also write the Markdown table here" };
 
@@ -19,6 +21,8 @@ public sealed class SpeedCommandOptions
         cmd.Options.Add(Runs);
         cmd.Options.Add(TextTokens);
         cmd.Options.Add(DecodeTokens);
+        cmd.Options.Add(Frames);
+        cmd.Options.Add(VisionBudget);
         cmd.Options.Add(Csv);
         cmd.Options.Add(Markdown);
     }
@@ -34,6 +38,8 @@ public sealed class SpeedCommandOptions
         {
             Methods = methods, Budgets = budgets.Count > 0 ? budgets : [192, 128, 64],
             Runs = p.GetValue(Runs), TextTokens = p.GetValue(TextTokens), DecodeTokens = p.GetValue(DecodeTokens), AttentionModes = modes,
+            VisionBudget = CommonOptions.ParseVisionBudget(p.GetValue(VisionBudget)!),
+            Frames = p.GetValue(Frames) is int f and >= 0 and <= Imaging.VideoFrames.MaxFrames ? f : throw new InvalidInputException($"--frames must be 0..{Imaging.VideoFrames.MaxFrames}, got {p.GetValue(Frames)}"),
         };
         var report = SpeedHarness.Run(m, compute, options, new Progress<string>(Console.WriteLine), cancel);
         string md = report.ToMarkdown();
