@@ -16,7 +16,7 @@ public sealed class DatasetArguments
     public Option<bool> OcrTokens { get; } = new("--ocr-tokens") { Description = "TextVQA: add the reference OCR tokens to the prompt (LLaVA-1.5's setting)" };
     public Option<string?> Suite { get; } = new("--suite") { Description = "built-in suites: 'lab' (the lab question families on generated scenes; model defaults to models/lab)" };
     public Option<string> Split { get; } = new("--split") { Description = "lab split: test or validation", DefaultValueFactory = _ => "test" };
-    public Option<int> PerSuite { get; } = new("--per-suite") { Description = "lab items per suite (existence has three suites: random, popular, adversarial)", DefaultValueFactory = _ => 50 };
+    public Option<int> PerSuite { get; } = new Option<int>("--per-suite") { Description = "lab items per suite (existence has three suites: random, popular, adversarial)", DefaultValueFactory = _ => 50 }.Range(1, 1_000_000);
     public Option<string?> Families { get; } = new("--families") { Description = "lab families, comma-separated (default all): " + string.Join(", ", LabEvalDatasets.Families) };
 
     public void AddTo(Command cmd)

@@ -20,7 +20,7 @@ public static class DumpCommand
             Description = "comma-separated token ids with one placeholder per image (image_token_index) and per video (video_token_index); the engine expands each",
             Required = true,
         };
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "greedy steps to record in generate.step_logits / generated_ids", DefaultValueFactory = _ => 8 };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "greedy steps to record in generate.step_logits / generated_ids", DefaultValueFactory = _ => 8 }.Range(0, 1 << 16);
         var output = new Option<string>("--out") { Description = "safetensors file to write", Required = true };
         var prune = PruneCommandOptions.Prune();
         var aspect = RunCommand.AspectOption("crop");
@@ -54,11 +54,19 @@ public static class DumpCommand
 
     public static int[] ParseIds(string text)
     {
-        var parts = text.Split([',', ' '], StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length == 0) throw new InvalidInputException("--input-ids is empty");
+        // Commas separate ids (spaces around them are allowed); "1,,250" is a typo, not two ids.
+        var parts = text.Contains(',')
+            ? text.Trim().Split(',', StringSplitOptions.TrimEntries)
+            : text.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length == 0 || parts.All(p => p.Length == 0)) throw new InvalidInputException("--input-ids is empty");
+        if (parts.Length > 1 << 20) throw new InvalidInputException($"--input-ids has {parts.Length} ids; more than any context");
         var ids = new int[parts.Length];
         for (int i = 0; i < parts.Length; i++)
-            if (!int.TryParse(parts[i], out ids[i])) throw new InvalidInputException($"--input-ids: '{parts[i]}' (item {i}) is not an integer");
+        {
+            if (parts[i].Length == 0) throw new InvalidInputException($"--input-ids: item {i} is empty (two commas in a row?)");
+            if (!int.TryParse(parts[i], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out ids[i]))
+                throw new InvalidInputException($"--input-ids: '{TokenSieveException.Printable(parts[i], 40)}' (item {i}) is not an integer id (0 or more)");
+        }
         return ids;
     }
 }

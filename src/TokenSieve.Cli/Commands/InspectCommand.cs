@@ -20,6 +20,8 @@ public static class InspectCommand
         cmd.SetAction(p =>
         {
             using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights));
+            if (p.GetValue(context) is int n && (n < 1 || n > m.Config.Text.MaxPositionEmbeddings))
+                throw new InvalidInputException($"--context must be 1..{m.Config.Text.MaxPositionEmbeddings} (the model's context), got {n}");
             Print(m, p.GetValue(context));
             return 0;
         });

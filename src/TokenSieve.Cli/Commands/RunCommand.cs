@@ -66,9 +66,9 @@ public static class RunCommand
         var image = new Option<string[]>("--image") { Description = "image file (PNG, JPEG, BMP, GIF, TGA); repeat for several images, which fill the prompt's <image> placeholders in order (or go before the question)", AllowMultipleArgumentsPerToken = false };
         var video = new Option<string[]>("--video") { Description = "folder of video frames (every image file in it, sorted by name), for Video-LLaVA models; repeat for several; videos go after the images", AllowMultipleArgumentsPerToken = false };
         var prompt = new Option<string>("--prompt") { Description = "the question", Required = true };
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "generation limit", DefaultValueFactory = _ => 128 };
-        var temperature = new Option<float>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => 0f };
-        var topP = new Option<float>("--top-p") { Description = "nucleus sampling mass (with temperature > 0)", DefaultValueFactory = _ => 1f };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "generation limit", DefaultValueFactory = _ => 128 }.Range(0, 1 << 20);
+        var temperature = new Option<float>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => 0f }.Range(0, 100);
+        var topP = new Option<float>("--top-p") { Description = "nucleus sampling mass (with temperature > 0)", DefaultValueFactory = _ => 1f }.Range(0, 1);
         var seed = new Option<int>("--seed") { Description = "seed for sampling and randomised reductions", DefaultValueFactory = _ => 0 };
         var reduce = ReduceOption();
         var prune = PruneCommandOptions.Prune();

@@ -8,10 +8,10 @@ namespace TokenSieve.Cli.Commands;
 /// <see cref="Evaluation.SpeedHarness"/>.</summary>
 public sealed class SpeedCommandOptions
 {
-    public Option<int> Runs { get; } = new("--runs") { Description = "--speed: timed runs per configuration (after one warm-up)", DefaultValueFactory = _ => 3 };
-    public Option<int> TextTokens { get; } = new("--text-tokens") { Description = "--speed: text tokens around the image (LLaVA-1.5 prompts: ~64)", DefaultValueFactory = _ => 64 };
-    public Option<int> DecodeTokens { get; } = new("--decode-tokens") { Description = "--speed: tokens to decode after the prefill", DefaultValueFactory = _ => 8 };
-    public Option<int> Frames { get; } = new("--frames") { Description = "--speed on Video-LLaVA: frames of the measured video (0: an image)", DefaultValueFactory = _ => 8 };
+    public Option<int> Runs { get; } = new Option<int>("--runs") { Description = "--speed: timed runs per configuration (after one warm-up)", DefaultValueFactory = _ => 3 }.Range(1, 1000);
+    public Option<int> TextTokens { get; } = new Option<int>("--text-tokens") { Description = "--speed: text tokens around the image (LLaVA-1.5 prompts: ~64)", DefaultValueFactory = _ => 64 }.Range(2, 1 << 20);
+    public Option<int> DecodeTokens { get; } = new Option<int>("--decode-tokens") { Description = "--speed: tokens to decode after the prefill", DefaultValueFactory = _ => 8 }.Range(0, 1 << 16);
+    public Option<int> Frames { get; } = new Option<int>("--frames") { Description = "--speed on Video-LLaVA: frames of the measured video (0: an image)", DefaultValueFactory = _ => 8 }.Range(0, Imaging.VideoFrames.MaxFrames);
     public Option<string> VisionBudget { get; } = CommonOptions.VisionBudget();
     public Option<string?> Csv { get; } = new("--csv") { Description = "--speed: also write the table as CSV here" };
     public Option<string?> Markdown { get; } = new("--md") { Description = "--speed: also write the Markdown table here" };
