@@ -34,7 +34,7 @@ public static class BenchCommand
         var speed = new Option<bool>("--speed") { Description = "run the end-to-end speed harness (see `bench --speed --help` options below)" };
         var threads = CommonOptions.Threads();
         var attention = CommonOptions.Attention(allowBoth: true);
-        var multiTurn = new Option<bool>("--multi-turn") { Description = "also ask every question as the second turn of a conversation about its image, after another question about the same image (METHODS.md §15.5; pairing rule in EVALUATION.md); turns are scored as <task>/turn1 and <task>/turn2" };
+        var multiTurn = new Option<bool>("--multi-turn") { Description = "also ask every question as the second turn of a conversation about its image, after another question about the same image (METHODS.md §15.5; pairing rule in docs/EVALUATION.md); turns are scored as <task>/turn1 and <task>/turn2" };
         var alphas = new Option<string?>("--alphas") { Description = "comma-separated alpha values substituted for {a} in method specs (the alpha sweep: --methods \"alpha:a={a},k=2,keep={budget}\" --alphas 0,0.1,0.2,0.3,0.5,0.7,0.8,0.9,1)" };
         var cmd = new Command("bench", "Sweep methods x budgets over a benchmark (resumable JSONL + report), or measure end-to-end speed with --speed.")
         {
