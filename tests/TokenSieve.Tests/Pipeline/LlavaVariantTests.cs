@@ -242,3 +242,79 @@ public sealed class LlavaVariantTests : IDisposable
         Assert.Equal("image_grid_pinpoints", Assert.Throws<ConfigException>(() => LlavaModel.Load(bad)).Key);
     }
 }
+
+/// <summary>Every catalog method on LLaVA-NeXT (a packed anyres image) and Video-LLaVA (a 3-frame
+/// video): vision-side methods per view, decoder methods over the whole visual span; the budget
+/// rules of docs/models/llava-family.md. A method that cannot apply says why.</summary>
+public sealed class LlavaVariantMethodTests : IDisposable
+{
+    readonly TempDir _dir = TestData.TempDir();
+
+    public void Dispose() => _dir.Dispose();
+
+    static readonly ClipVisionConfig Tower = new(32, 64, 3, 4, 3, 42, 14, "quick_gelu", 1e-5f);
+    static readonly LlamaConfig Text = new(128, 48, 96, 4, 4, 2, "silu", 2048, 1e-5f, 10000f, 1, 2, false);
+
+    string Write(LlavaConfig config)
+    {
+        string dir = Path.Combine(_dir.Path, config.Variant.ToString());
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "config.json"), LlavaConfigWriter.ToJson(config));
+        File.WriteAllText(Path.Combine(dir, "preprocessor_config.json"), LlavaConfigWriter.PreprocessorJson(config));
+        var rng = new Random(5);
+        var w = new SafetensorsWriter();
+        foreach (var t in LlavaSchema.Tensors(config))
+        {
+            int n = (int)t.Count;
+            w.Add(t.Name, t.Kind switch
+            {
+                TensorKind.NormWeight => RandomLlava.Normal(rng, n, 0.1).Select(x => 1 + x).ToArray(),
+                TensorKind.NormBias or TensorKind.Bias => RandomLlava.Normal(rng, n, 0.05),
+                _ => RandomLlava.Normal(rng, n, 1.5 / Math.Sqrt(Math.Max(1, t.FanIn))),
+            }, t.Shape);
+        }
+        w.Write(Path.Combine(dir, "model.safetensors"));
+        return dir;
+    }
+
+    /// <summary>BOS, a text id, the placeholder, then 16 varied text ids (SparseVLM rates by them, DART takes pivots).</summary>
+    static int[] Prompt(int placeholder) => [1, 5, placeholder, .. Enumerable.Range(0, 16).Select(i => 10 + 7 * i % 100)];
+
+    /// <summary>Specs sized for 9-patch views and a 4-layer decoder.</summary>
+    public static TheoryData<string> Specs => new()
+    {
+        "none", "prumerge", "prumerge+", "prumerge:keep=4", "random:4", "pool:4", "pool:4,stage=pre", "fastervlm:4", "visionzip:3+1", "divprune:4",
+        "tome:keep=4", "fastv:k=1,keep=12", "alpha:a=0.5,k=1,keep=12", "pdrop:layers=1/2,ratios=0.5/0.25", "sparsevlm:layers=1/2,budgets=20/10",
+        "dart:k=1,keep=12", "prumerge+|fastv:k=1,keep=3",
+    };
+
+    [Theory]
+    [MemberData(nameof(Specs))]
+    public void Every_method_runs_on_a_packed_anyres_image_and_on_a_video(string spec)
+    {
+        var plan = MethodPlan.Parse(spec);
+        var options = new RunOptions { Reducer = plan.Reducer, Pruner = plan.Pruner, Seed = 3, Generation = new GenerationOptions { MaxNewTokens = 2, EosTokenId = -1 } };
+        var image = new RgbImage(100, 60);
+        new Random(1).NextBytes(image.Pixels);
+
+        using (var next = LlavaModel.Load(Write(LlavaConfigWriter.Create(Tower, Text, 120, 127) with
+               {
+                   Variant = LlavaVariant.LlavaNext, ImageGridPinpoints = [(42, 84), (84, 42), (84, 84)],
+               })))
+        {
+            var pipeline = new LlavaPipeline(next, ComputeContext.SingleThread);
+            var r = pipeline.Run(image, Prompt(120), 2, options);
+            Assert.Equal(2, r.Tokens.Length);
+            Assert.True(r.Report.VisualTokens <= r.Report.VisualTokensBefore);
+            Assert.Equal(r.Report.VisualTokens, r.Report.VisualSources.Count);
+        }
+        using (var video = LlavaModel.Load(Write(LlavaConfigWriter.Create(Tower, Text, 120, 127) with { Variant = LlavaVariant.VideoLlava, VideoTokenIndex = 121 })))
+        {
+            var pipeline = new LlavaPipeline(video, ComputeContext.SingleThread);
+            var frames = Enumerable.Range(0, 3).Select(i => image).ToList();
+            var r = pipeline.Run([pipeline.PrepareVideo(frames)], Prompt(121), [2], options);
+            Assert.Equal(2, r.Tokens.Length);
+            Assert.Equal(3 * 10, r.Report.VisualTokensBefore);
+        }
+    }
+}
