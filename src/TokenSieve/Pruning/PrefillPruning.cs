@@ -117,5 +117,5 @@ public static class PruningSessions
         session.Generate(seq, options, Hook(session, seq, pruner), cancel);
 
     static PrefillPruning? Hook(InferenceSession session, SplicedSequence seq, IDecoderPruner? pruner) =>
-        pruner is null ? null : PrefillPruning.Begin(pruner, seq, session.Model.Decoder.Info);
+        pruner is null ? null : PrefillPruning.Begin(pruner, seq, session.Decoder.Info);
 }
