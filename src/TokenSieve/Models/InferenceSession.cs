@@ -275,7 +275,8 @@ public sealed class InferenceSession
         int inserted = decision.Inserted is null ? 0 : decision.InsertedCount;
         if (inserted * d != (decision.Inserted?.Length ?? 0)) throw new InvalidOperationException($"a decoder hook after layer {s.Layer}: inserted rows have the wrong size");
         if ((uint)decision.InsertAt > (uint)keep.Length) throw new InvalidOperationException($"a decoder hook after layer {s.Layer}: insertion point {decision.InsertAt} outside 0..{keep.Length}");
-        if (inserted > 0 && !renumber)
+        var insertedFrom = decision.InsertedPositionRows;
+        if (inserted > 0 && !renumber && (insertedFrom is null || insertedFrom.Length != inserted))
             throw new InvalidOperationException($"a decoder hook after layer {s.Layer} inserts rows but keeps original position ids; inserted rows have none");
         int n = keep.Length + inserted;
         var positions = new int[n];
@@ -288,7 +289,7 @@ public sealed class InferenceSession
                 {
                     decision.Inserted.AsSpan(j * d, d).CopyTo(_hidden.AsSpan(row * d, d));
                     origins[row] = -1;
-                    positions[row] = -1;
+                    positions[row] = renumber || insertedFrom is null ? -1 : s.Positions[insertedFrom[j]];
                 }
             if (i == keep.Length) break;
             s.Hidden.AsSpan(keep[i] * d, d).CopyTo(_hidden.AsSpan(row * d, d));

@@ -83,6 +83,7 @@ public sealed class PrefillPruning : IDecoderHook
         return new KeepDecision
         {
             Rows = keep, Inserted = decision.Inserted, InsertedCount = inserted, InsertAt = insertAt, Positions = _pruner.Positions, Note = decision.Note,
+            InsertedPositionRows = decision.InsertedPositionRows,
         };
     }
 

@@ -90,6 +90,11 @@ public sealed class KeepDecision
 
     public int InsertAt { get; init; }
 
+    /// <summary>For each inserted row, the current row whose position id it takes when position ids are
+    /// kept (a merged token at its cluster centre's place, as SparseVLM's recycling does on M-RoPE
+    /// models); ignored when positions are renumbered.</summary>
+    public int[]? InsertedPositionRows { get; init; }
+
     public required PositionPolicy Positions { get; init; }
 
     /// <summary>Free text for the run report (counts, fallbacks).</summary>
