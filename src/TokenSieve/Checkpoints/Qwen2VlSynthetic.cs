@@ -76,6 +76,7 @@ public static class Qwen2VlSynthetic
                 ["hidden_size"] = v.HiddenSize,
                 ["in_channels"] = v.InChannels,
                 ["mlp_ratio"] = v.MlpRatio,
+                ["model_type"] = Qwen2VlConfig.ModelType,
                 ["num_heads"] = v.NumHeads,
                 ["patch_size"] = v.PatchSize,
                 ["spatial_merge_size"] = v.SpatialMergeSize,

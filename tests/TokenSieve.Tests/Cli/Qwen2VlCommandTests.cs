@@ -110,6 +110,43 @@ public sealed class Qwen2VlCommandTests
     }
 
     [Fact]
+    public void Bench_speed_runs_on_a_qwen2_vl_folder_and_states_the_pre_merger_count()
+    {
+        using var dir = TestData.TempDir();
+        var (rc, output, err) = CliCapture.Run("bench", "--speed", "--model", Fixture, "--methods", "pool;fastv:k=1,keep={budget}", "--budgets", "4",
+            "--runs", "1", "--image-size", "56", "--text-tokens", "8", "--decode-tokens", "1", "--threads", "1", "--md", dir.File("speed.md"));
+        Assert.True(rc == 0, err);
+        Assert.Contains("16 patches -> 4 visual tokens after the 2x2 merge", output);
+        Assert.Contains("`pool:4`", output);
+        Assert.Contains("`fastv:k=1,keep=4`", File.ReadAllText(dir.File("speed.md")));
+    }
+
+    [Fact]
+    public void Bench_sweeps_a_dataset_on_a_qwen2_vl_folder()
+    {
+        using var dir = TestData.TempDir();
+        string model = Qwen2VlTiny.RunnableCopy(dir);
+        string images = Path.Combine(dir.Path, "pope-images");
+        Directory.CreateDirectory(images);
+        var lines = new List<string>();
+        for (int i = 0; i < 2; i++)
+        {
+            var img = new TokenSieve.Imaging.RgbImage(60 + 10 * i, 40 + 30 * i);
+            for (int p = 0; p < img.Pixels.Length; p++) img.Pixels[p] = (byte)((p * (i + 3)) % 251);
+            img.SavePng(Path.Combine(images, $"img{i}.png"));
+            lines.Add($"{{\"question_id\": {i}, \"image\": \"img{i}.png\", \"text\": \"Is there a dog in the image?\", \"label\": \"no\"}}");
+        }
+        string ann = Path.Combine(dir.Path, "pope", "coco_pope_random.json");
+        Directory.CreateDirectory(Path.GetDirectoryName(ann)!);
+        File.WriteAllLines(ann, lines);
+        var (rc, output, err) = CliCapture.Run("bench", "--model", model, "--task", "pope", "--data", ann, "--images", images, "--methods", "none;pool;fastv:k=1,keep={budget}",
+            "--budgets", "2", "--out", dir.File("r.jsonl"), "--max-new-tokens", "2", "--threads", "1");
+        Assert.True(rc == 0, err);
+        Assert.Contains("6 answered", output);
+        Assert.Equal(6, File.ReadAllLines(dir.File("r.jsonl")).Length);
+    }
+
+    [Fact]
     public void An_unknown_model_type_names_the_supported_ones()
     {
         using var dir = TestData.TempDir();
