@@ -24,6 +24,7 @@ public static class Qwen2VlCommands
     public static int Run(string folder, IReadOnlyList<string> imageFiles, string prompt, RunOptions options, ComputeContext compute, bool allowUnknownKeys, string? weights,
         CancellationToken cancel)
     {
+        if (imageFiles.Count == 0) throw new InvalidInputException("--image is required for Qwen2-VL (repeat it for several images; they go first in the user turn)");
         using var m = Load(folder, allowUnknownKeys, weights);
         var tokenizer = Qwen2Tokenizer.FromFolder(m.Directory);
         var pipeline = new Qwen2VlPipeline(m, compute);

@@ -28,6 +28,34 @@ public sealed record LlamaConfig(
 
     public int HeadDim => HiddenSize / NumAttentionHeads;
     public int KvDim => NumKeyValueHeads * HeadDim;
+
+    /// <summary>"llama" or "mistral" (the same decoder here; Mistral's config names a sliding window).</summary>
+    public string ModelType { get; init; } = "llama";
+
+    /// <summary>Mistral's attention window; null when attention is full. The engine computes full
+    /// attention, which equals windowed attention while the sequence is no longer than the window, so
+    /// longer sequences are refused (<see cref="CheckSequenceLength"/>).</summary>
+    public int? SlidingWindow { get; init; }
+
+    /// <summary>Refuses a sequence this decoder would attend to differently from its reference.</summary>
+    public void CheckSequenceLength(int length)
+    {
+        if (SlidingWindow is int w && length > w)
+            throw new InvalidInputException($"the sequence has {length} tokens, more than the decoder's sliding_window {w}; windowed attention is not implemented (full attention is exact up to the window)");
+    }
+}
+
+/// <summary>The model families that share the CLIP tower, projector and LLaMA decoder.</summary>
+public enum LlavaVariant
+{
+    /// <summary>LLaVA-1.5 (<c>llava</c>): one 336-px CLIP view per image.</summary>
+    Llava,
+    /// <summary>LLaVA-NeXT (<c>llava_next</c>): anyres tiles + a base view per image, unpadded and
+    /// with <c>image_newline</c> after every grid row.</summary>
+    LlavaNext,
+    /// <summary>Video-LLaVA (<c>video_llava</c>): an image tower and a video tower (same config,
+    /// different weights); a video is its frames, each with [CLS] kept.</summary>
+    VideoLlava,
 }
 
 /// <summary>A llava-hf config.json resolved against the class defaults. <see cref="Defaulted"/> lists
@@ -47,6 +75,26 @@ public sealed record LlavaConfig(
     public bool KeepClsFeature => VisionFeatureSelectStrategy == "full";
 
     public int ImageTokensPerImage => Vision.NumPatches + (KeepClsFeature ? 1 : 0);
+
+    /// <summary>Which of the LLaVA family this config describes (config.json <c>model_type</c>).</summary>
+    public LlavaVariant Variant { get; init; } = LlavaVariant.Llava;
+
+    /// <summary>LLaVA-NeXT's candidate resolutions (height, width) in config order.</summary>
+    public IReadOnlyList<(int Height, int Width)> ImageGridPinpoints { get; init; } = [];
+
+    /// <summary>Video-LLaVA's <c>&lt;video&gt;</c> placeholder id; null for the other variants.</summary>
+    public int? VideoTokenIndex { get; init; }
+
+    /// <summary>Rows a video contributes per frame: [CLS] and every patch (videos ignore the select strategy).</summary>
+    public int VideoTokensPerFrame => Vision.NumPatches + 1;
+
+    /// <summary>The config.json model_type of each variant.</summary>
+    public static string ModelTypeOf(LlavaVariant v) => v switch
+    {
+        LlavaVariant.LlavaNext => "llava_next",
+        LlavaVariant.VideoLlava => "video_llava",
+        _ => "llava",
+    };
 
     public static readonly string[] SupportedVisionActs = ["quick_gelu", "gelu"];
     public static readonly string[] SupportedTextActs = ["silu"];
@@ -71,6 +119,11 @@ public sealed record LlavaConfig(
     {
         "text_config", "vision_config", "ignore_index", "image_token_index", "projector_hidden_act", "vision_feature_layer",
         "vision_feature_select_strategy", "multimodal_projector_bias", "image_seq_length", "vocab_size",
+        // llava_next: the anyres resolutions; use_image_newline_parameter is always true for the
+        // llava-hf conversions and transformers 4.45 ignores it (image_newline is always used).
+        "image_grid_pinpoints", "use_image_newline_parameter",
+        // video_llava
+        "video_token_index", "video_seq_length",
     };
 
     static readonly HashSet<string> VisionKeys = new(StringComparer.Ordinal)
@@ -83,6 +136,7 @@ public sealed record LlavaConfig(
     {
         "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
         "hidden_act", "max_position_embeddings", "rms_norm_eps", "rope_theta", "rope_scaling", "attention_bias", "mlp_bias", "head_dim",
+        "sliding_window",
     };
 
     /// <summary>Reads config.json. Unknown keys are an error unless <paramref name="allowUnknownKeys"/>
@@ -133,7 +187,13 @@ public sealed record LlavaConfig(
         foreach (var section in new[] { "vision_config", "text_config" })
             if (root.TryGetProperty(section, out var s) && s.ValueKind == JsonValueKind.Object) CheckNames(s, section + ".", file);
         string modelType = r.Str(root, "", "model_type", "llava");
-        if (modelType != "llava") throw new ConfigException(file, "model_type", $"'{modelType}' is not supported (only 'llava')");
+        var variant = modelType switch
+        {
+            "llava" => LlavaVariant.Llava,
+            "llava_next" => LlavaVariant.LlavaNext,
+            "video_llava" => LlavaVariant.VideoLlava,
+            _ => throw new ConfigException(file, "model_type", $"'{modelType}' is not a LLaVA model type (llava, llava_next, video_llava)"),
+        };
         r.CheckKeys(root, "", TopKeys);
 
         var v = root.TryGetProperty("vision_config", out var ve) ? ve : default;
@@ -152,7 +212,7 @@ public sealed record LlavaConfig(
         {
             r.CheckKeys(t, "text_config.", TextKeys);
             string tt = r.Str(t, "text_config.", "model_type", "llama");
-            if (tt != "llama") throw new ConfigException(file, "text_config.model_type", $"'{tt}' is not supported (only 'llama')");
+            if (tt is not ("llama" or "mistral")) throw new ConfigException(file, "text_config.model_type", $"'{tt}' is not supported (llama, mistral)");
         }
 
         var vision = new ClipVisionConfig(
@@ -180,7 +240,11 @@ public sealed record LlavaConfig(
             RopeTheta: r.Float(t, "text_config.", "rope_theta", 10000f, float.Epsilon, float.MaxValue),
             BosTokenId: r.Int(t, "text_config.", "bos_token_id", 1, int.MinValue, int.MaxValue),
             EosTokenId: r.Int(t, "text_config.", "eos_token_id", 2, int.MinValue, int.MaxValue),
-            TieWordEmbeddings: r.Bool(t, "text_config.", "tie_word_embeddings", r.Bool(root, "", "tie_word_embeddings", false)));
+            TieWordEmbeddings: r.Bool(t, "text_config.", "tie_word_embeddings", r.Bool(root, "", "tie_word_embeddings", false)))
+        {
+            ModelType = t.ValueKind == JsonValueKind.Object && t.TryGetProperty("model_type", out var mt) && mt.ValueKind == JsonValueKind.String ? mt.GetString()! : "llama",
+            SlidingWindow = r.OptionalInt(t, "text_config.", "sliding_window", 1, MaxPositionEmbeddingsLimit),
+        };
 
         if (t.ValueKind == JsonValueKind.Object)
         {
@@ -203,7 +267,12 @@ public sealed record LlavaConfig(
             VisionFeatureLayer: r.Int(root, "", "vision_feature_layer", -2, -MaxLayers - 1, MaxLayers),
             VisionFeatureSelectStrategy: r.Str(root, "", "vision_feature_select_strategy", "default"),
             ProjectorBias: r.Bool(root, "", "multimodal_projector_bias", true),
-            Defaulted: r.Defaulted, IgnoredKeys: r.Ignored, File: file);
+            Defaulted: r.Defaulted, IgnoredKeys: r.Ignored, File: file)
+        {
+            Variant = variant,
+            ImageGridPinpoints = variant == LlavaVariant.LlavaNext ? r.Pinpoints(root, "image_grid_pinpoints") : [],
+            VideoTokenIndex = variant == LlavaVariant.VideoLlava ? r.Int(root, "", "video_token_index", 32001, 0, MaxVocabSize) : null,
+        };
         config.Validate();
         return config;
     }
@@ -260,6 +329,17 @@ public sealed record LlavaConfig(
             throw new ConfigException(File, "vision_feature_layer", $"{VisionFeatureLayer} selects hidden state {idx}, outside 1..{Vision.NumHiddenLayers}");
         if (ImageTokenIndex < 0 || ImageTokenIndex >= Text.VocabSize)
             throw new ConfigException(File, "image_token_index", $"{ImageTokenIndex} is outside the vocabulary 0..{Text.VocabSize - 1}");
+        if (VideoTokenIndex is int vt && (vt >= Text.VocabSize || vt == ImageTokenIndex))
+            throw new ConfigException(File, "video_token_index", $"{vt} must be in the vocabulary 0..{Text.VocabSize - 1} and differ from image_token_index");
+        if (Variant == LlavaVariant.LlavaNext)
+        {
+            if (ImageGridPinpoints.Count == 0) throw new ConfigException(File, "image_grid_pinpoints", "LLaVA-NeXT needs at least one resolution");
+            foreach (var (h, w) in ImageGridPinpoints)
+                if (h % Vision.ImageSize != 0 || w % Vision.ImageSize != 0)
+                    throw new ConfigException(File, "image_grid_pinpoints", $"resolution {h}x{w} is not a multiple of the tile size {Vision.ImageSize}");
+            // transformers 4.45.1 raises for "full" on every anyres image (the packed grid assumes P rows per tile).
+            if (KeepClsFeature) throw new ConfigException(File, "vision_feature_select_strategy", "'full' is not supported for llava_next (transformers 4.45.1 fails on it for every anyres image)");
+        }
     }
 
     internal static void CheckNames(JsonElement e, string prefix, string? file) =>
@@ -331,6 +411,23 @@ public sealed record LlavaConfig(
             if (!TryGet(e, key, out var v)) { Defaulted.Add(prefix + key); return fallback; }
             if (v.ValueKind != JsonValueKind.String) throw new ConfigException(file, prefix + key, $"expected a string, got {JsonInput.Show(v)}");
             return JsonInput.TryGetString(v) ?? throw new ConfigException(file, prefix + key, "the string is not valid UTF-8 / Unicode");
+        }
+
+        /// <summary>A list of [height, width] pairs, each a positive integer up to 1<<16.</summary>
+        public IReadOnlyList<(int, int)> Pinpoints(JsonElement e, string key)
+        {
+            if (!TryGet(e, key, out var v)) throw new ConfigException(file, key, "missing (LLaVA-NeXT needs its anyres resolutions)");
+            if (v.ValueKind != JsonValueKind.Array) throw new ConfigException(file, key, $"expected a list of [height, width] pairs, got {JsonInput.Show(v)}");
+            var list = new List<(int, int)>();
+            foreach (var p in v.EnumerateArray())
+            {
+                if (p.ValueKind != JsonValueKind.Array || p.GetArrayLength() != 2)
+                    throw new ConfigException(file, $"{key}[{list.Count}]", $"expected [height, width], got {JsonInput.Show(p)}");
+                int h = CheckedInt(p[0], $"{key}[{list.Count}][0]", 1, 1 << 16), w = CheckedInt(p[1], $"{key}[{list.Count}][1]", 1, 1 << 16);
+                list.Add((h, w));
+                if (list.Count > 1024) throw new ConfigException(file, key, "more than 1024 resolutions");
+            }
+            return list;
         }
 
         public bool Bool(JsonElement e, string prefix, string key, bool fallback)

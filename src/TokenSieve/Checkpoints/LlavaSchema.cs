@@ -29,16 +29,29 @@ internal static class LlavaSchema
     public static IEnumerable<TensorSpec> Tensors(ClipVisionConfig v, LlamaConfig t, bool projectorBias = true) =>
         Vision(v).Concat(Projector(v.HiddenSize, t.HiddenSize, projectorBias)).Concat(Decoder(t));
 
-    public static IEnumerable<TensorSpec> Vision(ClipVisionConfig v)
+    /// <summary>Every tensor of a model of any LLaVA variant: LLaVA-NeXT adds <c>image_newline</c>
+    /// after the projector; Video-LLaVA has an image tower and a video tower instead of one.</summary>
+    public static IEnumerable<TensorSpec> Tensors(LlavaConfig c)
+    {
+        var towers = c.Variant == LlavaVariant.VideoLlava
+            ? Vision(c.Vision, new ClipTowerNames(TensorNames.ImageTower)).Concat(Vision(c.Vision, new ClipTowerNames(TensorNames.VideoTower)))
+            : Vision(c.Vision);
+        var newline = c.Variant == LlavaVariant.LlavaNext ? [new TensorSpec(TensorNames.ImageNewline, [c.Text.HiddenSize], TensorKind.Embedding, c.Text.HiddenSize)] : Array.Empty<TensorSpec>();
+        return towers.Concat(Projector(c.Vision.HiddenSize, c.Text.HiddenSize, c.ProjectorBias)).Concat(newline).Concat(Decoder(c.Text));
+    }
+
+    public static IEnumerable<TensorSpec> Vision(ClipVisionConfig v) => Vision(v, TensorNames.Clip);
+
+    public static IEnumerable<TensorSpec> Vision(ClipVisionConfig v, ClipTowerNames names)
     {
         int c = v.HiddenSize;
-        yield return new(TensorNames.ClassEmbedding, [c], TensorKind.Embedding, c);
-        yield return new(TensorNames.PatchEmbedding, [c, v.NumChannels, v.PatchSize, v.PatchSize], TensorKind.Matrix, v.NumChannels * v.PatchSize * v.PatchSize);
-        yield return new(TensorNames.PositionEmbedding, [v.SequenceLength, c], TensorKind.Embedding, c);
-        foreach (var ln in LayerNorm(TensorNames.PreLayerNorm, c)) yield return ln;
+        yield return new(names.ClassEmbedding, [c], TensorKind.Embedding, c);
+        yield return new(names.PatchEmbedding, [c, v.NumChannels, v.PatchSize, v.PatchSize], TensorKind.Matrix, v.NumChannels * v.PatchSize * v.PatchSize);
+        yield return new(names.PositionEmbedding, [v.SequenceLength, c], TensorKind.Embedding, c);
+        foreach (var ln in LayerNorm(names.PreLayerNorm, c)) yield return ln;
         for (int i = 0; i < v.NumHiddenLayers; i++)
         {
-            var n = TensorNames.ClipLayer(i);
+            var n = names.LayerNames(i);
             foreach (var p in new[] { n.Q, n.K, n.V, n.Out })
                 foreach (var x in Linear(p, c, c, bias: true)) yield return x;
             foreach (var ln in LayerNorm(n.LayerNorm1, c)) yield return ln;
@@ -47,7 +60,7 @@ internal static class LlavaSchema
             foreach (var ln in LayerNorm(n.LayerNorm2, c)) yield return ln;
         }
         // post_layernorm is stored in every CLIP checkpoint but unused by LLaVA.
-        foreach (var ln in LayerNorm(TensorNames.PostLayerNorm, c)) yield return ln;
+        foreach (var ln in LayerNorm(names.PostLayerNorm, c)) yield return ln;
     }
 
     public static IEnumerable<TensorSpec> Projector(int visionHidden, int textHidden, bool bias) =>

@@ -10,6 +10,9 @@ internal static class TensorNames
     [
         ("model.language_model.", "language_model.model."),
         ("model.vision_tower.", "vision_tower."),
+        ("model.image_tower.", "image_tower."),
+        ("model.video_tower.", "video_tower."),
+        ("model.image_newline", "image_newline"),
         ("model.multi_modal_projector.", "multi_modal_projector."),
         ("lm_head.", "language_model.lm_head."),
     ];
@@ -27,21 +30,24 @@ internal static class TensorNames
 
     // --- vision tower (CLIPVisionModel inside LLaVA) ---
     public const string Vision = "vision_tower.vision_model.";
-    public const string ClassEmbedding = Vision + "embeddings.class_embedding";
-    public const string PatchEmbedding = Vision + "embeddings.patch_embedding.weight";
-    public const string PositionEmbedding = Vision + "embeddings.position_embedding.weight";
+    /// <summary>Video-LLaVA's two towers (same config, different weights).</summary>
+    public const string ImageTower = "image_tower.vision_model.";
+    public const string VideoTower = "video_tower.vision_model.";
+    public const string ImageNewline = "image_newline";
+
+    /// <summary>The LLaVA tower's names (<see cref="Vision"/> prefix).</summary>
+    public static readonly ClipTowerNames Clip = new(Vision);
+
+    public static string ClassEmbedding => Clip.ClassEmbedding;
+    public static string PatchEmbedding => Clip.PatchEmbedding;
+    public static string PositionEmbedding => Clip.PositionEmbedding;
     /// <summary>Sic: "layrnorm" is the real name in every CLIP checkpoint.</summary>
-    public const string PreLayerNorm = Vision + "pre_layrnorm.";
-    public const string PostLayerNorm = Vision + "post_layernorm.";
-    public static string VisionLayer(int i) => $"{Vision}encoder.layers.{i}.";
+    public static string PreLayerNorm => Clip.PreLayerNorm;
+    public static string PostLayerNorm => Clip.PostLayerNorm;
+    public static string VisionLayer(int i) => Clip.Layer(i);
 
     /// <summary>The prefixes (each followed by "weight" / "bias") of CLIP encoder layer i.</summary>
-    public static ClipLayerNames ClipLayer(int i)
-    {
-        string p = VisionLayer(i);
-        return new ClipLayerNames(p + "layer_norm1.", p + "self_attn.q_proj.", p + "self_attn.k_proj.", p + "self_attn.v_proj.", p + "self_attn.out_proj.",
-            p + "layer_norm2.", p + "mlp.fc1.", p + "mlp.fc2.");
-    }
+    public static ClipLayerNames ClipLayer(int i) => Clip.LayerNames(i);
 
     // --- projector ---
     public const string ProjectorLinear1 = "multi_modal_projector.linear_1.";
@@ -61,6 +67,26 @@ internal static class TensorNames
         string p = LlmLayer(i);
         return new LlamaLayerNames(p + "input_layernorm.weight", p + "self_attn.q_proj.", p + "self_attn.k_proj.", p + "self_attn.v_proj.", p + "self_attn.o_proj.",
             p + "post_attention_layernorm.weight", p + "mlp.gate_proj.", p + "mlp.up_proj.", p + "mlp.down_proj.");
+    }
+}
+
+/// <summary>The tensor names of one CLIP vision tower under <paramref name="Prefix"/>
+/// ("vision_tower.vision_model." in LLaVA, "image_tower…" / "video_tower…" in Video-LLaVA).</summary>
+internal sealed record ClipTowerNames(string Prefix)
+{
+    public string ClassEmbedding => Prefix + "embeddings.class_embedding";
+    public string PatchEmbedding => Prefix + "embeddings.patch_embedding.weight";
+    public string PositionEmbedding => Prefix + "embeddings.position_embedding.weight";
+    /// <summary>Sic: "layrnorm" is the real name in every CLIP checkpoint.</summary>
+    public string PreLayerNorm => Prefix + "pre_layrnorm.";
+    public string PostLayerNorm => Prefix + "post_layernorm.";
+    public string Layer(int i) => $"{Prefix}encoder.layers.{i}.";
+
+    public ClipLayerNames LayerNames(int i)
+    {
+        string p = Layer(i);
+        return new ClipLayerNames(p + "layer_norm1.", p + "self_attn.q_proj.", p + "self_attn.k_proj.", p + "self_attn.v_proj.", p + "self_attn.out_proj.",
+            p + "layer_norm2.", p + "mlp.fc1.", p + "mlp.fc2.");
     }
 }
 

@@ -12,7 +12,7 @@ public sealed record ImageProcessorConfig
     public static readonly double[] ClipStd = [0.26862954, 0.26130258, 0.27577711];
 
     /// <summary>Processor classes whose preprocessing this code reproduces.</summary>
-    public static readonly string[] SupportedTypes = ["CLIPImageProcessor", "CLIPFeatureExtractor", "LlavaImageProcessor"];
+    public static readonly string[] SupportedTypes = ["CLIPImageProcessor", "CLIPFeatureExtractor", "LlavaImageProcessor", "LlavaNextImageProcessor", "VideoLlavaImageProcessor"];
 
     public string ProcessorType { get; init; } = "CLIPImageProcessor";
     public bool DoConvertRgb { get; init; } = true;
@@ -73,7 +73,9 @@ public sealed record ImageProcessorConfig
             DoNormalize = r.Bool("do_normalize") ?? c.DoNormalize,
             ImageMean = r.Triple("image_mean") ?? c.ImageMean,
             ImageStd = r.Triple("image_std") ?? c.ImageStd,
-            DoPad = r.Bool("do_pad") ?? c.DoPad,
+            // LlavaNextImageProcessor's do_pad pads the batch of tile stacks to one length (nothing
+            // to do for one image at a time); it is not LLaVA's pad-to-square.
+            DoPad = type == "LlavaNextImageProcessor" ? false : r.Bool("do_pad") ?? c.DoPad,
         };
         if (r.Int("resample") is int resample)
         {

@@ -23,10 +23,23 @@ public sealed class VisualTokens
     /// merged, pooled and [CLS] tokens have none.</summary>
     public required VisualLayout Layout { get; init; }
 
-    /// <summary>The reduction's output with provenance; null without reduction.</summary>
+    /// <summary>The reduction's output with provenance; null without reduction. For several views
+    /// (LLaVA-NeXT tiles, video frames) the first view's; <see cref="Sources"/> covers every token.</summary>
     public ReductionResult? Reduction { get; init; }
 
+    /// <summary>Where each token came from: patches of its view's grid (the view is the token's
+    /// <see cref="VisualLayout"/> grid) with their weights; [CLS] rows are class tokens, LLaVA-NeXT's
+    /// newlines have no patches.</summary>
+    public required TokenProvenance[] Sources { get; init; }
+
+    /// <summary>Every view's tower layers as they ran, one view after another.</summary>
     public required IReadOnlyList<VisionLayerRun> VisionLayers { get; init; }
+
+    /// <summary>The vision towers' FLOPs over all views, counted from the layers that ran.</summary>
+    public required double VisionFlops { get; init; }
+
+    /// <summary>Tower forwards: 1, LLaVA-NeXT's tiles + base, or a video's frames.</summary>
+    public int Views { get; init; } = 1;
 
     /// <summary>Rows that went through the projector (all patches for methods that select after it).</summary>
     public required int ProjectedRows { get; init; }

@@ -84,6 +84,10 @@ public sealed class SparseVlm : IDecoderPruner
             var vi = e.AsSpan((s + v) * d, d);
             for (int t = 0; t < nt; t++)
                 logits[t] = System.Numerics.Tensors.TensorPrimitives.Dot(vi, e.AsSpan((textStart + t) * d, d));
+            // TensorPrimitives.SoftMax does not subtract the maximum: unscaled V·T logits of a real
+            // model pass 88 and overflow exp to Inf (NaN relevances, no rater). torch.softmax
+            // subtracts it; so do we.
+            System.Numerics.Tensors.TensorPrimitives.Subtract(logits, System.Numerics.Tensors.TensorPrimitives.Max(logits), logits);
             System.Numerics.Tensors.TensorPrimitives.SoftMax(logits, logits);
             for (int t = 0; t < nt; t++) relevance[t] += logits[t];
         }

@@ -57,19 +57,19 @@ public sealed class LlavaConfigTests
     [Fact]
     public void Unknown_keys_are_an_error_naming_the_key_unless_allowed()
     {
-        var json = WithChange(o => o["text_config"]!.AsObject()["sliding_window"] = 4096);
+        var json = WithChange(o => o["text_config"]!.AsObject()["attn_logit_softcapping"] = 50.0);
         var e = Assert.Throws<ConfigException>(() => ParseText(json));
-        Assert.Equal("text_config.sliding_window", e.Key);
+        Assert.Equal("text_config.attn_logit_softcapping", e.Key);
         var c = ParseText(json, allowUnknown: true);
-        Assert.Contains("text_config.sliding_window", c.IgnoredKeys);
+        Assert.Contains("text_config.attn_logit_softcapping", c.IgnoredKeys);
     }
 
     [Theory]
     [InlineData("vision_config", "hidden_act", "relu")]
     [InlineData("text_config", "hidden_act", "gelu")]
     [InlineData(null, "projector_hidden_act", "relu")]
-    [InlineData(null, "model_type", "llava_next")]
-    [InlineData("text_config", "model_type", "mistral")]
+    [InlineData(null, "model_type", "llava_onevision")]
+    [InlineData("text_config", "model_type", "gemma")]
     [InlineData(null, "vision_feature_select_strategy", "cls")]
     public void Unsupported_values_are_named(string? section, string key, string value)
     {

@@ -1,3 +1,4 @@
+using TokenSieve.Imaging;
 using System.Globalization;
 using System.Text;
 using TokenSieve.Checkpoints;
@@ -19,6 +20,12 @@ public sealed record SpeedOptions
 
     /// <summary>Timed runs per configuration, after one warm-up.</summary>
     public int Runs { get; init; } = 3;
+
+    /// <summary>How fixed vision budgets apply to LLaVA-NeXT tiles and video frames.</summary>
+    public VisionBudgetScope VisionBudget { get; init; } = VisionBudgetScope.PerView;
+
+    /// <summary>Video-LLaVA: frames of the measured video (0: an image instead).</summary>
+    public int Frames { get; init; } = 8;
 
     /// <summary>Text tokens around the image (LLaVA-1.5 prompts: about 64).</summary>
     public int TextTokens { get; init; } = 64;
@@ -130,6 +137,31 @@ public static class SpeedHarness
                 .Concat(MethodCatalog.Entries.Where(e => e is { Main: true, Budget: BudgetKind.Adaptive, AtBudget: not null }).Select(e => e.AtBudget!(b))))
             .Distinct().ToList();
 
+    /// <summary>The visual input of the measurement, from random pixels: one view (LLaVA-1.5); for
+    /// LLaVA-NeXT an image the size of its largest anyres resolution (the most tiles: 672x672 →
+    /// base + 2x2 tiles on llava-v1.6); for Video-LLaVA a video of <see cref="SpeedOptions.Frames"/> frames.</summary>
+    static PreparedVisual Input(LlavaPipeline pipeline, SpeedOptions options, Random rng)
+    {
+        var cfg = pipeline.Model.Config;
+        RgbImage RandomImage(int w, int h)
+        {
+            var im = new RgbImage(w, h);
+            rng.NextBytes(im.Pixels);
+            return im;
+        }
+        if (cfg.VideoTokenIndex is not null && options.Frames > 0)
+            return pipeline.PrepareVideo(Enumerable.Range(0, options.Frames).Select(_ => RandomImage(cfg.Vision.ImageSize, cfg.Vision.ImageSize)).ToList());
+        if (cfg.Variant == LlavaVariant.LlavaNext)
+        {
+            var largest = cfg.ImageGridPinpoints.MaxBy(p => (long)p.Height * p.Width);
+            return pipeline.Prepare(RandomImage(largest.Width, largest.Height), AspectMode.Crop);
+        }
+        int size = cfg.Vision.ImageSize;
+        var pixels = new float[cfg.Vision.NumChannels * size * size];
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = (float)(rng.NextDouble() * 2 - 1);
+        return PreparedVisual.Image(pixels);
+    }
+
     public static SpeedReport Run(LlavaModel model, ComputeContext compute, SpeedOptions options, IProgress<string>? progress = null, CancellationToken cancel = default)
     {
         Check(options);
@@ -137,21 +169,26 @@ public static class SpeedHarness
         var specs = Specs(options, cfg.Text.NumHiddenLayers);
         var pipelines = options.AttentionModes.Distinct().ToDictionary(m => m, m => new LlavaPipeline(model, new ComputeContext(compute.Threads, m)));
         var rng = new Random(7);
-        int size = cfg.Vision.ImageSize;
-        var pixels = new float[cfg.Vision.NumChannels * size * size];
-        for (int i = 0; i < pixels.Length; i++) pixels[i] = (float)(rng.NextDouble() * 2 - 1);
+        var visual = Input(pipelines.Values.First(), options, rng);
         var ids = new int[options.TextTokens + 1];
         for (int i = 0; i < ids.Length; i++) ids[i] = rng.Next(3, Math.Min(cfg.Text.VocabSize, 32000));
         ids[0] = cfg.Text.BosTokenId;
         int slot = Math.Min(options.TextBeforeImage ?? 35, options.TextTokens - 1);
-        ids[slot] = cfg.ImageTokenIndex;
-        var (rows, peak) = Measure(specs, options, compute.Threads, (plan, mode) => pipelines[mode].Run(pixels, ids, slot, new RunOptions
+        ids[slot] = visual.Kind == VisualKind.Video ? cfg.VideoTokenIndex!.Value : cfg.ImageTokenIndex;
+        var (rows, peak) = Measure(specs, options, compute.Threads, (plan, mode) => pipelines[mode].Run([visual], ids, [slot], new RunOptions
         {
-            Reducer = plan.Reducer, Pruner = plan.Pruner, Seed = 1,
+            Reducer = plan.Reducer, Pruner = plan.Pruner, Seed = 1, VisionBudget = options.VisionBudget,
             Generation = new GenerationOptions { MaxNewTokens = options.DecodeTokens, EosTokenId = -1 },
         }, cancel: cancel).Report, progress, cancel);
+        string views = cfg.Variant switch
+        {
+            LlavaVariant.LlavaNext => $"{LlavaConfig.ModelTypeOf(cfg.Variant)}, anyres image at its largest resolution, {cfg.Vision.NumPatches} patches per view",
+            LlavaVariant.VideoLlava when options.Frames > 0 => $"{LlavaConfig.ModelTypeOf(cfg.Variant)}, {options.Frames}-frame video, {cfg.VideoTokensPerFrame} rows per frame",
+            _ => $"{cfg.Vision.NumPatches} patches",
+        };
+        string budget = cfg.Variant == LlavaVariant.Llava && options.Frames == 0 ? "" : options.VisionBudget == VisionBudgetScope.PerInput ? "; vision budgets per input" : "; vision budgets per view";
         return new SpeedReport(Path.GetFileName(Path.GetFullPath(model.Directory).TrimEnd('/')),
-            $"{cfg.Vision.NumPatches} patches, decoder {cfg.Text.NumHiddenLayers}x{cfg.Text.HiddenSize}", model.Weights.Get(TensorNames.EmbedTokens).DType, compute.Threads,
+            $"{views}, decoder {cfg.Text.NumHiddenLayers}x{cfg.Text.HiddenSize}{budget}", model.Weights.Get(TensorNames.EmbedTokens).DType, compute.Threads,
             peak, ProcessMemory.PeakResident, options, rows);
     }
 

@@ -26,17 +26,20 @@ public sealed class ClipVisionTower
     /// <summary>Depth, width, heads, patch grid and [CLS] of this tower, for methods.</summary>
     public VisionTowerInfo Info { get; }
 
-    internal ClipVisionTower(ITensorSource source, ClipVisionConfig config, int featureIndex)
+    internal ClipVisionTower(ITensorSource source, ClipVisionConfig config, int featureIndex) : this(source, config, featureIndex, TensorNames.Clip) { }
+
+    /// <summary>A tower whose tensors are named under <paramref name="names"/> (Video-LLaVA has two).</summary>
+    internal ClipVisionTower(ITensorSource source, ClipVisionConfig config, int featureIndex, ClipTowerNames names)
     {
         Config = config;
         FeatureIndex = featureIndex;
         int c = config.HiddenSize, p = config.PatchSize, ch = config.NumChannels;
-        _patch = new Linear(source.Get(TensorNames.PatchEmbedding).ExpectShape(c, ch, p, p).AsMatrix(), null);
-        _classEmbedding = source.Get(TensorNames.ClassEmbedding).ExpectShape(c).ToFloats();
-        _positionEmbedding = source.Get(TensorNames.PositionEmbedding).ExpectShape(config.SequenceLength, c).ToFloats();
-        _preLayerNorm = NormWeights.LoadLayerNorm(source, TensorNames.PreLayerNorm, c, config.LayerNormEps);
+        _patch = new Linear(source.Get(names.PatchEmbedding).ExpectShape(c, ch, p, p).AsMatrix(), null);
+        _classEmbedding = source.Get(names.ClassEmbedding).ExpectShape(c).ToFloats();
+        _positionEmbedding = source.Get(names.PositionEmbedding).ExpectShape(config.SequenceLength, c).ToFloats();
+        _preLayerNorm = NormWeights.LoadLayerNorm(source, names.PreLayerNorm, c, config.LayerNormEps);
         // post_layernorm is stored but unused by LLaVA; check its shape so a corrupt file is still caught.
-        if (source.Contains(TensorNames.PostLayerNorm + "weight")) source.Get(TensorNames.PostLayerNorm + "weight").ExpectShape(c);
+        if (source.Contains(names.PostLayerNorm + "weight")) source.Get(names.PostLayerNorm + "weight").ExpectShape(c);
         Info = new VisionTowerInfo
         {
             Layers = config.NumHiddenLayers, FeatureIndex = featureIndex, Channels = c, Heads = config.NumAttentionHeads, HasClassToken = true,
@@ -45,7 +48,7 @@ public sealed class ClipVisionTower
         _layers = new Layer[config.NumHiddenLayers];
         for (int i = 0; i < _layers.Length; i++)
         {
-            var n = TensorNames.ClipLayer(i);
+            var n = names.LayerNames(i);
             _layers[i] = new Layer(
                 NormWeights.LoadLayerNorm(source, n.LayerNorm1, c, config.LayerNormEps),
                 Linear.Load(source, n.Q, c, c, true),

@@ -13,7 +13,9 @@ public sealed record ModelLoadOptions
 }
 
 /// <summary>A llava-hf model folder loaded for inference: config with defaults, memory-mapped
-/// weights, the three parts. Weights stay in their stored dtype.</summary>
+/// weights, the three parts. Weights stay in their stored dtype. One class for the variants that
+/// share CLIP, projector and LLaMA decoder: LLaVA-1.5, LLaVA-NeXT (adds <see cref="ImageNewline"/>)
+/// and Video-LLaVA (its image tower is <see cref="Vision"/>, plus <see cref="VideoVision"/>).</summary>
 public sealed class LlavaModel : IDisposable
 {
     public string Directory { get; }
@@ -22,13 +24,20 @@ public sealed class LlavaModel : IDisposable
     public ClipVisionTower Vision { get; }
     public Projector Projector { get; }
     public LlamaDecoder Decoder { get; }
+    /// <summary>Video-LLaVA's video tower; null for the other variants.</summary>
+    public ClipVisionTower? VideoVision { get; }
+    /// <summary>LLaVA-NeXT's learned row separator [text hidden]; null for the other variants.</summary>
+    public float[]? ImageNewline { get; }
 
     LlavaModel(string directory, LlavaConfig config, CheckpointReader weights)
     {
         Directory = directory;
         Config = config;
         Weights = weights;
-        Vision = new ClipVisionTower(weights, config.Vision, config.FeatureHiddenStateIndex);
+        bool video = config.Variant == LlavaVariant.VideoLlava;
+        Vision = new ClipVisionTower(weights, config.Vision, config.FeatureHiddenStateIndex, video ? new ClipTowerNames(TensorNames.ImageTower) : TensorNames.Clip);
+        if (video) VideoVision = new ClipVisionTower(weights, config.Vision, config.FeatureHiddenStateIndex, new ClipTowerNames(TensorNames.VideoTower));
+        if (config.Variant == LlavaVariant.LlavaNext) ImageNewline = weights.Get(TensorNames.ImageNewline).ExpectShape(config.Text.HiddenSize).ToFloats();
         Projector = new Projector(weights, config.Vision.HiddenSize, config.Text.HiddenSize, config.ProjectorBias);
         Decoder = new LlamaDecoder(weights, config.Text);
     }
@@ -41,6 +50,7 @@ public sealed class LlavaModel : IDisposable
         var weights = CheckpointReader.Open(directory, options.WeightsFile);
         try
         {
+            CheckAgainstConfig(weights, config);
             if (!options.AllowUnexpectedTensors) CheckUnexpected(weights, config);
             return new LlavaModel(directory, config, weights);
         }
@@ -55,9 +65,33 @@ public sealed class LlavaModel : IDisposable
     public static HashSet<string> ExpectedTensorNames(LlavaConfig config)
     {
         // lm_head may be stored even when tied to the embeddings; the decoder then uses it.
-        var names = LlavaSchema.Tensors(config.Vision, config.Text, config.ProjectorBias).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
+        var names = LlavaSchema.Tensors(config).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         names.Add(TensorNames.LmHead);
         return names;
+    }
+
+    /// <summary>Before any part is built: every tensor the config implies is present with its shape
+    /// (from the headers alone), so a config that disagrees with the checkpoint — more layers, another
+    /// width — fails naming the first tensor at fault and how many are missing.</summary>
+    static void CheckAgainstConfig(CheckpointReader weights, LlavaConfig config)
+    {
+        var missing = new List<string>();
+        foreach (var spec in LlavaSchema.Tensors(config))
+        {
+            if (!weights.Contains(spec.Name))
+            {
+                // post_layernorm is unused by LLaVA and may be left out of a checkpoint.
+                if (!spec.Name.Contains("post_layernorm.", StringComparison.Ordinal)) missing.Add(spec.Name);
+                continue;
+            }
+            var t = weights.Get(spec.Name);
+            if (!t.Shape.SequenceEqual(spec.Shape))
+                throw new CheckpointException(weights.Directory, spec.Name,
+                    $"shape [{string.Join(",", t.Shape)}] does not match the config, expected [{string.Join(",", spec.Shape)}]; the config does not describe this checkpoint");
+        }
+        if (missing.Count > 0)
+            throw new CheckpointException(weights.Directory, missing[0],
+                $"{missing.Count} tensor(s) the config implies are missing (first: '{missing[0]}'); the config does not describe this checkpoint (e.g. num_hidden_layers)");
     }
 
     static void CheckUnexpected(CheckpointReader weights, LlavaConfig config)
@@ -66,7 +100,7 @@ public sealed class LlavaModel : IDisposable
         var unexpected = weights.Names.Where(n => !expected.Contains(n)).OrderBy(n => n, StringComparer.Ordinal).ToList();
         if (unexpected.Count > 0)
             throw new CheckpointException(weights.Directory, unexpected[0],
-                $"{unexpected.Count} tensor(s) in the checkpoint are not used by a LLaVA model with this config (first: '{unexpected[0]}'); wrong config, or a different architecture");
+                $"{unexpected.Count} tensor(s) in the checkpoint are not used by a {LlavaConfig.ModelTypeOf(config.Variant)} model with this config (first: '{unexpected[0]}'); wrong config, or a different architecture");
     }
 
     /// <summary>Bytes of all weights as stored.</summary>

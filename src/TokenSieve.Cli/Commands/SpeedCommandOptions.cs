@@ -8,9 +8,11 @@ namespace TokenSieve.Cli.Commands;
 /// <see cref="Evaluation.SpeedHarness"/>.</summary>
 public sealed class SpeedCommandOptions
 {
-    public Option<int> Runs { get; } = new("--runs") { Description = "--speed: timed runs per configuration (after one warm-up)", DefaultValueFactory = _ => 3 };
-    public Option<int> TextTokens { get; } = new("--text-tokens") { Description = "--speed: text tokens around the image (LLaVA-1.5 prompts: ~64)", DefaultValueFactory = _ => 64 };
-    public Option<int> DecodeTokens { get; } = new("--decode-tokens") { Description = "--speed: tokens to decode after the prefill", DefaultValueFactory = _ => 8 };
+    public Option<int> Runs { get; } = new Option<int>("--runs") { Description = "--speed: timed runs per configuration (after one warm-up)", DefaultValueFactory = _ => 3 }.Range(1, 1000);
+    public Option<int> TextTokens { get; } = new Option<int>("--text-tokens") { Description = "--speed: text tokens around the image (LLaVA-1.5 prompts: ~64)", DefaultValueFactory = _ => 64 }.Range(2, 1 << 20);
+    public Option<int> DecodeTokens { get; } = new Option<int>("--decode-tokens") { Description = "--speed: tokens to decode after the prefill", DefaultValueFactory = _ => 8 }.Range(0, 1 << 16);
+    public Option<int> Frames { get; } = new Option<int>("--frames") { Description = "--speed on Video-LLaVA: frames of the measured video (0: an image)", DefaultValueFactory = _ => 8 }.Range(0, Imaging.VideoFrames.MaxFrames);
+    public Option<string> VisionBudget { get; } = CommonOptions.VisionBudget();
     public Option<string?> Csv { get; } = new("--csv") { Description = "--speed: also write the table as CSV here" };
     public Option<string?> Markdown { get; } = new("--md") { Description = "--speed: also write the Markdown table here" };
     public Option<int?> ImageSize { get; } = new("--image-size") { Description = "--speed, Qwen2-VL: side in px of the random square image before its resize rules (default 672: 576 visual tokens)" };
@@ -20,6 +22,8 @@ public sealed class SpeedCommandOptions
         cmd.Options.Add(Runs);
         cmd.Options.Add(TextTokens);
         cmd.Options.Add(DecodeTokens);
+        cmd.Options.Add(Frames);
+        cmd.Options.Add(VisionBudget);
         cmd.Options.Add(Csv);
         cmd.Options.Add(Markdown);
         cmd.Options.Add(ImageSize);
@@ -35,6 +39,8 @@ public sealed class SpeedCommandOptions
         {
             Methods = methods, Budgets = budgets.Count > 0 ? budgets : [192, 128, 64],
             Runs = p.GetValue(Runs), TextTokens = p.GetValue(TextTokens), DecodeTokens = p.GetValue(DecodeTokens), AttentionModes = modes, ImageSize = p.GetValue(ImageSize),
+            VisionBudget = CommonOptions.ParseVisionBudget(p.GetValue(VisionBudget)!),
+            Frames = p.GetValue(Frames) is int f and >= 0 and <= Imaging.VideoFrames.MaxFrames ? f : throw new InvalidInputException($"--frames must be 0..{Imaging.VideoFrames.MaxFrames}, got {p.GetValue(Frames)}"),
         };
         var report = Qwen2VlCommands.Is(modelDir) ? Qwen2VlCommands.Speed(modelDir, compute, options, cancel) : LlavaSpeed(modelDir, compute, options, cancel);
         string md = report.ToMarkdown();
