@@ -151,6 +151,13 @@ public sealed class Qwen2VlPipeline
         double preprocessMs = 0, CancellationToken cancel = default)
     {
         var cost = new StageCost();
+        if (options.Reducer is null or NoReduction)
+        {
+            // Without a reduction the prompt's length is known before the tower runs: refuse it first.
+            var fitted0 = FitImagePads(ids, images.Select(i => i.MergedTokenCount).ToList(), images.Select(i => i.MergedTokenCount).ToList());
+            int context = Model.Config.Text.MaxPositionEmbeddings, visual0 = images.Sum(i => i.MergedTokenCount);
+            if (fitted0.Length > context) throw new ContextOverflowException(fitted0.Length, context, $"{fitted0.Length - visual0} text + {visual0} visual");
+        }
         var encoded = Encode(images, options.Reducer, options.Seed, cost, cancel);
         var fitted = FitImagePads(ids, encoded.Select(e => e.TokensBefore).ToList(), encoded.Select(e => e.Count).ToList());
         var seq = Model.Splice(fitted, encoded.Select(e => e.Tokens).ToList());
