@@ -66,12 +66,7 @@ public static class Qwen2VlParityDump
 
         if (maxNew > 0)
         {
-            var gen = session.Generate(seq, new GenerationOptions { MaxNewTokens = maxNew, KeepStepLogits = true, EosTokenId = t.EosTokenId }, pruner, cancel);
-            var steps = gen.StepLogits!;
-            var flat = new float[steps.Count * vocab];
-            for (int i = 0; i < steps.Count; i++) steps[i].CopyTo(flat, i * vocab);
-            result["generate.step_logits"] = (flat, [steps.Count, vocab]);
-            result["generated_ids"] = (gen.Tokens.Select(x => (float)x).ToArray(), [gen.Tokens.Length]);
+            var steps = ParityDump.Generate(result, session, seq, maxNew, pruner, cancel).StepLogits!;
             // The token fed at decode step k (cache index s + k − 1) sits at s + k − 1 + rope_deltas on every axis.
             int fed = Math.Max(0, steps.Count - 1);
             var decodePositions = new float[3 * fed];

@@ -43,14 +43,16 @@ public sealed class Qwen2VlAnswerer
         // Items run through every configuration in turn: keep the last image's patches.
         string key = item.ImagePath ?? $"{item.Task}/{item.QuestionId}";
         if (key == _imageKey && _image is not null) return _image;
-        RgbImage image = item.ImagePath is not null
-            ? ImageDecoder.Load(item.ImagePath)
-            : item.ImageBytes is { } bytes ? ImageDecoder.Decode(bytes.ToArray(), $"{item.Task}/{item.QuestionId}")
-            : throw new InvalidInputException($"{item.Task}/{item.QuestionId}: the item has no image");
-        _image = _pipeline.Prepare(image, item.ImagePath ?? key);
+        _image = _pipeline.Prepare(LoadImage(item), item.ImagePath ?? key);
         _imageKey = key;
         return _image;
     }
+
+    /// <summary>An item's image: its file, or the bytes embedded in the dataset (MMBench).</summary>
+    internal static RgbImage LoadImage(EvalItem item) =>
+        item.ImagePath is not null ? ImageDecoder.Load(item.ImagePath)
+        : item.ImageBytes is { } bytes ? ImageDecoder.Decode(bytes.ToArray(), $"{item.Task}/{item.QuestionId}")
+        : throw new InvalidInputException($"{item.Task}/{item.QuestionId}: the item has no image");
 
     public ValueTask<Prediction> Answer(AnswerRequest request, CancellationToken cancel)
     {
