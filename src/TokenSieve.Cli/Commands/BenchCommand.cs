@@ -135,11 +135,27 @@ public static class BenchCommand
     public static async Task<RunSummary> Sweep(string modelDir, IReadOnlyList<EvalDataset> datasets, IReadOnlyList<MethodSpec> specs, string output,
         int? limit, string? shard, int seed, int maxNewTokens, string template, string aspect, int threads, AttentionMode attention, CancellationToken cancel)
     {
-        using var m = CommonOptions.LoadModel(modelDir, false, null);
-        var tokenizer = SentencePieceBpeTokenizer.FromModelFolder(m.Directory);
-        var pipeline = new LlavaPipeline(m, CommonOptions.Compute(threads, attention));
-        var answerer = new EngineAnswerer(pipeline, tokenizer, ChatTemplate.Get(template), RunCommand.ParseAspect(aspect), maxNewTokens);
-        answerer.Prepare(specs.Select(s => s.Spec));
+        IDisposable m;
+        Answerer answer;
+        if (Qwen2VlCommands.Is(modelDir))
+        {
+            var q = Qwen2VlCommands.Load(modelDir, false, null);
+            m = q;
+            var qa = new Qwen2VlAnswerer(new Qwen2VlPipeline(q, CommonOptions.Compute(threads, attention)), Qwen2Tokenizer.FromFolder(q.Directory), maxNewTokens);
+            qa.Prepare(specs.Select(s => s.Spec));
+            answer = qa.Answer;
+        }
+        else
+        {
+            var l = CommonOptions.LoadModel(modelDir, false, null);
+            m = l;
+            var tokenizer = SentencePieceBpeTokenizer.FromModelFolder(l.Directory);
+            var pipeline = new LlavaPipeline(l, CommonOptions.Compute(threads, attention));
+            var answerer = new EngineAnswerer(pipeline, tokenizer, ChatTemplate.Get(template), RunCommand.ParseAspect(aspect), maxNewTokens);
+            answerer.Prepare(specs.Select(s => s.Spec));
+            answer = answerer.Answer;
+        }
+        using var model = m;
         var options = new SweepOptions
         {
             Seed = seed, Limit = limit, Shard = shard is null ? null : Shard.Parse(shard), ModelId = Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd('/')),
@@ -154,7 +170,7 @@ public static class BenchCommand
                 lastPrint = DateTime.UtcNow;
                 Console.WriteLine($"[{r.Done}/{r.Total}] {r.Spec} {r.QuestionId} elapsed {r.Elapsed:hh\\:mm\\:ss} eta {r.Eta:hh\\:mm\\:ss}");
             });
-            return await EvalRunner.RunAsync(datasets, specs, output, answerer.Answer, options, progress, cancel);
+            return await EvalRunner.RunAsync(datasets, specs, output, answer, options, progress, cancel);
         }
         RunSummary? summary = null;
         await AnsiConsole.Progress()
@@ -168,7 +184,7 @@ public static class BenchCommand
                     bar.Value = r.Done;
                     bar.Description = $"{r.Task} {r.Spec}";
                 });
-                summary = await EvalRunner.RunAsync(datasets, specs, output, answerer.Answer, options, progress, cancel);
+                summary = await EvalRunner.RunAsync(datasets, specs, output, answer, options, progress, cancel);
                 bar.Value = bar.MaxValue;
             });
         return summary!;

@@ -17,7 +17,7 @@ public static class DumpCommand
         var video = new Option<string[]>("--video") { Description = "folder of video frames (every image file, sorted by name; Video-LLaVA); repeat for several, in the order of the video placeholders", AllowMultipleArgumentsPerToken = false };
         var inputIds = new Option<string>("--input-ids")
         {
-            Description = "comma-separated token ids with one placeholder per image (image_token_index) and per video (video_token_index); the engine expands each",
+            Description = "comma-separated token ids: LLaVA, one placeholder per image (image_token_index) and per video (video_token_index), which the engine expands; Qwen2-VL, the exact model input with each image's <|image_pad|> run expanded",
             Required = true,
         };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "greedy steps to record in generate.step_logits / generated_ids", DefaultValueFactory = _ => 8 }.Range(0, 1 << 16);
@@ -33,6 +33,14 @@ public static class DumpCommand
         };
         cmd.SetAction((p, cancel) =>
         {
+            if (Qwen2VlCommands.Is(p.GetValue(model)!))
+            {
+                // Qwen2-VL: --input-ids is the exact model input, each image's <|image_pad|> run expanded.
+                var dumped = Qwen2VlCommands.Dump(p.GetValue(model)!, p.GetValue(image) ?? [], ParseIds(p.GetValue(inputIds)!), p.GetValue(maxNew), PruneCommandOptions.Parse(p.GetValue(prune)),
+                    CommonOptions.Compute(p.GetValue(threads)), p.GetValue(allowUnknown), p.GetValue(weights), cancel);
+                Write(dumped, p.GetValue(output)!);
+                return Task.FromResult(0);
+            }
             var ids = ParseIds(p.GetValue(inputIds)!);
             var pruner = PruneCommandOptions.Parse(p.GetValue(prune));
             var compute = CommonOptions.Compute(p.GetValue(threads));
@@ -43,13 +51,18 @@ public static class DumpCommand
             var pipeline = new Pipeline.LlavaPipeline(m, compute);
             var (visuals, slots) = RunCommand.Visuals(pipeline, ids, p.GetValue(image) ?? [], p.GetValue(video) ?? [], aspectMode);
             var tensors = Pipeline.ParityDump.Run(pipeline, visuals, ids, slots, maxNewTokens, pruner, cancel);
-            var writer = new SafetensorsWriter().AddMetadata("format", "pt").AddMetadata("producer", "tokensieve dump");
-            foreach (var (name, (values, shape)) in tensors) writer.Add(name, values, shape);
-            writer.Write(p.GetValue(output)!);
-            Console.WriteLine($"wrote {tensors.Count} tensors to {p.GetValue(output)}");
+            Write(tensors, p.GetValue(output)!);
             return Task.FromResult(0);
         });
         return cmd;
+    }
+
+    static void Write(Dictionary<string, (float[] Values, int[] Shape)> tensors, string path)
+    {
+        var writer = new SafetensorsWriter().AddMetadata("format", "pt").AddMetadata("producer", "tokensieve dump");
+        foreach (var (name, (values, shape)) in tensors) writer.Add(name, values, shape);
+        writer.Write(path);
+        Console.WriteLine($"wrote {tensors.Count} tensors to {path}");
     }
 
     public static int[] ParseIds(string text)

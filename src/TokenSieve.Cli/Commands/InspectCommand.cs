@@ -19,6 +19,11 @@ public static class InspectCommand
         var cmd = new Command("inspect", "Describe a model folder: config with defaults, parameters, dtypes, memory it will need.") { model, allowUnknown, weights, context };
         cmd.SetAction(p =>
         {
+            if (Qwen2VlCommands.Is(p.GetValue(model)!))
+            {
+                Qwen2VlCommands.Inspect(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights), p.GetValue(context));
+                return 0;
+            }
             using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights));
             if (p.GetValue(context) is int n && (n < 1 || n > m.Config.Text.MaxPositionEmbeddings))
                 throw new InvalidInputException($"--context must be 1..{m.Config.Text.MaxPositionEmbeddings} (the model's context), got {n}");

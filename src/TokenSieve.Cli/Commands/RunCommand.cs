@@ -79,7 +79,7 @@ public static class RunCommand
         var allowUnknown = CommonOptions.AllowUnknownConfigKeys();
         var weights = CommonOptions.WeightsFile();
         var visionBudget = CommonOptions.VisionBudget();
-        var cmd = new Command("run", "Answer a question about an image with any llava-hf model folder, optionally reducing visual tokens.")
+        var cmd = new Command("run", "Answer a question about an image with any llava-hf or Qwen2-VL model folder, optionally reducing visual tokens (Qwen2-VL: its own chat template and resize rules; --template and --aspect do not apply).")
         {
             model, image, video, prompt, maxNew, temperature, topP, seed, reduce, prune, template, aspect, threads, attention, allowUnknown, weights, visionBudget,
         };
@@ -90,6 +90,12 @@ public static class RunCommand
             var pruner = PruneCommandOptions.Parse(p.GetValue(prune));
             var aspectMode = ParseAspect(p.GetValue(aspect)!);
             var tpl = ChatTemplate.Get(p.GetValue(template)!);
+            if (Qwen2VlCommands.Is(p.GetValue(model)!))
+                return Task.FromResult(Qwen2VlCommands.Run(p.GetValue(model)!, p.GetValue(image) ?? [], p.GetValue(prompt)!, new RunOptions
+                {
+                    Reducer = reducer, Pruner = pruner, Seed = (ulong)p.GetValue(seed),
+                    Generation = new GenerationOptions { MaxNewTokens = p.GetValue(maxNew), Temperature = p.GetValue(temperature), TopP = p.GetValue(topP), Seed = p.GetValue(seed) },
+                }, compute, p.GetValue(allowUnknown), p.GetValue(weights), cancel));
             using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights));
             var imageFiles = p.GetValue(image) ?? [];
             var videoFolders = p.GetValue(video) ?? [];

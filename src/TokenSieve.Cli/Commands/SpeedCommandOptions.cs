@@ -15,6 +15,7 @@ public sealed class SpeedCommandOptions
     public Option<string> VisionBudget { get; } = CommonOptions.VisionBudget();
     public Option<string?> Csv { get; } = new("--csv") { Description = "--speed: also write the table as CSV here" };
     public Option<string?> Markdown { get; } = new("--md") { Description = "--speed: also write the Markdown table here" };
+    public Option<int?> ImageSize { get; } = new("--image-size") { Description = "--speed, Qwen2-VL: side in px of the random square image before its resize rules (default 672: 576 visual tokens)" };
 
     public void AddTo(Command cmd)
     {
@@ -25,6 +26,7 @@ public sealed class SpeedCommandOptions
         cmd.Options.Add(VisionBudget);
         cmd.Options.Add(Csv);
         cmd.Options.Add(Markdown);
+        cmd.Options.Add(ImageSize);
     }
 
     /// <summary>Runs the harness and prints (and optionally writes) the table.</summary>
@@ -33,20 +35,25 @@ public sealed class SpeedCommandOptions
         AttentionMode[] modes = attention.ToLowerInvariant() == "both" ? [AttentionMode.Fused, AttentionMode.Eager] : [CommonOptions.ParseAttention(attention)];
         if (modelDir is null) throw new InvalidInputException("--speed needs --model (make one with `tokensieve synth --shape tiny-1b --out DIR`)");
         var compute = CommonOptions.Compute(threads);
-        using var m = CommonOptions.LoadModel(modelDir, false, null);
         var options = new SpeedOptions
         {
             Methods = methods, Budgets = budgets.Count > 0 ? budgets : [192, 128, 64],
-            Runs = p.GetValue(Runs), TextTokens = p.GetValue(TextTokens), DecodeTokens = p.GetValue(DecodeTokens), AttentionModes = modes,
+            Runs = p.GetValue(Runs), TextTokens = p.GetValue(TextTokens), DecodeTokens = p.GetValue(DecodeTokens), AttentionModes = modes, ImageSize = p.GetValue(ImageSize),
             VisionBudget = CommonOptions.ParseVisionBudget(p.GetValue(VisionBudget)!),
             Frames = p.GetValue(Frames) is int f and >= 0 and <= Imaging.VideoFrames.MaxFrames ? f : throw new InvalidInputException($"--frames must be 0..{Imaging.VideoFrames.MaxFrames}, got {p.GetValue(Frames)}"),
         };
-        var report = SpeedHarness.Run(m, compute, options, new Progress<string>(Console.WriteLine), cancel);
+        var report = Qwen2VlCommands.Is(modelDir) ? Qwen2VlCommands.Speed(modelDir, compute, options, cancel) : LlavaSpeed(modelDir, compute, options, cancel);
         string md = report.ToMarkdown();
         Console.WriteLine();
         Console.Write(md);
         if (p.GetValue(Markdown) is { } mdPath) File.WriteAllText(mdPath, md);
         if (p.GetValue(Csv) is { } csvPath) File.WriteAllText(csvPath, report.ToCsv());
         return 0;
+    }
+
+    static SpeedReport LlavaSpeed(string modelDir, Numerics.ComputeContext compute, SpeedOptions options, CancellationToken cancel)
+    {
+        using var m = CommonOptions.LoadModel(modelDir, false, null);
+        return SpeedHarness.Run(m, compute, options, new Progress<string>(Console.WriteLine), cancel);
     }
 }

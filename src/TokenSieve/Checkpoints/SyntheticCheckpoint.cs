@@ -56,10 +56,16 @@ public static class SyntheticCheckpoint
         Directory.CreateDirectory(directory);
         File.WriteAllText(Path.Combine(directory, "config.json"), LlavaConfigWriter.ToJson(Config(shape), dtype));
         File.WriteAllText(Path.Combine(directory, "preprocessor_config.json"), LlavaConfigWriter.PreprocessorJson(Config(shape)));
-        var writer = new SafetensorsWriter().AddMetadata("format", "pt").AddMetadata("tokensieve.synthetic", shape.Name);
-        long total = WeightBytes(shape, dtype), done = 0;
+        WriteWeights(Path.Combine(directory, "model.safetensors"), shape.Name, Tensors(shape).ToList(), dtype, seed, progress);
+    }
+
+    /// <summary>model.safetensors of random tensors: uniform in ±1/√fan_in, norm weights 1, norm biases 0.</summary>
+    internal static void WriteWeights(string path, string shapeName, IReadOnlyList<TensorSpec> tensors, DType dtype, ulong seed, IProgress<(long Done, long Total)>? progress)
+    {
+        var writer = new SafetensorsWriter().AddMetadata("format", "pt").AddMetadata("tokensieve.synthetic", shapeName);
+        long total = tensors.Sum(t => t.Count) * DTypes.SizeOf(dtype), done = 0;
         ulong tensorSeed = seed;
-        foreach (var t in Tensors(shape))
+        foreach (var t in tensors)
         {
             var tensor = t;
             ulong s = tensorSeed++;
@@ -71,7 +77,7 @@ public static class SyntheticCheckpoint
                 progress?.Report((done, total));
             });
         }
-        writer.Write(Path.Combine(directory, "model.safetensors"));
+        writer.Write(path);
     }
 
     static void WriteRandom(Stream stream, long count, DType dtype, float scale, float offset, ulong seed)

@@ -49,10 +49,7 @@ public sealed class EngineAnswerer
         if (item.ImagePaths.Count > 0) _visual = item.ImagePaths.Select(p => _pipeline.Prepare(ImageDecoder.Load(p), _aspect)).ToList();
         else
         {
-            RgbImage image = item.ImagePath is not null
-                ? ImageDecoder.Load(item.ImagePath)
-                : item.ImageBytes is { } bytes ? ImageDecoder.Decode(bytes.ToArray(), $"{item.Task}/{item.QuestionId}")
-                : throw new InvalidInputException($"{item.Task}/{item.QuestionId}: the item has no image");
+            RgbImage image = Qwen2VlAnswerer.LoadImage(item);
             _visual = [_pipeline.Prepare(image, _aspect)];
         }
         _imageKey = key;
