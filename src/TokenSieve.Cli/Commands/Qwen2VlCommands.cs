@@ -56,7 +56,7 @@ public static class Qwen2VlCommands
     public static SpeedReport Speed(string folder, ComputeContext compute, SpeedOptions options, CancellationToken cancel)
     {
         using var m = Load(folder, false, null);
-        return Qwen2VlSpeed.Run(m, compute, options, new Progress<string>(Console.WriteLine), cancel);
+        return Qwen2VlSpeed.Run(m, compute, options, ConsoleProgress.Instance, cancel);
     }
 
     /// <summary>`inspect`: the resolved config (defaults marked), parameters, dtypes, and what an image costs.</summary>

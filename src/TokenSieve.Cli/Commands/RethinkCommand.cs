@@ -50,7 +50,7 @@ public static class RethinkCommand
                 Console.WriteLine($"[{r.Done}/{r.Total}] {r.Task} {r.Spec} elapsed {r.Elapsed:hh\\:mm\\:ss}" + (r.Eta is { } eta ? $" eta {eta:hh\\:mm\\:ss}" : ""));
             });
             var result = await Rethink.RunAsync(m, tokenizer, ChatTemplate.Get(data.Template(p, template)), RunCommand.ParseAspect(p.GetValue(aspect)!), datasets, dataName,
-                options, folder, compute, p.GetValue(maxNew), new Progress<string>(Console.WriteLine), runProgress, cancel);
+                options, folder, compute, p.GetValue(maxNew), ConsoleProgress.Instance, runProgress, cancel);
             ReportFiles.Write(result.Report, folder);
             AnalyzeCommand.Write(result.Positions, folder);
             File.WriteAllText(Path.Combine(folder, "findings.md"), Rethink.ToMarkdown(result));

@@ -54,6 +54,6 @@ public sealed class SpeedCommandOptions
     static SpeedReport LlavaSpeed(string modelDir, Numerics.ComputeContext compute, SpeedOptions options, CancellationToken cancel)
     {
         using var m = CommonOptions.LoadModel(modelDir, false, null);
-        return SpeedHarness.Run(m, compute, options, new Progress<string>(Console.WriteLine), cancel);
+        return SpeedHarness.Run(m, compute, options, ConsoleProgress.Instance, cancel);
     }
 }

@@ -30,6 +30,17 @@ public sealed class RethinkTests
     }
 
     [Fact]
+    public void F7_counts_only_pairs_whose_flops_differ()
+    {
+        // pairs with different FLOPs: (0,2) discordant, (0,3) concordant, (1,2) discordant, (1,3), (2,3) concordant -> 2/5
+        Assert.Equal(0.4, Findings.DiscordantShare([1, 1, 2, 3], [5, 6, 4, 7]), 12);
+        // equal FLOPs with different times (random vs pool at one budget) are no disagreement
+        Assert.Equal(0.0, Findings.DiscordantShare([1, 1, 2], [5, 9, 10]), 12);
+        Assert.Equal(0.5, Findings.DiscordantShare([1, 2], [3, 3]), 12); // a tie in time counts half
+        Assert.True(double.IsNaN(Findings.DiscordantShare([2, 2, 2], [1, 2, 3])));
+    }
+
+    [Fact]
     public void Window_side_is_the_smallest_that_fits_the_budget() =>
         Assert.Equal([1, 2, 2, 4, 8], new[] { 64, 16, 20, 4, 1 }.Select(b => RethinkPlan.WindowFor(8, 8, b)));
 

@@ -230,17 +230,19 @@ public static class Findings
     static Finding F7(FindingInputs x)
     {
         const string statement = "FLOPs do not predict latency (their ranks disagree)";
-        const string rule = "effect = 1 − Kendall τ-b between prefill FLOPs and median prefill time over the configurations timed with fused attention " +
-                            "(0: FLOPs order them exactly as the clock does); CI from 2000 bootstrap resamples of each configuration's timed runs; " +
-                            "confirmed if the CI lies above 0, refuted if the upper bound is below 0.05, else inconclusive";
+        const string rule = "effect = the share of configuration pairs with different prefill FLOPs that the median prefill time orders the other way " +
+                            "(configurations timed with fused attention; pairs of equal FLOPs — e.g. random and pool at one budget — say nothing about FLOPs " +
+                            "and are left out, so ties cannot pass for disagreement; 0: FLOPs order them exactly as the clock does); CI from 2000 bootstrap " +
+                            "resamples of each configuration's timed runs; confirmed if the CI lies above 0, refuted if the upper bound is below 0.05, else inconclusive";
         var rows = x.Speed?.Rows.Where(r => r.Attention == AttentionMode.Fused && r.Runs.Count > 0).ToList() ?? [];
         if (rows.Count < 3) return Missing("f7", statement, "fewer than three configurations were timed", rule);
-        double Tau(IReadOnlyList<double> times) => RankCorrelation.KendallTauB(rows.Select(r => r.PrefillFlops).ToArray(), times);
-        double observed = 1 - Tau(rows.Select(r => r.MedianPrefillMs).ToArray());
+        if (rows.Select(r => r.PrefillFlops).Distinct().Count() < 2) return Missing("f7", statement, "every timed configuration has the same prefill FLOPs", rule);
+        double Tau(IReadOnlyList<double> times) => DiscordantShare(rows.Select(r => r.PrefillFlops).ToArray(), times);
+        double observed = Tau(rows.Select(r => r.MedianPrefillMs).ToArray());
         var rng = new Random((int)(PairedStatistics.DefaultSeed & 0x7FFFFFFF));
         var samples = new double[PairedStatistics.BootstrapResamples];
         for (int s = 0; s < samples.Length; s++)
-            samples[s] = 1 - Tau(rows.Select(r => SampleStats.Median(Enumerable.Range(0, r.Runs.Count).Select(_ => r.Runs[rng.Next(r.Runs.Count)].PrefillMs))).ToArray());
+            samples[s] = Tau(rows.Select(r => SampleStats.Median(Enumerable.Range(0, r.Runs.Count).Select(_ => r.Runs[rng.Next(r.Runs.Count)].PrefillMs))).ToArray());
         var ci = new Interval(SampleStats.Quantile(samples.Where(double.IsFinite), 0.025), SampleStats.Quantile(samples.Where(double.IsFinite), 0.975));
         string verdict = ci.Low > 0 ? Confirmed : ci.High < 0.05 ? Refuted : Inconclusive;
         var pairs = new List<string>();
@@ -249,6 +251,23 @@ public static class Findings
                 if (rows[i].PrefillFlops < rows[j].PrefillFlops && rows[i].MedianPrefillMs > rows[j].MedianPrefillMs)
                     pairs.Add($"{rows[i].Spec} ({rows[i].PrefillFlops / 1e9:0.###} GFLOP, {rows[i].MedianPrefillMs:0.00} ms) is slower than {rows[j].Spec} ({rows[j].PrefillFlops / 1e9:0.###} GFLOP, {rows[j].MedianPrefillMs:0.00} ms)");
         return new Finding("f7", statement, verdict, observed, ci, rows.Count, pairs.Count > 0 ? string.Join("; ", pairs.Take(4)) + (pairs.Count > 4 ? $"; {pairs.Count - 4} more" : "") : "FLOPs and time order every pair alike", rule);
+    }
+
+    /// <summary>Of the pairs whose <paramref name="flops"/> differ, the share that <paramref name="times"/>
+    /// orders the other way (a tie in time counts half); NaN when every pair has equal FLOPs.</summary>
+    internal static double DiscordantShare(IReadOnlyList<double> flops, IReadOnlyList<double> times)
+    {
+        double discordant = 0;
+        int pairs = 0;
+        for (int i = 0; i < flops.Count; i++)
+            for (int j = i + 1; j < flops.Count; j++)
+            {
+                if (flops[i] == flops[j]) continue;
+                pairs++;
+                double d = Math.Sign(flops[i] - flops[j]) * Math.Sign(times[i] - times[j]);
+                discordant += d < 0 ? 1 : d == 0 ? 0.5 : 0;
+            }
+        return pairs == 0 ? double.NaN : discordant / pairs;
     }
 
     static Finding F8(FindingInputs x)

@@ -225,6 +225,7 @@ public static class SpeedHarness
             for (int c = 0; c < configs.Count; c++)
             {
                 cancel.ThrowIfCancellationRequested();
+                progress?.Report($"{(r == 0 ? "warm-up" : $"run {r}/{options.Runs}")}, {c + 1}/{configs.Count}: {configs[c].Spec} ({configs[c].Mode.ToString().ToLowerInvariant()})");
                 var report = run(configs[c].Plan, configs[c].Mode);
                 if (r > 0) runs[c].Add(report);
             }
