@@ -172,6 +172,9 @@ public sealed class ChatServer : IAsyncDisposable
         try
         {
             bool first = true;
+            // The OpenAI stream opens with the role; content follows piece by piece as it is decoded.
+            await Send(Chunk(new JsonObject { ["role"] = "assistant", ["content"] = "" }, null));
+            first = false;
             await foreach (var update in _client.GetStreamingResponseAsync(request.Messages, request.Options, cancel))
             {
                 if (update.Text.Length > 0)
@@ -189,7 +192,6 @@ public sealed class ChatServer : IAsyncDisposable
                     await Send(last);
                 }
             }
-            if (!started) await Send(Chunk(new JsonObject { ["role"] = "assistant", ["content"] = "" }, "stop"));
             await context.Response.WriteAsync("data: [DONE]\n\n", cancel);
         }
         catch (TokenSieveException e)

@@ -18,6 +18,8 @@ public static class ServeCommand
         reduce.Description = "default vision-side method for requests without a `reduce` field; " + reduce.Description;
         var prune = new Option<string?>("--prune") { Description = "default decoder-side method for requests without a `prune` field, e.g. fastv:k=2,keep=64" };
         var template = RunCommand.TemplateOption();
+        template.Description = "LLaVA family: prompt template (llava_hf: the llava-hf processor's chat format, default; vicuna_v1/llava_v1: LLaVA-1.5's eval)";
+        template.DefaultValueFactory = _ => "llava_hf";
         var maxTokens = new Option<int>("--max-tokens") { Description = "new tokens when a request sets no max_tokens", DefaultValueFactory = _ => 128 }.Range(1, 1 << 20);
         var queue = new Option<int>("--queue") { Description = "requests that may wait while one runs; more get HTTP 429", DefaultValueFactory = _ => 8 }.Range(0, 10_000);
         var maxRequest = new Option<int>("--max-request-mb") { Description = "largest request body in MiB", DefaultValueFactory = _ => 32 }.Range(1, 2047);

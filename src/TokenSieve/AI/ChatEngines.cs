@@ -40,8 +40,8 @@ internal abstract class ChatEngine : IDisposable
     }
 }
 
-/// <summary>LLaVA-1.5, LLaVA-NeXT and Video-LLaVA (images only): the chosen template, each image a
-/// placeholder where it stands in its user turn, a system message replacing the template's system prompt.</summary>
+/// <summary>LLaVA-1.5, LLaVA-NeXT and Video-LLaVA (images only): the chosen template, a user turn's images
+/// as placeholders before its text, a system message replacing the template's system prompt.</summary>
 internal sealed class LlavaChatEngine(LlavaModel model, ComputeContext compute, ChatTemplate template, AspectMode aspect) : ChatEngine
 {
     readonly LlavaPipeline _pipeline = new(model, compute);
@@ -67,19 +67,17 @@ internal sealed class LlavaChatEngine(LlavaModel model, ComputeContext compute, 
                 turns[^1] = turns[^1] with { Assistant = turn.Text };
                 continue;
             }
+            // LLaVA was trained with a turn's images before its text ("<image>\n" + question), so they go
+            // first whatever order the message lists them in (OpenAI clients usually put the text first).
             var text = new System.Text.StringBuilder();
             int count = 0;
-            foreach (var part in turn.Parts)
+            foreach (var part in turn.Parts.Where(p => p.Image is not null))
             {
-                if (part.Image is { } image)
-                {
-                    if (text.Length > 0 && !char.IsWhiteSpace(text[^1])) text.Append('\n');
-                    text.Append(ChatTemplate.ImagePlaceholder).Append('\n');
-                    images.Add((image, part.ImageName));
-                    count++;
-                }
-                else text.Append(part.Text);
+                text.Append(ChatTemplate.ImagePlaceholder).Append('\n');
+                images.Add((part.Image!, part.ImageName));
+                count++;
             }
+            foreach (var part in turn.Parts.Where(p => p.Image is null)) text.Append(part.Text);
             turns.Add(new ChatTurn(text.ToString()));
             imagesPerTurn.Add(count);
         }

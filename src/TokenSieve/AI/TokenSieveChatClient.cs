@@ -76,7 +76,11 @@ public sealed class TokenSieveChatClient : IChatClient
         try
         {
             await foreach (var piece in pieces.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                // Pieces already decoded are not handed out after cancellation.
+                cancellationToken.ThrowIfCancellationRequested();
                 yield return Update(request, new TextContent(piece));
+            }
             var (run, answer) = await work.ConfigureAwait(false);
             var last = Update(request, new UsageContent(Usage(run.Report)));
             last.FinishReason = Finish(run, answer, request);

@@ -21,11 +21,14 @@ public sealed record TokenSieveChatClientOptions
     public int DefaultMaxOutputTokens { get; init; } = 128;
 
     /// <summary>LLaVA family only: the prompt template (<c>vicuna_v1</c>, <c>llava_v1</c>, <c>llava_hf</c>),
-    /// as `tokensieve run --template`. A system message replaces the template's system prompt.</summary>
-    public string Template { get; init; } = "vicuna_v1";
+    /// as `tokensieve run --template`. The default is what the llava-hf processor applies to a chat (and what
+    /// the built-in lab model was trained on); <c>vicuna_v1</c> with <see cref="AspectMode.Pad"/> reproduces
+    /// the published LLaVA-1.5 evaluation instead. A system message replaces the template's system prompt.</summary>
+    public string Template { get; init; } = "llava_hf";
 
-    /// <summary>LLaVA family only: how images are fitted to the tower's square (pad is LLaVA-1.5's eval).</summary>
-    public AspectMode Aspect { get; init; } = AspectMode.Pad;
+    /// <summary>LLaVA family only: how images are fitted to the tower's square (crop: the llava-hf
+    /// processor's centre crop; pad: LLaVA-1.5's evaluation).</summary>
+    public AspectMode Aspect { get; init; } = AspectMode.Crop;
 
     /// <summary>Ignore config.json keys TokenSieve does not know instead of failing.</summary>
     public bool AllowUnknownConfigKeys { get; init; }
