@@ -23,6 +23,7 @@ public static class CliApp
             ScoreCommand.Create(),
             InspectCommand.Create(),
             SynthCommand.Create(),
+            ServeCommand.Create(),
         })
             root.Subcommands.Add(command);
         return root;

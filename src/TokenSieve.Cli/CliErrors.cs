@@ -36,6 +36,14 @@ public static class CliErrors
         }
         try
         {
+            if (parse.Action is System.CommandLine.Help.HelpAction)
+            {
+                // Help names the program after the assembly (TokenSieve.Cli); the command is `tokensieve`.
+                var help = new StringWriter();
+                int rc = parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = help });
+                Console.Out.Write(help.ToString().Replace(RootCommand.ExecutableName, "tokensieve", StringComparison.Ordinal));
+                return rc;
+            }
             return parse.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e)

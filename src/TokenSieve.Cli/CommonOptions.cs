@@ -74,8 +74,12 @@ public static class CommonOptions
         _ => $"{bytes:F0} B",
     };
 
+    /// <summary>A number for a table or line; NaN (nothing measured, e.g. scored foreign predictions) as "–", as the reports print it.</summary>
+    public static string Number(double value, string format) => double.IsNaN(value) ? "–" : value.ToString(format, System.Globalization.CultureInfo.InvariantCulture);
+
     public static string Flops(double flops) => flops switch
     {
+        double.NaN => "–",
         >= 1e12 => $"{flops / 1e12:F2} TFLOP",
         >= 1e9 => $"{flops / 1e9:F2} GFLOP",
         >= 1e6 => $"{flops / 1e6:F1} MFLOP",

@@ -69,7 +69,12 @@ public static class BenchCommand
             Console.WriteLine($"{summary.Answered} answered, {summary.Resumed} already in {p.GetValue(output)}, {summary.Total} in the plan");
             var parse = ParseParsing(p.GetValue(parsing)!);
             var issues = new List<ReadIssue>();
-            var scores = PredictionScoring.ScoreRun(scored, p.GetValue(output)!, parse, issues);
+            var all = PredictionScoring.ScoreRun(scored, p.GetValue(output)!, parse, issues);
+            // The results file may hold earlier runs' configurations: report only this run's.
+            var planned = specs.Select(s => s.Spec).ToHashSet(StringComparer.Ordinal);
+            var scores = all.Where(s => planned.Contains(s.Spec.Split('@')[0])).ToList();
+            if (scores.Count < all.Count)
+                Console.Error.WriteLine($"note: {all.Count - scores.Count} other configuration(s) in {p.GetValue(output)} (earlier runs) are left out of this report; use a fresh --out to keep runs apart");
             ReportReadIssues(issues);
             PrintScores(scores);
             if (p.GetValue(report) is { } dir)
@@ -156,6 +161,8 @@ public static class BenchCommand
             answer = answerer.Answer;
         }
         using var model = m;
+        using var resumeNote = cancel.Register(() => Console.Error.WriteLine(
+            $"interrupted: every answer made so far is in {output}; run the same command again to resume where it stopped"));
         var options = new SweepOptions
         {
             Seed = seed, Limit = limit, Shard = shard is null ? null : Shard.Parse(shard), ModelId = Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd('/')),
@@ -168,7 +175,7 @@ public static class BenchCommand
             {
                 if ((DateTime.UtcNow - lastPrint).TotalSeconds < 5 && r.Done < r.Total) return;
                 lastPrint = DateTime.UtcNow;
-                Console.WriteLine($"[{r.Done}/{r.Total}] {r.Spec} {r.QuestionId} elapsed {r.Elapsed:hh\\:mm\\:ss} eta {r.Eta:hh\\:mm\\:ss}");
+                Console.WriteLine($"[{r.Done}/{r.Total}] {r.Spec} {r.QuestionId} elapsed {r.Elapsed:hh\\:mm\\:ss} eta {(r.Eta is { } eta ? eta.ToString(@"hh\:mm\:ss") : "–")}");
             });
             return await EvalRunner.RunAsync(datasets, specs, output, answer, options, progress, cancel);
         }
@@ -182,7 +189,9 @@ public static class BenchCommand
                 {
                     bar.MaxValue = r.Total;
                     bar.Value = r.Done;
-                    bar.Description = $"{r.Task} {r.Spec}";
+                    // Spectre refuses a blank description (the first report may name no task yet) and reads [..] as markup.
+                    string what = $"{r.Task} {r.Spec}".Trim();
+                    bar.Description = what.Length > 0 ? Markup.Escape(what) : "answering";
                 });
                 summary = await EvalRunner.RunAsync(datasets, specs, output, answer, options, progress, cancel);
                 bar.Value = bar.MaxValue;
@@ -194,7 +203,7 @@ public static class BenchCommand
     {
         var table = new Table().Border(TableBorder.Markdown).AddColumns("task", "spec", "score", "visual tokens", "prefill ms (median)", "FLOPs (mean)", "n");
         foreach (var s in scores)
-            table.AddRow(Markup.Escape(s.Task), Markup.Escape(s.Spec), $"{s.Score.Main:F2} ({s.Score.MainMetric})", $"{s.Cost.MeanVisualTokens:F1}", $"{s.Cost.MedianPrefillMs:F1}",
+            table.AddRow(Markup.Escape(s.Task), Markup.Escape(s.Spec), $"{CommonOptions.Number(s.Score.Main, "F2")} ({s.Score.MainMetric})", CommonOptions.Number(s.Cost.MeanVisualTokens, "F1"), CommonOptions.Number(s.Cost.MedianPrefillMs, "F1"),
                 CommonOptions.Flops(s.Cost.MeanFlops), s.Cost.Count.ToString());
         CliConsole.Out.Write(table);
     }

@@ -14,7 +14,7 @@ namespace TokenSieve.Cli.Commands;
 
 /// <summary>`tokensieve demo`: the main job on the built-in model. Built-in images (lab test scenes,
 /// one per question family) are answered with all visual tokens and with each main method; a table
-/// shows answer, correctness, visual tokens, prefill time, speed-up and FLOPs, and PNG overlays
+/// shows answer, correctness, visual tokens, prefill time and FLOPs (no speed-up: one run per cell is too noisy for a ratio; `bench --speed` measures it), and PNG overlays
 /// show which patches each method kept.</summary>
 public static class DemoCommand
 {
@@ -58,9 +58,9 @@ public static class DemoCommand
                 var pixels = pipeline.Preprocess(image, AspectMode.Crop);
                 var table = new Table().Border(TableBorder.Rounded)
                     .Title($"{Markup.Escape(item.Task)}: {Markup.Escape(item.Question)} [grey](expected: {Markup.Escape(item.Answers[0])})[/]")
-                    .AddColumns("method", "answer", "correct", "visual tokens", "prefill ms", "speed-up", "prefill FLOPs");
+                    .AddColumns("method", "answer", "correct", "visual tokens", "prefill ms", "prefill FLOPs");
                 var panels = new List<RgbImage>();
-                double basePrefill = 0;
+                var labels = new List<string>();
                 foreach (var (spec, method) in parsed)
                 {
                     cancel.ThrowIfCancellationRequested();
@@ -73,18 +73,21 @@ public static class DemoCommand
                     if (total == 0) run();
                     var result = run();
                     var r = result.Report;
-                    if (spec == specs[0]) basePrefill = r.PrefillMs;
                     bool ok = Scoring.ItemScore(kind, item, result.Text ?? "") > 0;
                     var s = summary[spec];
                     summary[spec] = (s.Correct + (ok ? 1 : 0), s.PrefillMs + r.PrefillMs, s.Flops + r.PrefillFlops, s.Tokens + r.VisualTokens);
-                    table.AddRow(Markup.Escape(spec), Markup.Escape(result.Text ?? ""), ok ? "[green]yes[/]" : "[red]no[/]", r.VisualTokens.ToString(),
-                        $"{r.PrefillMs:F1}", $"{basePrefill / r.PrefillMs:F2}x", CommonOptions.Flops(r.PrefillFlops));
+                    // A decoder pruner keeps fewer visual tokens than enter the decoder: show both.
+                    int keptVisual = r.VisualTokens - (r.PromptTokens - r.TokensPerLayer[^1]);
+                    table.AddRow(Markup.Escape(spec), Markup.Escape(result.Text ?? ""), ok ? "[green]yes[/]" : "[red]no[/]",
+                        keptVisual == r.VisualTokens ? r.VisualTokens.ToString() : $"{r.VisualTokens} → {keptVisual}",
+                        $"{r.PrefillMs:F1}", CommonOptions.Flops(r.PrefillFlops));
                     panels.Add(KeptPatchOverlay.Render(image, r.ReductionResult));
+                    labels.Add($"{spec}: {keptVisual} tokens");
                 }
                 total++;
                 console.Write(table);
                 string file = Path.Combine(outDir, item.QuestionId.Replace('/', '_') + ".png");
-                PngEncoder.Save(KeptPatchOverlay.Montage(panels), file);
+                PngEncoder.Save(KeptPatchOverlay.LabelledGrid(panels, labels), file);
                 console.MarkupLine($"overlay: {Markup.Escape(file)}");
             }
             var totals = new Table().Border(TableBorder.Rounded).Title("all demo questions").AddColumns("method", "correct", "mean visual tokens", "mean prefill ms", "mean prefill FLOPs");

@@ -15,7 +15,7 @@ public static class InspectCommand
         var model = CommonOptions.Model();
         var allowUnknown = CommonOptions.AllowUnknownConfigKeys();
         var weights = CommonOptions.WeightsFile();
-        var context = new Option<int?>("--context") { Description = "tokens to budget the KV cache for (default: 576 visual + 64 text)" };
+        var context = new Option<int?>("--context") { Description = "tokens to budget the KV cache for (default: one image's visual tokens for this model + 64 text; 576 + 64 for LLaVA-1.5)" };
         var cmd = new Command("inspect", "Describe a model folder: config with defaults, parameters, dtypes, memory it will need.") { model, allowUnknown, weights, context };
         cmd.SetAction(p =>
         {

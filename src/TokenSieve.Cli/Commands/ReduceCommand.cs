@@ -28,8 +28,8 @@ public static class ReduceCommand
 
     public static Command Create()
     {
-        var method = new Option<string>("--method") { Description = "reduction spec", Required = true };
-        var input = new Option<string>("--in") { Description = "safetensors file with the input tensors", Required = true };
+        var method = new Option<string>("--reduce", "--method") { Description = "vision-side method spec, as `run --reduce` takes it (alias: --method)", Required = true };
+        var input = new Option<string>("--input", "--in") { Description = "safetensors file with the input tensors (alias: --in)", Required = true };
         var output = new Option<string>("--out") { Description = "safetensors file to write", Required = true };
         var grid = new Option<string?>("--grid") { Description = "patch grid HxW (default: square, sqrt(N))" };
         var heads = new Option<int?>("--heads") { Description = "attention heads (default: rows of cls_attention, else 1)" }.Range(1, 1 << 16);

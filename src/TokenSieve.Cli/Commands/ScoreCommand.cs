@@ -11,8 +11,8 @@ public static class ScoreCommand
     public static Command Create()
     {
         var task = new Option<string>("--task") { Description = "benchmark: " + string.Join(", ", BenchmarkDatasets.Names), Required = true };
-        var pred = new Option<string>("--pred") { Description = "predictions JSONL ({question_id, text, ...} per line)", Required = true };
-        var ann = new Option<string>("--ann") { Description = "annotation file or folder of the benchmark", Required = true };
+        var pred = new Option<string>("--predictions", "--pred") { Description = "predictions JSONL ({question_id, text, ...} per line; bench's --out file works too) (alias: --pred)", Required = true };
+        var ann = new Option<string>("--data", "--ann") { Description = "annotation file or folder of the benchmark, as `bench --data` takes it (alias: --ann)", Required = true };
         var parsing = new Option<string>("--parsing") { Description = "llava or lmms-eval answer parsing", DefaultValueFactory = _ => "llava" };
         var report = new Option<string?>("--report") { Description = "also write report.md/.csv/.html with charts into this folder" };
         var cmd = new Command("score", "Score a predictions file against a benchmark's annotations (no model needed).") { task, pred, ann, parsing, report };
@@ -26,8 +26,8 @@ public static class ScoreCommand
             BenchCommand.PrintScores(scores);
             foreach (var s in scores)
             {
-                Console.WriteLine($"{s.Task} {s.Spec}: {s.Score.MainMetric} = {s.Score.Main:F2} ({s.Score.Scored} scored, {s.Score.Missing} without a prediction, {s.Unmatched} predictions unmatched)");
-                foreach (var (k, v) in s.Score.Metrics.OrderBy(kv => kv.Key, StringComparer.Ordinal)) Console.WriteLine($"  {k} = {v:F4}");
+                Console.WriteLine($"{s.Task} {s.Spec}: {s.Score.MainMetric} = {CommonOptions.Number(s.Score.Main, "F2")} ({s.Score.Scored} scored, {s.Score.Missing} without a prediction, {s.Unmatched} predictions unmatched)");
+                foreach (var (k, v) in s.Score.Metrics.OrderBy(kv => kv.Key, StringComparer.Ordinal)) Console.WriteLine($"  {k} = {CommonOptions.Number(v, "F4")}");
             }
             if (p.GetValue(report) is { } dir) ReportFiles.Write(new BenchmarkReport(scores) { ReadIssues = issues }, dir);
             return 0;

@@ -13,7 +13,7 @@ public static class TrainLabCommand
 {
     public static Command Create()
     {
-        var output = new Option<string>("--out") { Description = "model folder to write", DefaultValueFactory = _ => BuiltInModel.RelativePath };
+        var output = new Option<string>("--out") { Description = $"model folder to write (default ./lab-model, so the shipped {BuiltInModel.RelativePath} is replaced only when asked: --out {BuiltInModel.RelativePath})", DefaultValueFactory = _ => "lab-model" };
         var seed = new Option<ulong>("--seed") { Description = "training seed (data, initialisation)", DefaultValueFactory = _ => LabDataset.DefaultSeed };
         var visionSteps = new Option<int?>("--vision-steps") { Description = "stage 1 steps (vision tower with the [CLS] objective)" }.Range(0, 10_000_000);
         var decoderSteps = new Option<int?>("--decoder-steps") { Description = "stage 2 steps (projector + decoder on question answering)" }.Range(0, 10_000_000);

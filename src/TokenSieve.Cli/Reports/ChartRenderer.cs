@@ -6,8 +6,8 @@ namespace TokenSieve.Cli.Reports;
 /// labelled with its configuration, the unpruned baseline as a dashed horizontal line.</summary>
 public static class ChartRenderer
 {
-    public const int DefaultWidth = 800;
-    public const int DefaultHeight = 500;
+    public const int DefaultWidth = 1000;
+    public const int DefaultHeight = 625;
 
     public static byte[] RenderPng(ChartSpec spec, int width = DefaultWidth, int height = DefaultHeight)
     {
@@ -23,7 +23,9 @@ public static class ChartRenderer
 
     static ScottPlot.Plot Build(ChartSpec spec)
     {
-        var plot = new ScottPlot.Plot();
+        // Charts sit two or three to a row in the HTML report (about 450-650 px wide): everything drawn
+        // 1.25x larger, and point labels at 14 px before scaling, stay readable there.
+        var plot = new ScottPlot.Plot { ScaleFactor = 1.25f };
         plot.Title(spec.Title);
         plot.XLabel(spec.XLabel);
         plot.YLabel(spec.YLabel);
@@ -49,7 +51,7 @@ public static class ChartRenderer
             foreach (var p in series.Points)
             {
                 var label = plot.Add.Text(ShortLabel(p.Label, series.Name), p.X, p.Y);
-                label.LabelFontSize = 10;
+                label.LabelFontSize = 14;
                 label.LabelFontColor = scatter.Color;
                 label.LabelOffsetX = 6;
                 label.LabelOffsetY = -14;

@@ -54,6 +54,38 @@ public static class KeptPatchOverlay
         return (v + 1) * cells / size != cell || v == 0 || (v - 1) * cells / size != cell;
     }
 
+    /// <summary>Panels in a grid of <paramref name="columns"/>, each with its label (method and kept
+    /// tokens) written under it, so an overlay can be read without the table beside it.</summary>
+    public static RgbImage LabelledGrid(IReadOnlyList<RgbImage> panels, IReadOnlyList<string> labels, int columns = 5, int gap = 8, int labelHeight = 30)
+    {
+        if (panels.Count != labels.Count) throw new ArgumentException($"{panels.Count} panels for {labels.Count} labels");
+        int pw = panels.Max(p => p.Width), ph = panels.Max(p => p.Height);
+        int cols = Math.Min(columns, panels.Count), rows = (panels.Count + cols - 1) / cols;
+        int w = cols * pw + (cols - 1) * gap, h = rows * (ph + labelHeight) + (rows - 1) * gap;
+        var m = new RgbImage(w, h, ((byte)255, (byte)255, (byte)255));
+        using var strip = new SkiaSharp.SKBitmap(pw, labelHeight, SkiaSharp.SKColorType.Rgba8888, SkiaSharp.SKAlphaType.Opaque);
+        using var canvas = new SkiaSharp.SKCanvas(strip);
+        using var font = new SkiaSharp.SKFont(SkiaSharp.SKTypeface.Default, labelHeight * 0.6f);
+        using var ink = new SkiaSharp.SKPaint { Color = SkiaSharp.SKColors.Black, IsAntialias = true };
+        for (int i = 0; i < panels.Count; i++)
+        {
+            int x = i % cols * (pw + gap), y = i / cols * (ph + labelHeight + gap);
+            m.Paste(panels[i], x, y);
+            canvas.Clear(SkiaSharp.SKColors.White);
+            canvas.DrawText(labels[i], 4, labelHeight * 0.72f, SkiaSharp.SKTextAlign.Left, font, ink);
+            for (int ly = 0; ly < labelHeight; ly++)
+                for (int lx = 0; lx < pw; lx++)
+                {
+                    var c = strip.GetPixel(lx, ly);
+                    int dst = ((y + ph + ly) * w + x + lx) * 3;
+                    m.Pixels[dst] = c.Red;
+                    m.Pixels[dst + 1] = c.Green;
+                    m.Pixels[dst + 2] = c.Blue;
+                }
+        }
+        return m;
+    }
+
     /// <summary>Panels side by side with a gap.</summary>
     public static RgbImage Montage(IReadOnlyList<RgbImage> panels, int gap = 6)
     {

@@ -13,6 +13,9 @@ public sealed record GenerationOptions
     public int? EosTokenId { get; init; }
     /// <summary>Keep each step's logits (parity dumps).</summary>
     public bool KeepStepLogits { get; init; }
+    /// <summary>Called with each generated id (not the EOS) as soon as it is sampled, before the next
+    /// decode step: streaming and stop sequences. Returning false ends generation after this id.</summary>
+    public Func<int, bool>? OnToken { get; init; }
 }
 
 public sealed class GenerationResult
@@ -409,7 +412,7 @@ public sealed class InferenceSession
             if (step == 0) ttft = sw.Elapsed.TotalMilliseconds;
             if (token == eos) { eosHit = true; unfed = token; break; }
             tokens.Add(token);
-            if (step == maxNew - 1) { unfed = token; break; }
+            if (options.OnToken?.Invoke(token) == false || step == maxNew - 1) { unfed = token; break; }
             decodeWatch.Start();
             logits = DecodeStep(token);
             decodeWatch.Stop();

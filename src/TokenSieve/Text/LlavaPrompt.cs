@@ -89,9 +89,16 @@ public static class LlavaPrompt
     /// <summary>A conversation whose first user turn holds <paramref name="images"/> images: its
     /// <c>&lt;image&gt;</c> placeholders, or that many <c>"&lt;image&gt;\n"</c> before the text.</summary>
     public static PromptIds Build(SentencePieceBpeTokenizer tokenizer, ChatTemplate template, IReadOnlyList<ChatTurn> turns, int imageTokenId, int images)
+        => Build(tokenizer, template, Render(template, turns, images), imageTokenId);
+
+    /// <summary>A conversation whose user turn <c>i</c> holds <paramref name="imagesPerTurn"/>[i] images (the
+    /// chat client's messages: images may come in any user turn, each as one placeholder where it stands).</summary>
+    public static PromptIds Build(SentencePieceBpeTokenizer tokenizer, ChatTemplate template, IReadOnlyList<ChatTurn> turns, int imageTokenId, IReadOnlyList<int> imagesPerTurn)
+        => Build(tokenizer, template, Render(template, turns, imagesPerTurn), imageTokenId);
+
+    static PromptIds Build(SentencePieceBpeTokenizer tokenizer, ChatTemplate template, string text, int imageTokenId)
     {
         ArgumentNullException.ThrowIfNull(tokenizer);
-        string text = Render(template, turns, images);
         var ids = new List<int> { tokenizer.BosId };
         var slots = new List<int>();
         int slot = -1;
@@ -162,8 +169,20 @@ public static class LlavaPrompt
     /// <summary>The prompt text with <paramref name="images"/> images in the first user turn.</summary>
     public static string Render(ChatTemplate template, IReadOnlyList<ChatTurn> turns, int images)
     {
+        ArgumentNullException.ThrowIfNull(turns);
+        return Render(template, turns, turns.Select((_, i) => i == 0 ? images : 0).ToArray(), "images go in the first user turn, one placeholder each");
+    }
+
+    /// <summary>The prompt text with <paramref name="imagesPerTurn"/>[i] images in user turn <c>i</c>.</summary>
+    public static string Render(ChatTemplate template, IReadOnlyList<ChatTurn> turns, IReadOnlyList<int> imagesPerTurn) =>
+        Render(template, turns, imagesPerTurn, "each image takes one placeholder in its own turn");
+
+    static string Render(ChatTemplate template, IReadOnlyList<ChatTurn> turns, IReadOnlyList<int> imagesPerTurn, string placementRule)
+    {
         ArgumentNullException.ThrowIfNull(template);
         ArgumentNullException.ThrowIfNull(turns);
+        ArgumentNullException.ThrowIfNull(imagesPerTurn);
+        if (imagesPerTurn.Count != turns.Count) throw new InvalidInputException($"{imagesPerTurn.Count} image counts for {turns.Count} turns");
         if (turns.Count == 0) throw new InvalidInputException("a prompt needs at least one user turn");
         var sb = new StringBuilder();
         if (template.SystemPrompt is not null) sb.Append(template.SystemPrompt).Append(' ');
@@ -172,9 +191,9 @@ public static class LlavaPrompt
             var turn = turns[i];
             string user = turn.User ?? throw new InvalidInputException($"turn {i}: the user message is null");
             int placeholders = CountPlaceholders(user);
-            int expected = i == 0 ? images : 0;
+            int expected = imagesPerTurn[i];
             if (placeholders != 0 && placeholders != expected)
-                throw new InvalidInputException($"turn {i}: the message contains '{ChatTemplate.ImagePlaceholder}' {placeholders} time(s) for {expected} image(s); images go in the first user turn, one placeholder each");
+                throw new InvalidInputException($"turn {i}: the message contains '{ChatTemplate.ImagePlaceholder}' {placeholders} time(s) for {expected} image(s); {placementRule}");
             if (placeholders == 0) user = string.Concat(Enumerable.Repeat(ChatTemplate.ImagePlaceholder + "\n", expected)) + user;
             sb.Append(template.UserRole).Append(": ").Append(user).Append(' ');
             if (turn.Assistant is null)

@@ -14,7 +14,7 @@ public sealed class LayeringTests
     {
         ["Numerics"] = 1, ["Checkpoints"] = 2, ["Imaging"] = 2, ["Text"] = 2,
         ["Models"] = 3, ["Reduction"] = 4, ["Pruning"] = 4, ["Cost"] = 4,
-        ["Methods"] = 5, ["Pipeline"] = 6, ["Evaluation"] = 7,
+        ["Methods"] = 5, ["Pipeline"] = 6, ["Evaluation"] = 7, ["AI"] = 8,
     };
 
     static string LibrarySource()

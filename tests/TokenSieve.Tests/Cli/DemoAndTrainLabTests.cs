@@ -19,7 +19,7 @@ public sealed class DemoAndTrainLabTests
         var pngs = Directory.GetFiles(dir.Path, "*.png");
         Assert.Equal(6, pngs.Length);
         var overlay = ImageDecoder.Load(pngs[0]);
-        Assert.True(overlay.Width > 3 * overlay.Height, "three panels side by side");
+        Assert.True(overlay.Width > 3 * (overlay.Height - 30), "three panels side by side, a 30-px label under each");
     }
 
     [Fact]

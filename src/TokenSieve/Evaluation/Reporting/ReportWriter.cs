@@ -21,6 +21,9 @@ public static class ReportWriter
         sb.AppendLine(preamble[0]).AppendLine();
         foreach (var line in preamble.Skip(1)) sb.Append("- ").AppendLine(line);
         sb.AppendLine();
+        sb.AppendLine("## What this shows").AppendLine();
+        foreach (var line in ReportFindings.Compute(report)) sb.Append("- ").AppendLine(line);
+        sb.AppendLine();
         sb.AppendLine("## Results").AppendLine();
         AppendTable(sb, MainTable(report), markdown: true);
         sb.AppendLine();
@@ -84,10 +87,15 @@ public static class ReportWriter
         sb.AppendLine("<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}" +
                       "table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}" +
                       "th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}tr:nth-child(even) td{background:#fafafa}" +
-                      ".charts{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0;border:1px solid #ddd;padding:.5em}" +
-                      "figure img,figure svg{max-width:640px;height:auto}figcaption{font-size:13px;color:#555}</style></head><body>");
+                      ".charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:1em}" +
+                      "figure{margin:0;border:1px solid #ddd;padding:.5em}figure img,figure svg{width:100%;height:auto}" +
+                      "figcaption{font-size:13px;color:#555}.table{overflow-x:auto}code{background:#f3f3f3;padding:0 .2em}" +
+                      ".findings{background:#f6f9ff;border-left:4px solid #4a7bd0;padding:.5em 1em}</style></head><body>");
         sb.Append("<h1>").Append(H(report.Title)).AppendLine("</h1>");
-        foreach (var line in Preamble(report)) sb.Append("<p>").Append(H(line)).AppendLine("</p>");
+        foreach (var line in Preamble(report)) sb.Append("<p>").Append(Code(line)).AppendLine("</p>");
+        sb.AppendLine("<h2>What this shows</h2><ul class=\"findings\">");
+        foreach (var line in ReportFindings.Compute(report)) sb.Append("<li>").Append(Code(line)).AppendLine("</li>");
+        sb.AppendLine("</ul>");
         sb.AppendLine("<h2>Results</h2>");
         AppendTable(sb, MainTable(report), markdown: false);
         if (charts.Count > 0)
@@ -230,7 +238,7 @@ public static class ReportWriter
             foreach (var r in rows.Skip(1)) sb.Append("| ").AppendJoin(" | ", r.Select(MdCell)).AppendLine(" |");
             return;
         }
-        sb.Append("<table><thead><tr>");
+        sb.Append("<div class=\"table\"><table><thead><tr>");
         foreach (var h in rows[0]) sb.Append("<th>").Append(H(h)).Append("</th>");
         sb.AppendLine("</tr></thead><tbody>");
         foreach (var r in rows.Skip(1))
@@ -239,11 +247,21 @@ public static class ReportWriter
             foreach (var c in r) sb.Append("<td>").Append(H(c)).Append("</td>");
             sb.AppendLine("</tr>");
         }
-        sb.AppendLine("</tbody></table>");
+        sb.AppendLine("</tbody></table></div>");
     }
 
     static string MdCell(string s) => s.Replace("|", "\\|");
     static string H(string s) => WebUtility.HtmlEncode(s);
+
+    /// <summary>HTML-encodes a Markdown-style line, its `code` spans as &lt;code&gt;.</summary>
+    static string Code(string s)
+    {
+        var parts = s.Split('`');
+        var sb = new StringBuilder();
+        for (int i = 0; i < parts.Length; i++)
+            sb.Append(i % 2 == 1 && i < parts.Length - 1 ? "<code>" + H(parts[i]) + "</code>" : (i % 2 == 1 ? "`" : "") + H(parts[i]));
+        return sb.ToString();
+    }
     static string Num(double v) => double.IsFinite(v) ? v.ToString("R", Inv) : "";
 
     static string Csv(string s) =>
