@@ -74,12 +74,24 @@ internal static unsafe class Gemm
     /// <summary>y[M,N] = x[M,K]·Wᵀ (+ bias) with W [N,K] of <paramref name="wType"/> at <paramref name="w"/>.</summary>
     public static void Multiply(ComputeContext ctx, float* x, int m, int k, void* w, DType wType, int n, float* bias, float* y)
     {
+        if (DTypes.IsQuantized(wType))
+        {
+            QuantGemm.Multiply(ctx, x, m, k, w, wType, n, bias, y);
+            return;
+        }
         if (!Vector256.IsHardwareAccelerated || !Fma.IsSupported)
         {
             Reference(x, m, k, w, wType, n, bias, y);
             return;
         }
         if (m <= GemvMaxRows) Gemv(ctx, x, m, k, w, wType, n, bias, y);
+        else Blocked(ctx, x, m, k, w, wType, n, bias, y);
+    }
+
+    /// <summary>The blocked GEMM (any M), or the scalar reference where the CPU has no FMA vectors.</summary>
+    internal static void BlockedOrReference(ComputeContext ctx, float* x, int m, int k, void* w, DType wType, int n, float* bias, float* y)
+    {
+        if (!Vector256.IsHardwareAccelerated || !Fma.IsSupported) Reference(x, m, k, w, wType, n, bias, y);
         else Blocked(ctx, x, m, k, w, wType, n, bias, y);
     }
 
@@ -230,7 +242,10 @@ internal static unsafe class Gemm
         long tileWidth = layout.Start[p1 - 1] + layout.Width[p1 - 1] - m0;
         float* wp = (t_weights ??= new NativeScratch()).Get((long)MaxTaskRows * KBlock);
         float* ct = (t_tile ??= new NativeScratch()).Get(rows * tileWidth);
-        int elementSize = DTypes.SizeOf(wType);
+        // Bytes per row; a block type's row is whole blocks, and a K block (a multiple of 128) starts on a block
+        // boundary or, for 256-weight super-blocks, on one of their 128-weight halves.
+        long rowBytes = DTypes.ByteCount(wType, k);
+        bool quantized = DTypes.IsQuantized(wType);
         int tileCount = (rows + TileRows - 1) / TileRows;
         int callsPerBlock = (p1 - p0) * tileCount;
         var nextW = new Prefetcher();
@@ -250,15 +265,20 @@ internal static unsafe class Gemm
             else
             {
                 for (int r = 0; r < rows; r++)
-                    WeightConversion.ToSingle((byte*)w + ((long)(n0 + r) * k + pc) * elementSize, wType, wp + (long)r * kc, kc);
+                {
+                    byte* row = (byte*)w + (n0 + r) * rowBytes;
+                    if (quantized) QuantFormats.DequantizeRow(row, wType, pc, kc, wp + (long)r * kc);
+                    else WeightConversion.ToSingle(row + pc * rowBytes / k, wType, wp + (long)r * kc, kc);
+                }
                 wBlock = wp;
                 ldw = kc;
             }
             int nextPc = pc + KBlock;
             int nextKc = Math.Min(KBlock, k - nextPc);
+            long nextBytes = nextKc > 0 ? nextKc * rowBytes / k : 0;
             if (nextKc > 0)
-                nextW.Reset((byte*)w + ((long)n0 * k + nextPc) * elementSize, (long)k * elementSize, rows, (long)nextKc * elementSize);
-            int wLinesPerCall = nextKc > 0 ? (rows * ((nextKc * elementSize + 63) / 64) + callsPerBlock - 1) / callsPerBlock : 0;
+                nextW.Reset((byte*)w + n0 * rowBytes + nextPc * rowBytes / k, rowBytes, rows, nextBytes);
+            int wLinesPerCall = nextKc > 0 ? (int)((rows * ((nextBytes + 63) / 64) + callsPerBlock - 1) / callsPerBlock) : 0;
             bool accumulate = pc > 0;
             for (int p = p0; p < p1; p++)
             {
