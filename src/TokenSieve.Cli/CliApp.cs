@@ -23,6 +23,7 @@ public static class CliApp
             ScoreCommand.Create(),
             InspectCommand.Create(),
             SynthCommand.Create(),
+            QuantizeCommand.Create(),
         })
             root.Subcommands.Add(command);
         return root;

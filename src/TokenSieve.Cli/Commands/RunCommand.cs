@@ -87,7 +87,7 @@ public static class RunCommand
             var pruner = PruneCommandOptions.Parse(p.GetValue(prune));
             var aspectMode = ParseAspect(p.GetValue(aspect)!);
             var tpl = ChatTemplate.Get(p.GetValue(template)!);
-            using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights));
+            using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights), compute);
             var tokenizer = SentencePieceBpeTokenizer.FromModelFolder(m.Directory);
             var images = p.GetValue(image)!.Select(ImageDecoder.Load).ToList();
             var ids = LlavaPrompt.Build(tokenizer, tpl, p.GetValue(prompt)!, m.Config.ImageTokenIndex, images.Count);

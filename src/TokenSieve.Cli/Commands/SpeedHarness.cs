@@ -24,12 +24,13 @@ public sealed class SpeedCommandOptions
     }
 
     /// <summary>Runs the harness and prints (and optionally writes) the table.</summary>
-    public int Run(ParseResult p, string? modelDir, IReadOnlyList<string> methods, IReadOnlyList<int> budgets, int threads, string attention, CancellationToken cancel)
+    public int Run(ParseResult p, string? modelDir, IReadOnlyList<string> methods, IReadOnlyList<int> budgets, int threads, string attention, CancellationToken cancel,
+        string? weights = null)
     {
         AttentionMode[] modes = attention.ToLowerInvariant() == "both" ? [AttentionMode.Fused, AttentionMode.Eager] : [CommonOptions.ParseAttention(attention)];
         if (modelDir is null) throw new InvalidInputException("--speed needs --model (make one with `tokensieve synth --shape tiny-1b --out DIR`)");
         var compute = CommonOptions.Compute(threads);
-        using var m = CommonOptions.LoadModel(modelDir, false, null);
+        using var m = CommonOptions.LoadModel(modelDir, false, weights, compute);
         var options = new SpeedOptions
         {
             Methods = methods, Budgets = budgets.Count > 0 ? budgets : [192, 128, 64],

@@ -175,7 +175,7 @@ public static class SpeedHarness
             rows.Add(row);
             progress?.Report(string.Create(CultureInfo.InvariantCulture, $"{row.Spec} ({row.Attention.ToString().ToLowerInvariant()}): prefill {row.MedianPrefillMs:F1} ms, visual tokens {row.VisualTokens}"));
         }
-        return new SpeedReport(Path.GetFileName(Path.GetFullPath(model.Directory).TrimEnd('/')), cfg, model.Weights.Get(TensorNames.EmbedTokens).DType, compute.Threads, peak,
+        return new SpeedReport(Path.GetFileName(Path.GetFullPath(model.Directory).TrimEnd('/')), cfg, model.WeightType, compute.Threads, peak,
             ProcessMemory.PeakResident, options, rows);
     }
 }
