@@ -14,11 +14,11 @@ public static class CommonOptions
         Required = required,
     };
 
-    public static Option<int> Threads() => new("--threads")
+    public static Option<int> Threads() => new Option<int>("--threads")
     {
         Description = "compute threads (0 = all cores)",
         DefaultValueFactory = _ => 0,
-    };
+    }.Range(0, ComputeContext.MaxThreads);
 
     public static Option<bool> AllowUnknownConfigKeys() => new("--allow-unknown-config-keys")
     {
@@ -45,9 +45,23 @@ public static class CommonOptions
         _ => throw new InvalidInputException($"--attention must be fused or eager, got '{text}'"),
     };
 
+    public static Option<string> VisionBudget() => new("--vision-budget")
+    {
+        Description = "for inputs of several views (LLaVA-NeXT tiles, video frames): per-view (each tile/frame keeps the method's budget; default) or per-input (the budget is for the whole image/video, split over its views)",
+        DefaultValueFactory = _ => "per-view",
+    };
+
+    public static Pipeline.VisionBudgetScope ParseVisionBudget(string text) => text.ToLowerInvariant() switch
+    {
+        "per-view" or "view" => Pipeline.VisionBudgetScope.PerView,
+        "per-input" or "input" or "total" => Pipeline.VisionBudgetScope.PerInput,
+        _ => throw new InvalidInputException($"--vision-budget must be per-view or per-input, got '{text}'"),
+    };
+
     public static ComputeContext Compute(int threads, AttentionMode attention = AttentionMode.Fused)
     {
-        if (threads < 0) throw new InvalidInputException($"--threads must be >= 0, got {threads}");
+        if (threads < 0 || threads > ComputeContext.MaxThreads)
+            throw new InvalidInputException($"--threads must be 0..{ComputeContext.MaxThreads} (0 = all {Environment.ProcessorCount} cores), got {threads}");
         return new ComputeContext(threads, attention);
     }
 
@@ -84,4 +98,38 @@ public static class CliConsole
 {
     public static Spectre.Console.IAnsiConsole Out =>
         Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings { Out = new Spectre.Console.AnsiConsoleOutput(Console.Out) });
+}
+
+/// <summary>Range checks on numeric options: a value outside is a usage error (one `error:` line, exit
+/// 2) naming the option, before anything runs.</summary>
+public static class OptionRanges
+{
+    public static Option<int> Range(this Option<int> o, int min, int max)
+    {
+        o.Validators.Add(r =>
+        {
+            int v = r.GetValueOrDefault<int>();
+            if (v < min || v > max) r.AddError($"{o.Name} must be {min}..{max}, got {v}");
+        });
+        return o;
+    }
+
+    public static Option<int?> Range(this Option<int?> o, int min, int max)
+    {
+        o.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<int?>() is int v && (v < min || v > max)) r.AddError($"{o.Name} must be {min}..{max}, got {v}");
+        });
+        return o;
+    }
+
+    public static Option<float> Range(this Option<float> o, float min, float max)
+    {
+        o.Validators.Add(r =>
+        {
+            float v = r.GetValueOrDefault<float>();
+            if (!(v >= min && v <= max)) r.AddError($"{o.Name} must be a number in {min}..{max}, got {v.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        });
+        return o;
+    }
 }

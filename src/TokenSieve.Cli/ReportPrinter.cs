@@ -12,7 +12,7 @@ public static class ReportPrinter
         void Row(string k, string v) => t.AddRow(Markup.Escape(k), Markup.Escape(v));
         Row("reduction", r.Reduction + (r.AdaptiveCount is { } a ? $" (adaptive count {a})" : ""));
         Row("decoder pruning", r.Pruning);
-        Row("visual tokens", $"{r.VisualTokens} of {r.VisualTokensBefore}");
+        Row("visual tokens", $"{r.VisualTokens} of {r.VisualTokensBefore}" + (r.PatchesBeforeMerge is { } patches ? $" ({patches} patches before the model's own merge)" : ""));
         Row("prompt tokens", $"{r.PromptTokens} (image at {r.ImageStart})");
         if (r.TokensPerLayer.Distinct().Count() > 1) Row("tokens per decoder layer", string.Join(" ", r.TokensPerLayer));
         Row("time (ms)", $"preprocess {r.PreprocessMs:F1}, vision {r.VisionMs:F1}, reduction {r.ReductionMs:F2}, projector {r.ProjectorMs:F1}, prefill {r.PrefillMs:F1}, first token {r.TimeToFirstTokenMs:F1}, decode {r.DecodeMs:F1}");

@@ -104,3 +104,39 @@ public sealed class InvalidInputException : TokenSieveException
 {
     public InvalidInputException(string message) : base(message) { }
 }
+
+/// <summary>An image the model's resize rules cannot bring to a valid size: a side below the patch
+/// factor, an aspect ratio beyond the model's limit, or a resized area below <c>min_pixels</c> (the
+/// zero side very elongated images get). <see cref="File"/> names the image when it came from one.</summary>
+public sealed class ImageSizeException : TokenSieveException
+{
+    public string? File { get; }
+    public int Width { get; }
+    public int Height { get; }
+
+    public ImageSizeException(string? file, int width, int height, string reason)
+        : base($"{(file is null ? "" : Printable(file, 400) + ": ")}image {width}x{height} (width x height): {reason}")
+        => (File, Width, Height) = (file, width, height);
+}
+
+/// <summary>A prompt with its visual tokens is longer than the model's context
+/// (<c>max_position_embeddings</c>).</summary>
+public sealed class ContextOverflowException : TokenSieveException
+{
+    public int Tokens { get; }
+    public int Context { get; }
+
+    public ContextOverflowException(int tokens, int context, string detail)
+        : base($"the prompt is {tokens} tokens ({detail}), longer than the model's context of {context}") => (Tokens, Context) = (tokens, context);
+}
+
+/// <summary>A method that cannot run on this model: it needs something the model does not have
+/// (a [CLS] token, a vision tower it can reach into), and no surrogate is defined for it.</summary>
+public sealed class MethodNotApplicableException : TokenSieveException
+{
+    public string Method { get; }
+    public string Model { get; }
+
+    public MethodNotApplicableException(string method, string model, string reason)
+        : base($"method '{Printable(method)}' cannot run on {model}: {reason}") => (Method, Model) = (method, model);
+}

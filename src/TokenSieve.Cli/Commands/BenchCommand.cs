@@ -24,10 +24,10 @@ public static class BenchCommand
         var budgets = new Option<string?>("--budgets") { Description = "comma-separated budgets, e.g. 64,128,192" };
         var output = new Option<string>("--out") { Description = "results JSONL (appended; a re-run resumes)", DefaultValueFactory = _ => "results.jsonl" };
         var report = new Option<string?>("--report") { Description = "write report.md/.csv/.html with charts into this folder when done" };
-        var limit = new Option<int?>("--limit") { Description = "first N items of each task" };
+        var limit = new Option<int?>("--limit") { Description = "first N items of each task" }.Range(1, int.MaxValue);
         var shard = new Option<string?>("--shard") { Description = "i/n: this process's contiguous slice (use one --out per shard)" };
         var seed = new Option<int>("--seed") { Description = "run seed (per-item seeds derive from it)", DefaultValueFactory = _ => 0 };
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "answer length limit", DefaultValueFactory = _ => 16 };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "answer length limit", DefaultValueFactory = _ => 16 }.Range(1, 1 << 16);
         var template = RunCommand.TemplateOption();
         var aspect = RunCommand.AspectOption("pad");
         var parsing = new Option<string>("--parsing") { Description = "answer parsing for the report: llava or lmms-eval", DefaultValueFactory = _ => "llava" };
@@ -35,7 +35,7 @@ public static class BenchCommand
         var threads = CommonOptions.Threads();
         var weights = CommonOptions.WeightsFile();
         var attention = CommonOptions.Attention(allowBoth: true);
-        var multiTurn = new Option<bool>("--multi-turn") { Description = "also ask every question as the second turn of a conversation about its image, after another question about the same image (METHODS.md §15.5; pairing rule in EVALUATION.md); turns are scored as <task>/turn1 and <task>/turn2" };
+        var multiTurn = new Option<bool>("--multi-turn") { Description = "also ask every question as the second turn of a conversation about its image, after another question about the same image (METHODS.md §15.5; pairing rule in docs/EVALUATION.md); turns are scored as <task>/turn1 and <task>/turn2" };
         var alphas = new Option<string?>("--alphas") { Description = "comma-separated alpha values substituted for {a} in method specs (the alpha sweep: --methods \"alpha:a={a},k=2,keep={budget}\" --alphas 0,0.1,0.2,0.3,0.5,0.7,0.8,0.9,1)" };
         var cmd = new Command("bench", "Sweep methods x budgets over a benchmark (resumable JSONL + report), or measure end-to-end speed with --speed.")
         {
@@ -69,16 +69,27 @@ public static class BenchCommand
                 p.GetValue(maxNew), templateName, p.GetValue(aspect)!, p.GetValue(threads), CommonOptions.ParseAttention(p.GetValue(attention)!), cancel, p.GetValue(weights));
             Console.WriteLine($"{summary.Answered} answered, {summary.Resumed} already in {p.GetValue(output)}, {summary.Total} in the plan");
             var parse = ParseParsing(p.GetValue(parsing)!);
-            var scores = PredictionScoring.ScoreRun(scored, p.GetValue(output)!, parse);
+            var issues = new List<ReadIssue>();
+            var scores = PredictionScoring.ScoreRun(scored, p.GetValue(output)!, parse, issues);
+            ReportReadIssues(issues);
             PrintScores(scores);
             if (p.GetValue(report) is { } dir)
             {
-                var files = ReportFiles.Write(new BenchmarkReport(scores), dir);
+                var files = ReportFiles.Write(new BenchmarkReport(scores) { ReadIssues = issues }, dir);
                 Console.WriteLine($"report: {files.Markdown}, {files.Html}");
             }
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>Unreadable results lines: how many, and the first few with their line numbers.</summary>
+    public static void ReportReadIssues(IReadOnlyList<ReadIssue> issues)
+    {
+        if (issues.Count == 0) return;
+        Console.Error.WriteLine($"warning: {issues.Count} line(s) of the results file could not be read and are not counted (a sweep answers their items again):");
+        foreach (var issue in issues.Take(5)) Console.Error.WriteLine($"  {issue}");
+        if (issues.Count > 5) Console.Error.WriteLine($"  ... and {issues.Count - 5} more");
     }
 
     public static IEnumerable<string> SplitMethods(IEnumerable<string> values) =>
@@ -126,12 +137,28 @@ public static class BenchCommand
         int? limit, string? shard, int seed, int maxNewTokens, string template, string aspect, int threads, AttentionMode attention, CancellationToken cancel,
         string? weights = null)
     {
-        var compute = CommonOptions.Compute(threads, attention);
-        using var m = CommonOptions.LoadModel(modelDir, false, weights, compute);
-        var tokenizer = SentencePieceBpeTokenizer.FromModelFolder(m.Directory);
-        var pipeline = new LlavaPipeline(m, compute);
-        var answerer = new EngineAnswerer(pipeline, tokenizer, ChatTemplate.Get(template), RunCommand.ParseAspect(aspect), maxNewTokens);
-        answerer.Prepare(specs.Select(s => s.Spec));
+        IDisposable m;
+        Answerer answer;
+        if (Qwen2VlCommands.Is(modelDir))
+        {
+            var q = Qwen2VlCommands.Load(modelDir, false, weights);
+            m = q;
+            var qa = new Qwen2VlAnswerer(new Qwen2VlPipeline(q, CommonOptions.Compute(threads, attention)), Qwen2Tokenizer.FromFolder(q.Directory), maxNewTokens);
+            qa.Prepare(specs.Select(s => s.Spec));
+            answer = qa.Answer;
+        }
+        else
+        {
+            var compute = CommonOptions.Compute(threads, attention);
+            var l = CommonOptions.LoadModel(modelDir, false, weights, compute);
+            m = l;
+            var tokenizer = SentencePieceBpeTokenizer.FromModelFolder(l.Directory);
+            var pipeline = new LlavaPipeline(l, compute);
+            var answerer = new EngineAnswerer(pipeline, tokenizer, ChatTemplate.Get(template), RunCommand.ParseAspect(aspect), maxNewTokens);
+            answerer.Prepare(specs.Select(s => s.Spec));
+            answer = answerer.Answer;
+        }
+        using var model = m;
         var options = new SweepOptions
         {
             Seed = seed, Limit = limit, Shard = shard is null ? null : Shard.Parse(shard), ModelId = Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd('/')),
@@ -146,7 +173,7 @@ public static class BenchCommand
                 lastPrint = DateTime.UtcNow;
                 Console.WriteLine($"[{r.Done}/{r.Total}] {r.Spec} {r.QuestionId} elapsed {r.Elapsed:hh\\:mm\\:ss} eta {r.Eta:hh\\:mm\\:ss}");
             });
-            return await EvalRunner.RunAsync(datasets, specs, output, answerer.Answer, options, progress, cancel);
+            return await EvalRunner.RunAsync(datasets, specs, output, answer, options, progress, cancel);
         }
         RunSummary? summary = null;
         await AnsiConsole.Progress()
@@ -160,7 +187,7 @@ public static class BenchCommand
                     bar.Value = r.Done;
                     bar.Description = $"{r.Task} {r.Spec}";
                 });
-                summary = await EvalRunner.RunAsync(datasets, specs, output, answerer.Answer, options, progress, cancel);
+                summary = await EvalRunner.RunAsync(datasets, specs, output, answer, options, progress, cancel);
                 bar.Value = bar.MaxValue;
             });
         return summary!;

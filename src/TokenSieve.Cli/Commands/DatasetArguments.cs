@@ -15,8 +15,8 @@ public sealed class DatasetArguments
     public Option<string?> Images { get; } = new("--images") { Description = "image folder of the benchmark" };
     public Option<bool> OcrTokens { get; } = new("--ocr-tokens") { Description = "TextVQA: add the reference OCR tokens to the prompt (LLaVA-1.5's setting)" };
     public Option<string?> Suite { get; } = new("--suite") { Description = "built-in suites: 'lab' (the lab question families on generated scenes; model defaults to models/lab)" };
-    public Option<string> Split { get; } = new("--split") { Description = "lab split: test or validation", DefaultValueFactory = _ => "test" };
-    public Option<int> PerSuite { get; } = new("--per-suite") { Description = "lab items per suite (existence has three suites: random, popular, adversarial)", DefaultValueFactory = _ => 50 };
+    public Option<string> Split { get; } = new("--split") { Description = "lab split: test or validation (default test); RefCOCO family: val, testA, testB (RefCOCOg: val, test; default val)", DefaultValueFactory = _ => "test" };
+    public Option<int> PerSuite { get; } = new Option<int>("--per-suite") { Description = "lab items per suite (existence has three suites: random, popular, adversarial)", DefaultValueFactory = _ => 50 }.Range(1, 1_000_000);
     public Option<string?> Families { get; } = new("--families") { Description = "lab families, comma-separated (default all): " + string.Join(", ", LabEvalDatasets.Families) };
 
     public void AddTo(Command cmd)
@@ -47,7 +47,9 @@ public sealed class DatasetArguments
         if (p.GetValue(Task) is { } t)
         {
             string ann = p.GetValue(Data) ?? throw new InvalidInputException("--task needs --data (the annotation file or folder)");
-            datasets.Add(BenchmarkDatasets.Load(t, ann, p.GetValue(Images), new DatasetOptions { OcrTokens = p.GetValue(OcrTokens) }, cancel));
+            string? benchSplit = p.GetResult(Split) is { Implicit: false } ? p.GetValue(Split) : null;
+            if (benchSplit is not null && IsLab(p)) benchSplit = null;   // --split then names the lab split
+            datasets.Add(BenchmarkDatasets.Load(t, ann, p.GetValue(Images), new DatasetOptions { OcrTokens = p.GetValue(OcrTokens), BenchmarkSplit = benchSplit }, cancel));
             names.Add(t);
         }
         if (datasets.Count == 0) throw new InvalidInputException("nothing to run: give --task with --data, or --suite lab");

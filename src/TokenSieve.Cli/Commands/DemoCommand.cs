@@ -22,7 +22,7 @@ public static class DemoCommand
     {
         var model = CommonOptions.Model(required: false);
         model.Description = "model folder (default: the built-in lab model, models/lab)";
-        var budget = new Option<int?>("--budget") { Description = "visual-token budget of the budgeted methods (default: a quarter of the patches)" };
+        var budget = new Option<int?>("--budget") { Description = "visual-token budget of the budgeted methods (default: a quarter of the patches)" }.Range(1, 1 << 16);
         var methods = new Option<string[]?>("--methods") { Description = "method specs separated by ';' (default: none, prumerge, prumerge+, random, pool, fastervlm, visionzip, divprune, tome, fastv)", AllowMultipleArgumentsPerToken = true };
         var output = new Option<string>("--out") { Description = "folder for the overlay PNGs", DefaultValueFactory = _ => "demo-out" };
         var threads = CommonOptions.Threads();

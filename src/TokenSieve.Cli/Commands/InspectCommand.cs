@@ -1,3 +1,4 @@
+using TokenSieve.Imaging;
 using System.CommandLine;
 using Spectre.Console;
 using TokenSieve.Checkpoints;
@@ -18,7 +19,14 @@ public static class InspectCommand
         var cmd = new Command("inspect", "Describe a model folder: config with defaults, parameters, dtypes, memory it will need.") { model, allowUnknown, weights, context };
         cmd.SetAction(p =>
         {
+            if (Qwen2VlCommands.Is(p.GetValue(model)!))
+            {
+                Qwen2VlCommands.Inspect(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights), p.GetValue(context));
+                return 0;
+            }
             using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights));
+            if (p.GetValue(context) is int n && (n < 1 || n > m.Config.Text.MaxPositionEmbeddings))
+                throw new InvalidInputException($"--context must be 1..{m.Config.Text.MaxPositionEmbeddings} (the model's context), got {n}");
             Print(m, p.GetValue(context));
             return 0;
         });
@@ -55,20 +63,34 @@ public static class InspectCommand
         Row("projector_hidden_act", c.ProjectorHiddenAct);
         Row("vision_feature_layer", c.VisionFeatureLayer);
         Row("vision_feature_select_strategy", c.VisionFeatureSelectStrategy);
+        if (c.Variant == LlavaVariant.LlavaNext) Row("image_grid_pinpoints", string.Join(" ", c.ImageGridPinpoints.Select(p => $"{p.Height}x{p.Width}")));
+        if (c.VideoTokenIndex is int video) Row("video_token_index", video);
+        if (c.Text.SlidingWindow is int window) Row("text_config.sliding_window", window);
         console.Write(t);
 
         var dtypes = m.Weights.Names.Select(m.Weights.Get).GroupBy(x => x.DType)
             .Select(g => $"{g.Key}: {g.Count()} tensors, {CommonOptions.Bytes(g.Sum(x => x.ByteLength))}");
-        int visual = c.ImageTokensPerImage;
+        int visual = c.ImageTokensPerImage, g = c.Vision.GridSize, views = 1;
+        string perImage = $"{visual} ({g}x{g} patches{(c.KeepClsFeature ? " + CLS" : "")})";
+        if (c.Variant == LlavaVariant.LlavaNext)
+        {
+            // The largest anyres layout: the pinpoint with the most tiles, for an image of that exact size.
+            var plans = c.ImageGridPinpoints.Select(p => AnyRes.Plan(p.Height, p.Width, c.ImageGridPinpoints, c.Vision.ImageSize, g)).ToList();
+            var most = plans.MaxBy(p => p.TileCount)!;
+            visual = AnyRes.FeatureLength(most.Height, most.Width, c.ImageGridPinpoints, c.Vision.ImageSize, g);
+            views = most.TileCount;
+            perImage = $"up to {visual} (anyres: base {g}x{g} + {most.Tiles.Rows}x{most.Tiles.Cols} tiles for a {most.Width}x{most.Height} image, unpadded, one newline per row; smaller for other aspect ratios)";
+        }
         int tokens = context ?? visual + 64;
         long kv = CostModel.KvCacheBytes(c.Text, Enumerable.Repeat(tokens, c.Text.NumHiddenLayers).ToArray());
         long workspace = CostModel.PrefillWorkspaceBytes(c.Text, tokens);
         console.MarkupLine($"files: {m.Weights.Files.Count} safetensors ({string.Join(", ", m.Weights.Files.Select(f => Markup.Escape(Path.GetFileName(f.Path))))})");
         console.MarkupLine($"parameters: {m.ParameterCount:N0}");
         console.MarkupLine($"dtypes: {string.Join("; ", dtypes)}");
-        console.MarkupLine($"visual tokens per image: {visual} ({c.Vision.GridSize}x{c.Vision.GridSize} patches{(c.KeepClsFeature ? " + CLS" : "")}); vision layers run: {c.VisionLayersToRun} of {c.Vision.NumHiddenLayers}");
+        console.MarkupLine($"model: {LlavaConfig.ModelTypeOf(c.Variant)}; visual tokens per image: {Markup.Escape(perImage)}; vision layers run: {c.VisionLayersToRun} of {c.Vision.NumHiddenLayers}");
+        if (c.VideoTokenIndex is not null) console.MarkupLine($"visual tokens per video frame: {c.VideoTokensPerFrame} ({g}x{g} patches + CLS, video tower); 8 frames = {8 * c.VideoTokensPerFrame}");
         console.MarkupLine($"memory for a {tokens}-token prefill: weights {CommonOptions.Bytes(m.WeightBytes)} (memory-mapped, stored dtype) + KV cache {CommonOptions.Bytes(kv)} (float32) + decoder workspace ≈{CommonOptions.Bytes(workspace)}");
-        console.MarkupLine($"prefill cost at {tokens} tokens: {CommonOptions.Flops(CostModel.PrefillFlops(c.Text, tokens))}; vision tower: {CommonOptions.Flops(CostModel.VisionFlops(c.Vision, c.VisionLayersToRun, c.Vision.SequenceLength))}");
+        console.MarkupLine($"prefill cost at {tokens} tokens: {CommonOptions.Flops(CostModel.PrefillFlops(c.Text, tokens))}; vision tower: {CommonOptions.Flops(views * CostModel.VisionFlops(c.Vision, c.VisionLayersToRun, c.Vision.SequenceLength))}{(views > 1 ? $" ({views} views)" : "")}");
         foreach (var k in c.IgnoredKeys) console.MarkupLine($"[yellow]ignored unknown config key[/]: {Markup.Escape(k)}");
         if (!File.Exists(Path.Combine(m.Directory, "tokenizer.model"))) console.MarkupLine("[yellow]no tokenizer.model[/]: `run` needs one; `dump` with --input-ids does not");
         if (!File.Exists(Path.Combine(m.Directory, "preprocessor_config.json"))) console.MarkupLine("[yellow]no preprocessor_config.json[/]: CLIP defaults at the config's image size will be used");

@@ -24,6 +24,8 @@ public static class QuantizeCommand
         cmd.SetAction(p =>
         {
             string dir = p.GetValue(model)!, outDir = p.GetValue(output)!, typeText = p.GetValue(type)!;
+            if (Qwen2VlCommands.Is(dir))
+                throw new InvalidInputException($"{dir} holds a Qwen2-VL model; quantize writes LLaVA-family folders (llava, llava_next, video_llava)");
             switch (p.GetValue(format)!.ToLowerInvariant())
             {
                 case "tokensieve":

@@ -32,7 +32,7 @@ public static class ReduceCommand
         var input = new Option<string>("--in") { Description = "safetensors file with the input tensors", Required = true };
         var output = new Option<string>("--out") { Description = "safetensors file to write", Required = true };
         var grid = new Option<string?>("--grid") { Description = "patch grid HxW (default: square, sqrt(N))" };
-        var heads = new Option<int?>("--heads") { Description = "attention heads (default: rows of cls_attention, else 1)" };
+        var heads = new Option<int?>("--heads") { Description = "attention heads (default: rows of cls_attention, else 1)" }.Range(1, 1 << 16);
         var seed = new Option<ulong>("--seed") { Description = "seed for random when the spec names none", DefaultValueFactory = _ => 0UL };
         var threads = CommonOptions.Threads();
         var cmd = new Command("reduce", "Apply a visual-token reduction method to tensors stored in a safetensors file.\n\n" + MethodCatalog.HelpText(MethodStage.Vision, MethodStage.PreLlm) + InputsHelp)

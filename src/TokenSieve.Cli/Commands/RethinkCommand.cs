@@ -16,9 +16,9 @@ public static class RethinkCommand
         var budgets = new Option<string?>("--budgets") { Description = "comma-separated visual-token budgets (default: a quarter and a ninth of the patches)" };
         var alphas = new Option<string?>("--alphas") { Description = "the alpha sweep (default 0,0.1,0.2,0.3,0.5,0.7,0.8,0.9,1 as in the paper)" };
         var output = new Option<string>("--out") { Description = "folder for findings.md/.json, the report, the analysis and results.jsonl (a re-run resumes)", Required = true };
-        var speedRuns = new Option<int>("--speed-runs") { Description = "timed runs per configuration and attention mode", DefaultValueFactory = _ => 5 };
+        var speedRuns = new Option<int>("--speed-runs") { Description = "timed runs per configuration and attention mode", DefaultValueFactory = _ => 5 }.Range(1, 1000);
         var noMultiTurn = new Option<bool>("--no-multi-turn") { Description = "skip the second-turn conversations" };
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "answer length limit", DefaultValueFactory = _ => 16 };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "answer length limit", DefaultValueFactory = _ => 16 }.Range(1, 1 << 16);
         var template = RunCommand.TemplateOption();
         var aspect = RunCommand.AspectOption("pad");
         var threads = CommonOptions.Threads();

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Spectre.Console;
+using TokenSieve.Checkpoints;
 using TokenSieve.Imaging;
 using TokenSieve.Methods;
 using TokenSieve.Models;
@@ -62,11 +63,12 @@ public static class RunCommand
     public static Command Create()
     {
         var model = CommonOptions.Model();
-        var image = new Option<string[]>("--image") { Description = "image file (PNG, JPEG, BMP, GIF, TGA); repeat for several images, which fill the prompt's <image> placeholders in order (or go before the question)", Required = true, AllowMultipleArgumentsPerToken = false };
+        var image = new Option<string[]>("--image") { Description = "image file (PNG, JPEG, BMP, GIF, TGA); repeat for several images, which fill the prompt's <image> placeholders in order (or go before the question)", AllowMultipleArgumentsPerToken = false };
+        var video = new Option<string[]>("--video") { Description = "folder of video frames (every image file in it, sorted by name), for Video-LLaVA models; repeat for several; videos go after the images", AllowMultipleArgumentsPerToken = false };
         var prompt = new Option<string>("--prompt") { Description = "the question", Required = true };
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "generation limit", DefaultValueFactory = _ => 128 };
-        var temperature = new Option<float>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => 0f };
-        var topP = new Option<float>("--top-p") { Description = "nucleus sampling mass (with temperature > 0)", DefaultValueFactory = _ => 1f };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "generation limit", DefaultValueFactory = _ => 128 }.Range(0, 1 << 20);
+        var temperature = new Option<float>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => 0f }.Range(0, 100);
+        var topP = new Option<float>("--top-p") { Description = "nucleus sampling mass (with temperature > 0)", DefaultValueFactory = _ => 1f }.Range(0, 1);
         var seed = new Option<int>("--seed") { Description = "seed for sampling and randomised reductions", DefaultValueFactory = _ => 0 };
         var reduce = ReduceOption();
         var prune = PruneCommandOptions.Prune();
@@ -76,9 +78,10 @@ public static class RunCommand
         var attention = CommonOptions.Attention();
         var allowUnknown = CommonOptions.AllowUnknownConfigKeys();
         var weights = CommonOptions.WeightsFile();
-        var cmd = new Command("run", "Answer a question about an image with any llava-hf model folder, optionally reducing visual tokens.")
+        var visionBudget = CommonOptions.VisionBudget();
+        var cmd = new Command("run", "Answer a question about an image with any llava-hf or Qwen2-VL model folder, optionally reducing visual tokens (Qwen2-VL: its own chat template and resize rules; --template and --aspect do not apply).")
         {
-            model, image, prompt, maxNew, temperature, topP, seed, reduce, prune, template, aspect, threads, attention, allowUnknown, weights,
+            model, image, video, prompt, maxNew, temperature, topP, seed, reduce, prune, template, aspect, threads, attention, allowUnknown, weights, visionBudget,
         };
         cmd.SetAction((p, cancel) =>
         {
@@ -87,20 +90,37 @@ public static class RunCommand
             var pruner = PruneCommandOptions.Parse(p.GetValue(prune));
             var aspectMode = ParseAspect(p.GetValue(aspect)!);
             var tpl = ChatTemplate.Get(p.GetValue(template)!);
+            if (Qwen2VlCommands.Is(p.GetValue(model)!))
+                return Task.FromResult(Qwen2VlCommands.Run(p.GetValue(model)!, p.GetValue(image) ?? [], p.GetValue(prompt)!, new RunOptions
+                {
+                    Reducer = reducer, Pruner = pruner, Seed = (ulong)p.GetValue(seed),
+                    Generation = new GenerationOptions { MaxNewTokens = p.GetValue(maxNew), Temperature = p.GetValue(temperature), TopP = p.GetValue(topP), Seed = p.GetValue(seed) },
+                }, compute, p.GetValue(allowUnknown), p.GetValue(weights), cancel));
             using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights), compute);
+            var imageFiles = p.GetValue(image) ?? [];
+            var videoFolders = p.GetValue(video) ?? [];
+            if (imageFiles.Length + videoFolders.Length == 0) throw new InvalidInputException("give an --image (or a --video folder for Video-LLaVA)");
+            if (videoFolders.Length > 0 && m.Config.VideoTokenIndex is null)
+                throw new InvalidInputException($"--video needs a Video-LLaVA model (video_llava); this one is {LlavaConfig.ModelTypeOf(m.Config.Variant)}");
             var tokenizer = SentencePieceBpeTokenizer.FromModelFolder(m.Directory);
-            var images = p.GetValue(image)!.Select(ImageDecoder.Load).ToList();
-            var ids = LlavaPrompt.Build(tokenizer, tpl, p.GetValue(prompt)!, m.Config.ImageTokenIndex, images.Count);
             var pipeline = new LlavaPipeline(m, compute);
-            var result = pipeline.Run(images, ids.Ids, ids.ImageSlots, new RunOptions
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            var visuals = imageFiles.Select(f => pipeline.Prepare(ImageDecoder.Load(f), aspectMode))
+                .Concat(videoFolders.Select(f => pipeline.PrepareVideo(VideoFrames.Load(f)))).ToList();
+            double preprocessMs = sw.Elapsed.TotalMilliseconds;
+            var ids = LlavaPrompt.Build(tokenizer, tpl, p.GetValue(prompt)!, m.Config.ImageTokenIndex, visuals.Count);
+            // The placeholders beyond the images are the videos'.
+            for (int i = imageFiles.Length; i < ids.ImageSlots.Length; i++) ids.Ids[ids.ImageSlots[i]] = m.Config.VideoTokenIndex!.Value;
+            var result = pipeline.Run(visuals, ids.Ids, ids.ImageSlots, new RunOptions
             {
                 Reducer = reducer, Pruner = pruner, Aspect = aspectMode, Seed = (ulong)p.GetValue(seed),
+                VisionBudget = CommonOptions.ParseVisionBudget(p.GetValue(visionBudget)!),
                 Generation = new GenerationOptions
                 {
                     MaxNewTokens = p.GetValue(maxNew), Temperature = p.GetValue(temperature), TopP = p.GetValue(topP), Seed = p.GetValue(seed),
                     EosTokenId = tokenizer.EosId,
                 },
-            }, t => AnswerText.Decode(tokenizer, t), cancel);
+            }, t => AnswerText.Decode(tokenizer, t), preprocessMs, cancel);
             Console.WriteLine(result.Text);
             Console.WriteLine();
             ReportPrinter.Print(result.Report);

@@ -22,15 +22,14 @@ public static class ScoreCommand
             if (dataset.Skipped > 0) Console.Error.WriteLine($"{dataset.Task}: skipped {dataset.Skipped} malformed annotation entries (first: {dataset.Issues[0]})");
             var issues = new List<ReadIssue>();
             var scores = PredictionScoring.ScoreFile(dataset, p.GetValue(pred)!, BenchCommand.ParseParsing(p.GetValue(parsing)!), issues);
-            foreach (var issue in issues.Take(5)) Console.Error.WriteLine($"skipped: {issue}");
-            if (issues.Count > 5) Console.Error.WriteLine($"... {issues.Count - 5} more malformed prediction lines");
+            BenchCommand.ReportReadIssues(issues);
             BenchCommand.PrintScores(scores);
             foreach (var s in scores)
             {
                 Console.WriteLine($"{s.Task} {s.Spec}: {s.Score.MainMetric} = {s.Score.Main:F2} ({s.Score.Scored} scored, {s.Score.Missing} without a prediction, {s.Unmatched} predictions unmatched)");
                 foreach (var (k, v) in s.Score.Metrics.OrderBy(kv => kv.Key, StringComparer.Ordinal)) Console.WriteLine($"  {k} = {v:F4}");
             }
-            if (p.GetValue(report) is { } dir) ReportFiles.Write(new BenchmarkReport(scores), dir);
+            if (p.GetValue(report) is { } dir) ReportFiles.Write(new BenchmarkReport(scores) { ReadIssues = issues }, dir);
             return 0;
         });
         return cmd;

@@ -15,11 +15,11 @@ public static class TrainLabCommand
     {
         var output = new Option<string>("--out") { Description = "model folder to write", DefaultValueFactory = _ => BuiltInModel.RelativePath };
         var seed = new Option<ulong>("--seed") { Description = "training seed (data, initialisation)", DefaultValueFactory = _ => LabDataset.DefaultSeed };
-        var visionSteps = new Option<int?>("--vision-steps") { Description = "stage 1 steps (vision tower with the [CLS] objective)" };
-        var decoderSteps = new Option<int?>("--decoder-steps") { Description = "stage 2 steps (projector + decoder on question answering)" };
+        var visionSteps = new Option<int?>("--vision-steps") { Description = "stage 1 steps (vision tower with the [CLS] objective)" }.Range(0, 10_000_000);
+        var decoderSteps = new Option<int?>("--decoder-steps") { Description = "stage 2 steps (projector + decoder on question answering)" }.Range(0, 10_000_000);
         var dtype = new Option<string>("--dtype") { Description = "stored weight dtype: f32 or f16", DefaultValueFactory = _ => "f32" };
-        var validationPerSuite = new Option<int>("--validation-per-suite") { Description = "validation items per suite evaluated after training", DefaultValueFactory = _ => LabDataset.ValidationPerFamily };
-        var testPerSuite = new Option<int>("--test-per-suite") { Description = "test items per suite, evaluated once after training (never used for training or selection)", DefaultValueFactory = _ => LabDataset.TestPerFamily };
+        var validationPerSuite = new Option<int>("--validation-per-suite") { Description = "validation items per suite evaluated after training", DefaultValueFactory = _ => LabDataset.ValidationPerFamily }.Range(0, 1_000_000);
+        var testPerSuite = new Option<int>("--test-per-suite") { Description = "test items per suite, evaluated once after training (never used for training or selection)", DefaultValueFactory = _ => LabDataset.TestPerFamily }.Range(0, 1_000_000);
         var cmd = new Command("train-lab", "Rebuild the built-in lab model from scratch (two stages like CLIP -> LLaVA) and save it in the llava-hf layout.")
         {
             output, seed, visionSteps, decoderSteps, dtype, validationPerSuite, testPerSuite,

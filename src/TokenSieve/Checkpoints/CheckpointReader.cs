@@ -4,7 +4,8 @@ namespace TokenSieve.Checkpoints;
 
 /// <summary>All tensors of a model folder: <c>model.safetensors</c>, the shards named by
 /// <c>model.safetensors.index.json</c>, or a quantised <c>model.gguf</c> (<see cref="QuantizedWeights"/>). Names are
-/// served in the canonical spelling (<see cref="TensorNames.Canonical"/>) whichever spelling the files use.</summary>
+/// served in the canonical spelling (<see cref="TensorNames.Canonical"/> for LLaVA, the family's own for others)
+/// whichever spelling the files use.</summary>
 public sealed class CheckpointReader : ITensorSource
 {
     public const string SingleFile = "model.safetensors";
@@ -20,12 +21,15 @@ public sealed class CheckpointReader : ITensorSource
 
     public IReadOnlyCollection<string> Names => _byName.Keys;
 
-    CheckpointReader(string directory) => Directory = directory;
+    readonly Func<string, string> _canonical;
 
-    /// <summary>Opens a folder, or a single .safetensors file given directly.</summary>
-    public static CheckpointReader Open(string path, string? weightsFile = null)
+    CheckpointReader(string directory, Func<string, string> canonical) => (Directory, _canonical) = (directory, canonical);
+
+    /// <summary>Opens a folder, or a single .safetensors file given directly. <paramref name="canonical"/>
+    /// maps stored names to the family's canonical spelling (default: LLaVA's).</summary>
+    public static CheckpointReader Open(string path, string? weightsFile = null, Func<string, string>? canonical = null)
     {
-        var reader = new CheckpointReader(System.IO.Directory.Exists(path) ? path : System.IO.Path.GetDirectoryName(path) ?? ".");
+        var reader = new CheckpointReader(System.IO.Directory.Exists(path) ? path : System.IO.Path.GetDirectoryName(path) ?? ".", canonical ?? TensorNames.Canonical);
         try
         {
             if (File.Exists(path) && path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
@@ -123,7 +127,7 @@ public sealed class CheckpointReader : ITensorSource
         foreach (var stored in file.Names)
         {
             if (TensorNames.IsIgnoredBuffer(stored)) continue;
-            var canonical = TensorNames.Canonical(stored);
+            var canonical = _canonical(stored);
             if (_byName.TryGetValue(canonical, out var previous))
                 throw new CheckpointException(path, stored, $"duplicate tensor: also stored as '{previous.StoredName}' in {previous.Path}");
             _byName[canonical] = (file, stored, path);
@@ -136,6 +140,16 @@ public sealed class CheckpointReader : ITensorSource
         _byName.TryGetValue(name, out var e)
             ? e.File.Get(e.StoredName)
             : throw new CheckpointException(Directory, name, "tensor missing from the checkpoint");
+
+    /// <summary>Throws when the checkpoint holds tensors that a <paramref name="modelType"/> model with this
+    /// config does not use (a wrong config, or a different architecture).</summary>
+    public void CheckUnexpected(IReadOnlySet<string> expected, string modelType)
+    {
+        var unexpected = Names.Where(n => !expected.Contains(n)).OrderBy(n => n, StringComparer.Ordinal).ToList();
+        if (unexpected.Count > 0)
+            throw new CheckpointException(Directory, unexpected[0],
+                $"{unexpected.Count} tensor(s) in the checkpoint are not used by a {modelType} model with this config (first: '{unexpected[0]}'); wrong config, or a different architecture");
+    }
 
     public void Dispose()
     {

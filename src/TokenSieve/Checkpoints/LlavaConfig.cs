@@ -19,6 +19,13 @@ public sealed record LlamaConfig(
     int VocabSize, int HiddenSize, int IntermediateSize, int NumHiddenLayers, int NumAttentionHeads, int NumKeyValueHeads,
     string HiddenAct, int MaxPositionEmbeddings, float RmsNormEps, float RopeTheta, int BosTokenId, int EosTokenId, bool TieWordEmbeddings)
 {
+    /// <summary>q/k/v projections carry biases (Qwen2; LLaMA has none).</summary>
+    public bool AttentionBias { get; init; }
+
+    /// <summary>M-RoPE (Qwen2-VL): the HeadDim/2 rotary frequencies split into t | h | w sections, each
+    /// turned by its own coordinate of a 3-D position; null for 1-D RoPE.</summary>
+    public IReadOnlyList<int>? MropeSection { get; init; }
+
     public int HeadDim => HiddenSize / NumAttentionHeads;
     public int KvDim => NumKeyValueHeads * HeadDim;
 
@@ -94,7 +101,7 @@ public sealed record LlavaConfig(
     public static readonly string[] SupportedProjectorActs = ["gelu"];
 
     /// <summary>Keys every transformers PretrainedConfig writes and that do not change inference here.</summary>
-    static readonly HashSet<string> GenericKeys = new(StringComparer.Ordinal)
+    internal static readonly HashSet<string> GenericKeys = new(StringComparer.Ordinal)
     {
         "_name_or_path", "add_cross_attention", "architectures", "bad_words_ids", "begin_suppress_tokens", "bos_token_id",
         "chunk_size_feed_forward", "cross_attention_hidden_size", "decoder_start_token_id", "diversity_penalty", "do_sample",
@@ -335,10 +342,12 @@ public sealed record LlavaConfig(
         }
     }
 
-    static void CheckNames(JsonElement e, string prefix, string? file) =>
+    internal static void CheckNames(JsonElement e, string prefix, string? file) =>
         JsonInput.Properties(e, (key, reason) => new ConfigException(file, key is null ? (prefix.Length > 0 ? prefix.TrimEnd('.') : null) : prefix + key, reason));
 
-    sealed class Reader(string? file, bool allowUnknown)
+    /// <summary>Typed, range-checked reads of config.json values that record defaulted and ignored keys
+    /// (shared with the other families' configs).</summary>
+    internal sealed class Reader(string? file, bool allowUnknown)
     {
         public readonly List<string> Defaulted = new();
         public readonly List<string> Ignored = new();

@@ -21,10 +21,15 @@ internal static class LlavaConfigWriter
         var v = c.Vision;
         var root = new JsonObject
         {
-            ["architectures"] = new JsonArray("LlavaForConditionalGeneration"),
+            ["architectures"] = new JsonArray(c.Variant switch
+            {
+                LlavaVariant.LlavaNext => "LlavaNextForConditionalGeneration",
+                LlavaVariant.VideoLlava => "VideoLlavaForConditionalGeneration",
+                _ => "LlavaForConditionalGeneration",
+            }),
             ["ignore_index"] = -100,
             ["image_token_index"] = c.ImageTokenIndex,
-            ["model_type"] = "llava",
+            ["model_type"] = LlavaConfig.ModelTypeOf(c.Variant),
             ["pad_token_id"] = c.PadTokenId,
             ["projector_hidden_act"] = c.ProjectorHiddenAct,
             ["text_config"] = new JsonObject
@@ -69,7 +74,30 @@ internal static class LlavaConfigWriter
             ["vocab_size"] = t.VocabSize,
         };
         if (!c.ProjectorBias) root["multimodal_projector_bias"] = false;
+        if (c.Variant == LlavaVariant.LlavaNext)
+            root["image_grid_pinpoints"] = new JsonArray(c.ImageGridPinpoints.Select(p => (JsonNode)new JsonArray(p.Height, p.Width)).ToArray());
+        if (c.VideoTokenIndex is int video) root["video_token_index"] = video;
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
+    /// <summary>The preprocessor config of a model: CLIP's for LLaVA-1.5 (<see cref="PreprocessorJson(int)"/>),
+    /// LlavaNextImageProcessor with the anyres resolutions, VideoLlavaImageProcessor.</summary>
+    public static string PreprocessorJson(LlavaConfig c)
+    {
+        var o = JsonNode.Parse(PreprocessorJson(c.Vision.ImageSize))!.AsObject();
+        switch (c.Variant)
+        {
+            case LlavaVariant.LlavaNext:
+                o["image_processor_type"] = "LlavaNextImageProcessor";
+                o["processor_class"] = "LlavaNextProcessor";
+                o["image_grid_pinpoints"] = new JsonArray(c.ImageGridPinpoints.Select(p => (JsonNode)new JsonArray(p.Height, p.Width)).ToArray());
+                break;
+            case LlavaVariant.VideoLlava:
+                o["image_processor_type"] = "VideoLlavaImageProcessor";
+                o["processor_class"] = "VideoLlavaProcessor";
+                break;
+        }
+        return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
     /// <summary>A CLIPImageProcessor config for square images of the given size (resize and crop

@@ -66,34 +66,15 @@ internal static class LlavaSchema
     public static IEnumerable<TensorSpec> Projector(int visionHidden, int textHidden, bool bias) =>
         Linear(TensorNames.ProjectorLinear1, textHidden, visionHidden, bias).Concat(Linear(TensorNames.ProjectorLinear2, textHidden, textHidden, bias));
 
-    public static IEnumerable<TensorSpec> Decoder(LlamaConfig t)
-    {
-        int d = t.HiddenSize, kv = t.KvDim, m = t.IntermediateSize;
-        yield return new(TensorNames.EmbedTokens, [t.VocabSize, d], TensorKind.Embedding, 1);
-        for (int i = 0; i < t.NumHiddenLayers; i++)
-        {
-            var n = TensorNames.LlamaLayer(i);
-            foreach (var x in Linear(n.Q, d, d, false)) yield return x;
-            foreach (var x in Linear(n.K, kv, d, false)) yield return x;
-            foreach (var x in Linear(n.V, kv, d, false)) yield return x;
-            foreach (var x in Linear(n.O, d, d, false)) yield return x;
-            foreach (var x in Linear(n.Gate, m, d, false)) yield return x;
-            foreach (var x in Linear(n.Up, m, d, false)) yield return x;
-            foreach (var x in Linear(n.Down, d, m, false)) yield return x;
-            yield return new(n.InputNorm, [d], TensorKind.NormWeight);
-            yield return new(n.PostNorm, [d], TensorKind.NormWeight);
-        }
-        yield return new(TensorNames.FinalNorm, [d], TensorKind.NormWeight);
-        if (!t.TieWordEmbeddings) yield return new(TensorNames.LmHead, [t.VocabSize, d], TensorKind.Matrix, d);
-    }
+    public static IEnumerable<TensorSpec> Decoder(LlamaConfig t) => DecoderSchema.Tensors(t, DecoderTensorNames.Llava);
 
-    static IEnumerable<TensorSpec> Linear(string prefix, int outputs, int inputs, bool bias)
+    internal static IEnumerable<TensorSpec> Linear(string prefix, int outputs, int inputs, bool bias)
     {
         yield return new(prefix + "weight", [outputs, inputs], TensorKind.Matrix, inputs);
         if (bias) yield return new(prefix + "bias", [outputs], TensorKind.Bias, inputs);
     }
 
-    static IEnumerable<TensorSpec> LayerNorm(string prefix, int dim)
+    internal static IEnumerable<TensorSpec> LayerNorm(string prefix, int dim)
     {
         yield return new(prefix + "weight", [dim], TensorKind.NormWeight);
         yield return new(prefix + "bias", [dim], TensorKind.NormBias);

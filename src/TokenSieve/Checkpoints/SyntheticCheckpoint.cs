@@ -10,14 +10,30 @@ namespace TokenSieve.Checkpoints;
 /// ±1/√fan_in so activations stay finite; answers are meaningless.</summary>
 public static class SyntheticCheckpoint
 {
-    public sealed record Shape(string Name, ClipVisionConfig Vision, LlamaConfig Text, string Description);
+    public sealed record Shape(string Name, ClipVisionConfig Vision, LlamaConfig Text, string Description)
+    {
+        public LlavaVariant Variant { get; init; } = LlavaVariant.Llava;
+        /// <summary>LLaVA-NeXT's anyres resolutions (height, width).</summary>
+        public IReadOnlyList<(int Height, int Width)> Pinpoints { get; init; } = [];
+    }
 
     static readonly ClipVisionConfig ClipL336 = new(1024, 4096, 24, 16, 3, 336, 14, "quick_gelu", 1e-5f);
+    static readonly ClipVisionConfig ClipL224 = new(1024, 4096, 24, 16, 3, 224, 14, "quick_gelu", 1e-5f);
+    static readonly LlamaConfig Vicuna7B = new(32064, 4096, 11008, 32, 32, 32, "silu", 4096, 1e-5f, 10000f, 1, 2, false);
 
     public static readonly IReadOnlyList<Shape> Shapes =
     [
-        new("llava-1.5-7b", ClipL336, new LlamaConfig(32064, 4096, 11008, 32, 32, 32, "silu", 4096, 1e-5f, 10000f, 1, 2, false),
-            "CLIP ViT-L/14-336 + Vicuna-7B (LLaMA-7B body), as llava-hf/llava-1.5-7b-hf"),
+        new("llava-1.5-7b", ClipL336, Vicuna7B, "CLIP ViT-L/14-336 + Vicuna-7B (LLaMA-7B body), as llava-hf/llava-1.5-7b-hf"),
+        new("llava-next-7b", ClipL336, Vicuna7B,
+            "LLaVA-NeXT: CLIP ViT-L/14-336 tiles + Vicuna-7B, as llava-hf/llava-v1.6-vicuna-7b-hf (a 672x672 image: base + 2x2 tiles = 2928 rows)")
+        {
+            Variant = LlavaVariant.LlavaNext, Pinpoints = [(336, 672), (672, 336), (672, 672), (1008, 336), (336, 1008)],
+        },
+        new("video-llava-7b", ClipL224, Vicuna7B,
+            "Video-LLaVA: two CLIP ViT-L/14-224 towers (image, video) + Vicuna-7B, as LanguageBind/Video-LLaVA-7B-hf (8 frames x 257 = 2056 rows)")
+        {
+            Variant = LlavaVariant.VideoLlava,
+        },
         new("tiny-1b", ClipL336, new LlamaConfig(32064, 2048, 5632, 22, 32, 4, "silu", 2048, 1e-5f, 10000f, 1, 2, false),
             "CLIP ViT-L/14-336 + a TinyLlama-1.1B-shaped decoder (GQA, 4 kv heads)"),
         new("small", new ClipVisionConfig(256, 1024, 6, 4, 3, 224, 14, "quick_gelu", 1e-5f),
@@ -32,18 +48,24 @@ public static class SyntheticCheckpoint
     /// <summary>Bytes the weights will take in <paramref name="dtype"/>.</summary>
     public static long WeightBytes(Shape shape, DType dtype) => Tensors(shape).Sum(t => t.Count) * DTypes.SizeOf(dtype);
 
-    static IEnumerable<TensorSpec> Tensors(Shape s) => LlavaSchema.Tensors(s.Vision, s.Text);
+    static IEnumerable<TensorSpec> Tensors(Shape s) => LlavaSchema.Tensors(Config(s));
 
     /// <summary>Writes config.json, preprocessor_config.json and model.safetensors into <paramref name="directory"/>.</summary>
     public static void Write(string directory, Shape shape, DType dtype, ulong seed = 1, IProgress<(long Done, long Total)>? progress = null)
     {
         Directory.CreateDirectory(directory);
         File.WriteAllText(Path.Combine(directory, "config.json"), LlavaConfigWriter.ToJson(Config(shape), dtype));
-        File.WriteAllText(Path.Combine(directory, "preprocessor_config.json"), LlavaConfigWriter.PreprocessorJson(shape.Vision.ImageSize));
-        var writer = new SafetensorsWriter().AddMetadata("format", "pt").AddMetadata("tokensieve.synthetic", shape.Name);
-        long total = WeightBytes(shape, dtype), done = 0;
+        File.WriteAllText(Path.Combine(directory, "preprocessor_config.json"), LlavaConfigWriter.PreprocessorJson(Config(shape)));
+        WriteWeights(Path.Combine(directory, "model.safetensors"), shape.Name, Tensors(shape).ToList(), dtype, seed, progress);
+    }
+
+    /// <summary>model.safetensors of random tensors: uniform in ±1/√fan_in, norm weights 1, norm biases 0.</summary>
+    internal static void WriteWeights(string path, string shapeName, IReadOnlyList<TensorSpec> tensors, DType dtype, ulong seed, IProgress<(long Done, long Total)>? progress)
+    {
+        var writer = new SafetensorsWriter().AddMetadata("format", "pt").AddMetadata("tokensieve.synthetic", shapeName);
+        long total = tensors.Sum(t => t.Count) * DTypes.SizeOf(dtype), done = 0;
         ulong tensorSeed = seed;
-        foreach (var t in Tensors(shape))
+        foreach (var t in tensors)
         {
             var tensor = t;
             ulong s = tensorSeed++;
@@ -55,7 +77,7 @@ public static class SyntheticCheckpoint
                 progress?.Report((done, total));
             });
         }
-        writer.Write(Path.Combine(directory, "model.safetensors"));
+        writer.Write(path);
     }
 
     static void WriteRandom(Stream stream, long count, DType dtype, float scale, float offset, ulong seed)
@@ -96,5 +118,14 @@ public static class SyntheticCheckpoint
     public static int ImageTokenIndex(LlamaConfig t) => t.VocabSize > 32001 ? 32000 : t.VocabSize - 2;
 
     /// <summary>The llava-hf config of a shape: feature layer −2, CLS dropped, untied lm_head.</summary>
-    public static LlavaConfig Config(Shape s) => LlavaConfigWriter.Create(s.Vision, s.Text, ImageTokenIndex(s.Text), ImageTokenIndex(s.Text) + 1);
+    public static LlavaConfig Config(Shape s)
+    {
+        int image = ImageTokenIndex(s.Text);
+        var c = LlavaConfigWriter.Create(s.Vision, s.Text, image, s.Variant == LlavaVariant.VideoLlava ? image + 2 : image + 1);
+        return c with
+        {
+            Variant = s.Variant, ImageGridPinpoints = s.Pinpoints,
+            VideoTokenIndex = s.Variant == LlavaVariant.VideoLlava ? image + 1 : null,
+        };
+    }
 }

@@ -62,12 +62,7 @@ internal static class TensorNames
 
     /// <summary>The names of LLaMA decoder layer i: full tensor names of the two RMSNorm weights, and
     /// the prefixes (followed by "weight", and "bias" where a model has one) of the projections.</summary>
-    public static LlamaLayerNames LlamaLayer(int i)
-    {
-        string p = LlmLayer(i);
-        return new LlamaLayerNames(p + "input_layernorm.weight", p + "self_attn.q_proj.", p + "self_attn.k_proj.", p + "self_attn.v_proj.", p + "self_attn.o_proj.",
-            p + "post_attention_layernorm.weight", p + "mlp.gate_proj.", p + "mlp.up_proj.", p + "mlp.down_proj.");
-    }
+    public static LlamaLayerNames LlamaLayer(int i) => DecoderTensorNames.Llava.Layer(i);
 }
 
 /// <summary>The tensor names of one CLIP vision tower under <paramref name="Prefix"/>

@@ -18,6 +18,13 @@ public enum TaskKind
     MmBench,
     /// <summary>Generic short answer: lowercase, trailing periods stripped, exact match against any answer.</summary>
     ExactMatch,
+    /// <summary>VQAv2, VizWiz: VQA soft accuracy over the human answers (as TextVQA).</summary>
+    Vqa,
+    /// <summary>Yes/no accuracy with LLaVA's yes/no parsing, per category (Visual Haystack: per number of images).</summary>
+    YesNo,
+    /// <summary>A box answer (RefCOCO family, lab grounding): Acc@IoU≥0.5 in LLaVA's padded-square
+    /// convention, mean IoU, parse failures counted (<see cref="GroundingScorer"/>).</summary>
+    Grounding,
 }
 
 /// <summary>One question of a benchmark or lab suite, ready to be answered.</summary>
@@ -40,6 +47,10 @@ public sealed record EvalItem
 
     /// <summary>Path of the image file, when the image lives on disk.</summary>
     public string? ImagePath { get; init; }
+
+    /// <summary>Several images, in prompt order (Visual Haystack); each gets its own
+    /// <c>&lt;image&gt;</c> placeholder before the question. Empty for single-image items.</summary>
+    public IReadOnlyList<string> ImagePaths { get; init; } = [];
 
     /// <summary>Encoded image bytes (PNG/JPEG) when the image is embedded in the dataset (MMBench).
     /// Decoding is the imaging layer's job.</summary>
@@ -69,7 +80,7 @@ public sealed record EvalItem
 
     internal static readonly IReadOnlyDictionary<string, string> EmptyExtra = new Dictionary<string, string>();
 
-    public bool HasImage => ImagePath is not null || ImageBytes is not null;
+    public bool HasImage => ImagePath is not null || ImageBytes is not null || ImagePaths.Count > 0;
 }
 
 /// <summary>A malformed line or entry a reader skipped: where it was and why.</summary>

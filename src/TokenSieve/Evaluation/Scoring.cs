@@ -22,8 +22,11 @@ public static class Scoring
                 (it, t) => GqaScorer.IsCorrect(t, it.Answers[0], parsing) ? 1 : 0),
             TaskKind.ExactMatch => ScoreAccuracy(dataset.Task, TaskKind.ExactMatch, parsing, answered,
                 (it, t) => GqaScorer.IsCorrectShortAnswer(t, it.Answers) ? 1 : 0),
-            TaskKind.TextVqa => ScoreAccuracy(dataset.Task, TaskKind.TextVqa, parsing, answered,
+            TaskKind.TextVqa or TaskKind.Vqa => ScoreAccuracy(dataset.Task, dataset.Kind, parsing, answered,
                 (it, t) => VqaAccuracy.Score(t, it.Answers)),
+            TaskKind.YesNo => ScoreAccuracy(dataset.Task, TaskKind.YesNo, parsing, answered,
+                (it, t) => PopeScorer.Parse(t, parsing) == it.Answers[0].Trim().ToLowerInvariant() ? 1 : 0),
+            TaskKind.Grounding => ScoreGrounding(dataset.Task, answered, parsing),
             TaskKind.Mme => ScoreMme(dataset.Task, answered, parsing),
             TaskKind.ScienceQa => ScoreScienceQa(dataset.Task, answered, parsing),
             TaskKind.MmBench => ScoreMmBench(dataset.Task, answered, parsing),
@@ -39,7 +42,9 @@ public static class Scoring
         TaskKind.Pope => PopeScorer.Parse(text, parsing) == item.Answers[0].Trim().ToLowerInvariant() ? 1 : 0,
         TaskKind.Gqa => GqaScorer.IsCorrect(text, item.Answers[0], parsing) ? 1 : 0,
         TaskKind.ExactMatch => GqaScorer.IsCorrectShortAnswer(text, item.Answers) ? 1 : 0,
-        TaskKind.TextVqa => VqaAccuracy.Score(text, item.Answers),
+        TaskKind.TextVqa or TaskKind.Vqa => VqaAccuracy.Score(text, item.Answers),
+        TaskKind.YesNo => PopeScorer.Parse(text, parsing) == item.Answers[0].Trim().ToLowerInvariant() ? 1 : 0,
+        TaskKind.Grounding => GroundingScorer.IsCorrect(text, item.Answers[0]) ? 1 : 0,
         _ => throw new ArgumentException($"{kind} is scored over groups of answers (MME pairs, ScienceQA letters, MMBench circular groups), not one answer", nameof(kind)),
     };
 
@@ -90,6 +95,41 @@ public static class Scoring
         return new TaskScore
         {
             Task = task, Kind = kind, Parsing = parsing, MainMetric = "accuracy", Main = acc,
+            Metrics = metrics, Scored = answered.Count, PerItem = perItem,
+        };
+    }
+
+    /// <summary>Acc@0.5 (main), mean IoU, parse failures (no four numbers: wrong, IoU 0), per category.</summary>
+    static TaskScore ScoreGrounding(string task, List<(EvalItem Item, string Text)> answered, AnswerParsing parsing)
+    {
+        var perItem = new Dictionary<string, double>(StringComparer.Ordinal);
+        double iouSum = 0;
+        int failures = 0;
+        var byCategory = new SortedDictionary<string, List<double>>(StringComparer.Ordinal);
+        foreach (var (item, text) in answered)
+        {
+            double? iou = GroundingScorer.IoU(text, item.Answers[0]);
+            if (iou is null) failures++;
+            iouSum += iou ?? 0;
+            double hit = iou >= GroundingScorer.Threshold ? 1 : 0;
+            perItem[item.QuestionId] = hit;
+            if (item.Category is { } c)
+            {
+                if (!byCategory.TryGetValue(c, out var list)) byCategory[c] = list = [];
+                list.Add(hit);
+            }
+        }
+        double acc = perItem.Count == 0 ? 0 : 100 * perItem.Values.Average();
+        var metrics = new SortedDictionary<string, double>(StringComparer.Ordinal)
+        {
+            ["acc@0.5"] = acc,
+            ["mean_iou"] = answered.Count == 0 ? 0 : 100 * iouSum / answered.Count,
+            ["parse_failures"] = failures,
+        };
+        foreach (var (c, list) in byCategory) metrics[$"category/{c}"] = 100 * list.Average();
+        return new TaskScore
+        {
+            Task = task, Kind = TaskKind.Grounding, Parsing = parsing, MainMetric = "acc@0.5", Main = acc,
             Metrics = metrics, Scored = answered.Count, PerItem = perItem,
         };
     }

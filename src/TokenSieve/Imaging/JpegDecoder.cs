@@ -953,6 +953,23 @@ internal static class Idct
 
     static long Descale(long x, int n) => (x + (1L << (n - 1))) >> n;
 
+    /// <summary>jidctint.c's odd part from inputs 7, 5, 3, 1 (dequantised): tmp0..tmp3 of the butterfly.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    static (long, long, long, long) OddPart(long tmp0, long tmp1, long tmp2, long tmp3)
+    {
+        long z1 = tmp0 + tmp3, z2 = tmp1 + tmp2, z3 = tmp0 + tmp2, z4 = tmp1 + tmp3;
+        long z5 = (z3 + z4) * F1175875602;
+        tmp0 *= F0298631336;
+        tmp1 *= F2053119869;
+        tmp2 *= F3072711026;
+        tmp3 *= F1501321110;
+        z1 *= -F0899976223;
+        z2 *= -F2562915447;
+        z3 = z3 * -F1961570560 + z5;
+        z4 = z4 * -F0390180644 + z5;
+        return (tmp0 + z1 + z3, tmp1 + z2 + z4, tmp2 + z2 + z3, tmp3 + z1 + z4);
+    }
+
     public static void Islow(Span<int> coef, int[] quant, byte[] output, int offset, int stride)
     {
         Span<int> ws = stackalloc int[64];
@@ -975,29 +992,8 @@ internal static class Idct
             long tmp1 = (z2 - z3) << ConstBits;
             long tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3, tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
 
-            tmp0 = coef[56 + col] * quant[56 + col];
-            tmp1 = coef[40 + col] * quant[40 + col];
-            tmp2 = coef[24 + col] * quant[24 + col];
-            tmp3 = coef[8 + col] * quant[8 + col];
-            z1 = tmp0 + tmp3;
-            z2 = tmp1 + tmp2;
-            z3 = tmp0 + tmp2;
-            long z4 = tmp1 + tmp3;
-            long z5 = (z3 + z4) * F1175875602;
-            tmp0 *= F0298631336;
-            tmp1 *= F2053119869;
-            tmp2 *= F3072711026;
-            tmp3 *= F1501321110;
-            z1 *= -F0899976223;
-            z2 *= -F2562915447;
-            z3 *= -F1961570560;
-            z4 *= -F0390180644;
-            z3 += z5;
-            z4 += z5;
-            tmp0 += z1 + z3;
-            tmp1 += z2 + z4;
-            tmp2 += z2 + z3;
-            tmp3 += z1 + z4;
+            (tmp0, tmp1, tmp2, tmp3) = OddPart(coef[56 + col] * quant[56 + col], coef[40 + col] * quant[40 + col],
+                coef[24 + col] * quant[24 + col], coef[8 + col] * quant[8 + col]);
             const int s = ConstBits - Pass1Bits;
             ws[col] = (int)Descale(tmp10 + tmp3, s);
             ws[56 + col] = (int)Descale(tmp10 - tmp3, s);
@@ -1026,29 +1022,7 @@ internal static class Idct
             long tmp0 = ((long)w[0] + w[4]) << ConstBits;
             long tmp1 = ((long)w[0] - w[4]) << ConstBits;
             long tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3, tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
-            tmp0 = w[7];
-            tmp1 = w[5];
-            tmp2 = w[3];
-            tmp3 = w[1];
-            z1 = tmp0 + tmp3;
-            z2 = tmp1 + tmp2;
-            z3 = tmp0 + tmp2;
-            long z4 = tmp1 + tmp3;
-            long z5 = (z3 + z4) * F1175875602;
-            tmp0 *= F0298631336;
-            tmp1 *= F2053119869;
-            tmp2 *= F3072711026;
-            tmp3 *= F1501321110;
-            z1 *= -F0899976223;
-            z2 *= -F2562915447;
-            z3 *= -F1961570560;
-            z4 *= -F0390180644;
-            z3 += z5;
-            z4 += z5;
-            tmp0 += z1 + z3;
-            tmp1 += z2 + z4;
-            tmp2 += z2 + z3;
-            tmp3 += z1 + z4;
+            (tmp0, tmp1, tmp2, tmp3) = OddPart(w[7], w[5], w[3], w[1]);
             const int s = ConstBits + Pass1Bits + 3;
             o[0] = limit[(int)Descale(tmp10 + tmp3, s) & 1023];
             o[7] = limit[(int)Descale(tmp10 - tmp3, s) & 1023];

@@ -40,30 +40,23 @@ public sealed class Qwen2VlImageProcessor
     public static Qwen2VlImageProcessor FromFile(string path) => new(Qwen2VlImageProcessorConfig.Load(path));
 
     /// <summary>Decodes <paramref name="imagePath"/> and preprocesses it; an image the arithmetic rejects
-    /// (too small, too elongated) is reported as an <see cref="ImageDecodeException"/> naming the file.</summary>
+    /// (too small, too elongated) is reported as an <see cref="ImageSizeException"/> naming the file.</summary>
     public Qwen2VlImagePatches Preprocess(string imagePath)
     {
-        var image = ImageDecoder.Load(imagePath);
-        try
-        {
-            return Preprocess(image);
-        }
-        catch (InvalidInputException e)
-        {
-            throw new ImageDecodeException(imagePath, e.Message);
-        }
+        return Preprocess(ImageDecoder.Load(imagePath), imagePath);
     }
 
-    public Qwen2VlImagePatches Preprocess(RgbImage image)
+    /// <summary>Preprocesses a decoded image; <paramref name="file"/> (where it came from) only names it in errors.</summary>
+    public Qwen2VlImagePatches Preprocess(RgbImage image, string? file = null)
     {
         ArgumentNullException.ThrowIfNull(image);
         var c = Config;
         int factor = c.Factor;
         var (height, width) = c.DoResize
-            ? SmartResize(image.Height, image.Width, factor, c.MinPixels, c.MaxPixels)
+            ? SmartResize(image.Height, image.Width, factor, c.MinPixels, c.MaxPixels, file)
             : (image.Height, image.Width);
         if (height % factor != 0 || width % factor != 0)
-            throw new InvalidInputException($"image {image.Width}x{image.Height}: with do_resize off, both sides must be multiples of {factor} (patch_size·merge_size)");
+            throw new ImageSizeException(file, image.Width, image.Height, $"with do_resize off, both sides must be multiples of {factor} (patch_size·merge_size)");
         var resized = height == image.Height && width == image.Width ? image : PilResample.Resize(image, width, height, c.Resample);
         float[] planes = RescaleNormalizeToChw(resized);
         var grid = new Qwen2VlGrid(1, height / c.PatchSize, width / c.PatchSize);
@@ -78,14 +71,14 @@ public sealed class Qwen2VlImageProcessor
     /// <paramref name="minPixels"/>, β = √(min/(h·w)) and ⌈side·β/factor⌉·factor. Rejects a side below the factor and
     /// an aspect ratio above 200 (the reference's ValueErrors), and the zero side the floor branch can produce for
     /// very elongated images (the reference's resize then fails).</summary>
-    internal static (int Height, int Width) SmartResize(int height, int width, int factor, int minPixels, int maxPixels)
+    internal static (int Height, int Width) SmartResize(int height, int width, int factor, int minPixels, int maxPixels, string? file = null)
     {
         if (factor <= 0) throw new InvalidInputException($"smart_resize: factor {factor} must be positive");
         if (height < factor || width < factor)
-            throw new InvalidInputException($"image {width}x{height} (width x height): height {height} or width {width} is smaller than {factor} px (patch_size·merge_size); Qwen2-VL cannot take it");
+            throw new ImageSizeException(file, width, height, $"height {height} or width {width} is smaller than {factor} px (patch_size·merge_size); Qwen2-VL cannot take it");
         double aspect = (double)Math.Max(height, width) / Math.Min(height, width);
         if (aspect > 200)
-            throw new InvalidInputException($"image {width}x{height} (width x height): aspect ratio {aspect.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} is above Qwen2-VL's limit of 200");
+            throw new ImageSizeException(file, width, height, $"aspect ratio {aspect.ToString("R", System.Globalization.CultureInfo.InvariantCulture)} is above Qwen2-VL's limit of 200");
         long hBar = (long)Math.Round((double)height / factor, MidpointRounding.ToEven) * factor;
         long wBar = (long)Math.Round((double)width / factor, MidpointRounding.ToEven) * factor;
         string branch = "rounding";
@@ -103,10 +96,11 @@ public sealed class Qwen2VlImageProcessor
             wBar = (long)Math.Ceiling(width * beta / factor) * factor;
             branch = $"min_pixels {minPixels}";
         }
-        if (hBar <= 0 || wBar <= 0)
-            throw new InvalidInputException($"image {width}x{height} (width x height) is too elongated for {branch}: it would be resized to {wBar}x{hBar}, a side of zero");
+        // Only the floor branch can end below min_pixels, with a zero side (the reference's resize then fails).
+        if (hBar * wBar < minPixels)
+            throw new ImageSizeException(file, width, height, $"too elongated for {branch}: it would be resized to {wBar}x{hBar}, below min_pixels {minPixels}{(hBar <= 0 || wBar <= 0 ? " (a side of zero)" : "")}");
         if (hBar > int.MaxValue / 2 || wBar > int.MaxValue / 2 || hBar * wBar * 3 > Array.MaxLength)
-            throw new InvalidInputException($"image {width}x{height} (width x height) would be resized to {wBar}x{hBar}, too large; lower max_pixels");
+            throw new ImageSizeException(file, width, height, $"it would be resized to {wBar}x{hBar}, too large; lower max_pixels");
         return ((int)hBar, (int)wBar);
     }
 

@@ -59,20 +59,41 @@ public sealed class PrefillResult
 }
 
 /// <summary>Runs a <see cref="LlavaModel"/>: vision encoding, splice, prefill with a KV cache,
-/// decoding. Holds the buffers it reuses between runs; not thread-safe.</summary>
+/// decoding. Holds the buffers it reuses between runs; not thread-safe. A session over a bare
+/// decoder (Qwen2-VL's, whose sequences come spliced with 3-D M-RoPE positions) prefills and
+/// decodes the same way; only <see cref="Splice(int[], IReadOnlyList{SplicedImage})"/> and
+/// <see cref="Project"/> need a LLaVA model.</summary>
 public sealed class InferenceSession
 {
-    public LlavaModel Model { get; }
+    readonly LlavaModel? _llava;
+    readonly LlamaDecoder _decoder;
+
+    /// <summary>The LLaVA model this session runs (sessions over a bare decoder have none).</summary>
+    public LlavaModel Model => _llava ?? throw new InvalidOperationException("this session runs a bare decoder (Qwen2-VL), not a LLaVA model");
+
+    /// <summary>The decoder every prefill and decode step runs.</summary>
+    public LlamaDecoder Decoder => _decoder;
+
     public ComputeContext Compute { get; }
 
     KvCache? _cache;
     float[] _hidden = [];
     float[] _normed = [];
     float[] _logits = [];
+    /// <summary>The rotary embedding of the sequence last prefilled (RoPE, or its M-RoPE positions).</summary>
+    Numerics.IRotaryEmbedding? _rotary;
 
     public InferenceSession(LlavaModel model, ComputeContext? compute = null)
     {
-        Model = model;
+        _llava = model;
+        _decoder = model.Decoder;
+        Compute = compute ?? ComputeContext.Default;
+    }
+
+    /// <summary>A session over a decoder alone: sequences are spliced by the model that owns it.</summary>
+    public InferenceSession(LlamaDecoder decoder, ComputeContext? compute = null)
+    {
+        _decoder = decoder;
         Compute = compute ?? ComputeContext.Default;
     }
 
@@ -148,7 +169,7 @@ public sealed class InferenceSession
 
     void EnsureBuffers(int rows)
     {
-        int d = Model.Config.Text.HiddenSize;
+        int d = _decoder.Config.HiddenSize;
         if (_hidden.Length < rows * d)
         {
             _hidden = new float[rows * d];
@@ -162,7 +183,7 @@ public sealed class InferenceSession
     public PrefillResult Prefill(SplicedSequence seq, int extraCapacity, PrefillOptions? options = null, IDecoderHook? hook = null, CancellationToken cancel = default)
     {
         options ??= PrefillOptions.Default;
-        var dec = Model.Decoder;
+        var dec = _decoder;
         int d = dec.Config.HiddenSize, v = dec.Config.VocabSize, layers = dec.LayerCount;
         int n = seq.Length;
         int capacity = n + extraCapacity;
@@ -176,6 +197,7 @@ public sealed class InferenceSession
         var tokensPerLayer = new int[layers];
         var notes = new List<string>();
         _renumbered = false;
+        _rotary = dec.RotaryFor(seq);
 
         for (int l = 0; l < layers; l++)
         {
@@ -198,18 +220,20 @@ public sealed class InferenceSession
                     if (req.Keys) keys = view.Keys.ToArray();
                 };
             }
-            dec.RunLayer(Compute, l, _hidden.AsSpan(0, n * d), n, positions, _cache, tap);
+            dec.RunLayer(Compute, l, _hidden.AsSpan(0, n * d), n, positions, _cache, tap, _rotary);
             if (hiddenStates is not null && l < layers - 1) hiddenStates.Add(_hidden.AsSpan(0, n * d).ToArray());
             if (request is null) continue;
 
-            var view = new DecoderLayerView(dec, Compute)
+            var view = new DecoderLayerView(dec, Compute, _rotary)
             {
                 Layer = l, Length = n, Hidden = _hidden.AsSpan(0, n * d).ToArray(), Positions = positions, Origins = origins, AttentionRows = rows, Keys = keys,
             };
             var decision = hook!.AfterLayer(view);
             if (decision is null) continue;
             if (decision.Note is not null) notes.Add($"layer {l + 1}: {decision.Note}");
-            (n, positions, origins) = ApplyDecision(view, decision);
+            if (decision.Positions == PositionPolicy.Renumber && seq.Mrope is not null)
+                notes.Add($"layer {l + 1}: original M-RoPE positions kept (the method renumbers 1-D positions; 3-D grid positions have no renumbering reference)");
+            (n, positions, origins) = ApplyDecision(view, decision, renumber: decision.Positions == PositionPolicy.Renumber && seq.Mrope is null);
         }
 
         var x = _hidden.AsSpan(0, n * d);
@@ -241,9 +265,9 @@ public sealed class InferenceSession
 
     /// <summary>Gathers the kept rows (and inserted ones) into the residual stream with their
     /// positions and origins.</summary>
-    (int Length, int[] Positions, int[] Origins) ApplyDecision(DecoderLayerView s, KeepDecision decision)
+    (int Length, int[] Positions, int[] Origins) ApplyDecision(DecoderLayerView s, KeepDecision decision, bool renumber)
     {
-        int d = Model.Config.Text.HiddenSize;
+        int d = _decoder.Config.HiddenSize;
         var keep = decision.Rows;
         for (int i = 0; i < keep.Length; i++)
             if ((uint)keep[i] >= (uint)s.Length || (i > 0 && keep[i] <= keep[i - 1]))
@@ -251,7 +275,8 @@ public sealed class InferenceSession
         int inserted = decision.Inserted is null ? 0 : decision.InsertedCount;
         if (inserted * d != (decision.Inserted?.Length ?? 0)) throw new InvalidOperationException($"a decoder hook after layer {s.Layer}: inserted rows have the wrong size");
         if ((uint)decision.InsertAt > (uint)keep.Length) throw new InvalidOperationException($"a decoder hook after layer {s.Layer}: insertion point {decision.InsertAt} outside 0..{keep.Length}");
-        if (inserted > 0 && decision.Positions != PositionPolicy.Renumber)
+        var insertedFrom = decision.InsertedPositionRows;
+        if (inserted > 0 && !renumber && (insertedFrom is null || insertedFrom.Length != inserted))
             throw new InvalidOperationException($"a decoder hook after layer {s.Layer} inserts rows but keeps original position ids; inserted rows have none");
         int n = keep.Length + inserted;
         var positions = new int[n];
@@ -264,7 +289,7 @@ public sealed class InferenceSession
                 {
                     decision.Inserted.AsSpan(j * d, d).CopyTo(_hidden.AsSpan(row * d, d));
                     origins[row] = -1;
-                    positions[row] = -1;
+                    positions[row] = renumber || insertedFrom is null ? -1 : s.Positions[insertedFrom[j]];
                 }
             if (i == keep.Length) break;
             s.Hidden.AsSpan(keep[i] * d, d).CopyTo(_hidden.AsSpan(row * d, d));
@@ -272,7 +297,7 @@ public sealed class InferenceSession
             positions[row] = s.Positions[keep[i]];
             row++;
         }
-        if (decision.Positions == PositionPolicy.Renumber)
+        if (renumber)
         {
             for (int i = 0; i < n; i++) positions[i] = i;
             _renumbered = true;
@@ -284,7 +309,7 @@ public sealed class InferenceSession
     /// the last prefill: the next original position, or each layer's cache length once a hook renumbered.</summary>
     public float[] DecodeStep(int token)
     {
-        var dec = Model.Decoder;
+        var dec = _decoder;
         int d = dec.Config.HiddenSize;
         if (_cache is null) throw new InvalidOperationException("DecodeStep needs a prefill on this session first");
         if (_cache.Length(0) >= _cache.Capacity) _cache.EnsureCapacity(_cache.Capacity + Math.Max(16, _cache.Capacity / 4));
@@ -295,7 +320,7 @@ public sealed class InferenceSession
         for (int l = 0; l < dec.LayerCount; l++)
         {
             pos[0] = _renumbered ? _cache!.Length(l) : _nextPosition;
-            dec.RunLayer(Compute, l, x, 1, pos, _cache!);
+            dec.RunLayer(Compute, l, x, 1, pos, _cache!, rotary: _rotary);
         }
         _nextPosition++;
         dec.FinalNorm(x, 1, _normed.AsSpan(0, d));
@@ -324,11 +349,11 @@ public sealed class InferenceSession
         if (_cache is null) throw new InvalidOperationException("Continue needs a previous Generate on this session");
         if (ids.Length == 0) throw new InvalidInputException("a conversation turn needs at least one token");
         int length = _contextLength + ids.Length;
-        if (length > Model.Config.Text.MaxPositionEmbeddings)
-            throw new InvalidInputException($"the conversation is {length} tokens, longer than the model's context of {Model.Config.Text.MaxPositionEmbeddings}");
+        if (length > _decoder.Config.MaxPositionEmbeddings)
+            throw new InvalidInputException($"the conversation is {length} tokens, longer than the model's context of {_decoder.Config.MaxPositionEmbeddings}");
         int maxNew = NewTokenLimit(options, length);
         var sw = Stopwatch.StartNew();
-        var dec = Model.Decoder;
+        var dec = _decoder;
         int d = dec.Config.HiddenSize, n = ids.Length;
         int capacity = 0;
         for (int l = 0; l < dec.LayerCount; l++) capacity = Math.Max(capacity, _cache.Length(l));
@@ -342,7 +367,7 @@ public sealed class InferenceSession
             cancel.ThrowIfCancellationRequested();
             int first = _renumbered ? _cache.Length(l) : _nextPosition;
             for (int i = 0; i < n; i++) positions[i] = first + i;
-            dec.RunLayer(Compute, l, x, n, positions, _cache);
+            dec.RunLayer(Compute, l, x, n, positions, _cache, rotary: _rotary);
         }
         _nextPosition += n;
         _contextLength = length;
@@ -358,7 +383,7 @@ public sealed class InferenceSession
     int NewTokenLimit(GenerationOptions options, int promptLength)
     {
         if (options.MaxNewTokens < 0) throw new InvalidInputException($"max new tokens must be >= 0, got {options.MaxNewTokens}");
-        int room = Math.Max(0, Model.Config.Text.MaxPositionEmbeddings - promptLength);
+        int room = Math.Max(0, _decoder.Config.MaxPositionEmbeddings - promptLength);
         return Math.Min(options.MaxNewTokens, room + 1);
     }
 
@@ -367,7 +392,7 @@ public sealed class InferenceSession
     GenerationResult Decode(float[] logits, int maxNew, GenerationOptions options, Stopwatch sw, int promptTokens, int[] tokensPerLayer,
         IReadOnlyList<string> notes, int[] kept, CancellationToken cancel)
     {
-        int eos = options.EosTokenId ?? Model.Config.Text.EosTokenId;
+        int eos = options.EosTokenId ?? _decoder.Config.EosTokenId;
         var sampler = new Sampler(options.Temperature, options.TopP, options.Seed);
         double prefillMs = sw.Elapsed.TotalMilliseconds;
         var tokens = new List<int>();

@@ -22,6 +22,10 @@ public sealed class SplicedSequence
     /// <summary>Position ids (0..Length−1 unless a method says otherwise).</summary>
     public required int[] Positions { get; init; }
 
+    /// <summary>Qwen2-VL's 3-D M-RoPE positions of the rows (<see cref="Positions"/> then index them);
+    /// null for 1-D RoPE.</summary>
+    public MropePositions? Mrope { get; init; }
+
     /// <summary>The text ids around the images, with the slot ids still in place.</summary>
     public required int[] InputIds { get; init; }
 

@@ -20,7 +20,8 @@ public sealed class ComputeContext
     public ComputeContext(int threads = 0, AttentionMode attention = AttentionMode.Fused)
     {
         Attention = attention;
-        if (threads < 0) throw new ArgumentOutOfRangeException(nameof(threads), "thread count must be >= 0 (0 = all cores)");
+        if (threads < 0 || threads > MaxThreads)
+            throw new InvalidInputException($"thread count must be 0..{MaxThreads} (0 = all cores), got {threads}");
         Threads = threads == 0 ? Environment.ProcessorCount : threads;
         if (Threads > 1) _pool = s_pools.GetOrAdd(Threads - 1, workers => new WorkerPool(workers));
     }
@@ -30,6 +31,10 @@ public sealed class ComputeContext
     static readonly System.Collections.Concurrent.ConcurrentDictionary<int, WorkerPool> s_pools = new();
 
     public static ComputeContext Default { get; } = new(0);
+
+    /// <summary>Most threads a context may start: 4 per core, at least 64. More would only oversubscribe
+    /// the cores (each worker is an OS thread with its own stack; 2^31 of them ran out of memory).</summary>
+    public static int MaxThreads => Math.Max(64, 4 * Environment.ProcessorCount);
 
     public static ComputeContext SingleThread { get; } = new(1);
 

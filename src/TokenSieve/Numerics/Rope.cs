@@ -6,7 +6,7 @@ namespace TokenSieve.Numerics;
 /// dimension i pairs with i + D/2 (not interleaved pairs as in Meta/GGUF).</summary>
 /// <remarks>cos/sin of pos·inv_freq are cached per position (grow-only table, values identical to computing
 /// them per call), so a layer call is pure vector arithmetic instead of rows·D/2 MathF.Cos/Sin calls.</remarks>
-internal sealed unsafe class Rope
+internal sealed unsafe class Rope : IRotaryEmbedding
 {
     public int HeadDim { get; }
     public float Theta { get; }
@@ -68,7 +68,7 @@ internal sealed unsafe class Rope
         }
     }
 
-    static void RotateHead(float* v, float* cos, float* sin, int half)
+    internal static void RotateHead(float* v, float* cos, float* sin, int half)
     {
         int i = 0;
         if (Vector512.IsHardwareAccelerated)

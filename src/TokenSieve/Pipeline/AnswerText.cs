@@ -11,4 +11,9 @@ public static class AnswerText
     /// weights do).</summary>
     public static string Decode(SentencePieceBpeTokenizer tokenizer, IEnumerable<int> ids) =>
         tokenizer.Decode(ids.Where(id => id >= 0 && id < tokenizer.VocabSize).ToArray()).Trim();
+
+    /// <summary>Qwen2-VL's answer (<c>decode(skip_special_tokens=True).strip()</c>); ids without text (lm_head
+    /// rows past the tokenizer, which random weights pick) are dropped.</summary>
+    public static string Decode(Qwen2Tokenizer tokenizer, IEnumerable<int> ids) =>
+        tokenizer.Decode(ids.Where(tokenizer.CanDecode).ToArray(), skipSpecialTokens: true).Trim();
 }

@@ -20,6 +20,21 @@ public sealed record RunOptions
     public AspectMode Aspect { get; init; } = AspectMode.Pad;
     /// <summary>Seed for randomised reductions whose spec names none.</summary>
     public ulong Seed { get; init; }
+
+    /// <summary>How a vision-side method's fixed budget applies to an input of several views
+    /// (LLaVA-NeXT's base view and tiles, a video's frames): to each view (the default, the PruMerge
+    /// paper's per-frame choice) or to the whole input, split evenly over its views.</summary>
+    public VisionBudgetScope VisionBudget { get; init; } = VisionBudgetScope.PerView;
+}
+
+/// <summary>See <see cref="RunOptions.VisionBudget"/>.</summary>
+public enum VisionBudgetScope
+{
+    /// <summary>Every tile / frame keeps the spec's budget.</summary>
+    PerView,
+    /// <summary>The image / video keeps the spec's budget in all, split evenly over its views (the
+    /// first views get one more where it does not divide).</summary>
+    PerInput,
 }
 
 /// <summary>The result of one run: generated ids, decoded answer and the report.</summary>
@@ -114,6 +129,20 @@ public sealed class LlavaPipeline
         return slots;
     }
 
+    /// <summary>The reducer of each view: the same one, or (<see cref="VisionBudgetScope.PerInput"/>) the
+    /// method at the view's share of its budget.</summary>
+    static IVisualReducer?[] ViewReducers(IVisualReducer? reducer, int views, VisionBudgetScope scope)
+    {
+        var result = Enumerable.Repeat(reducer, views).ToArray();
+        if (scope == VisionBudgetScope.PerView || views == 1 || reducer is null or NoReduction || reducer.FixedBudget is not int total) return result;
+        if (total < views)
+            throw new MethodSpecException(reducer.Name, $"a budget of {total} for the whole input cannot keep a token in each of its {views} views");
+        for (int i = 0; i < views; i++)
+            result[i] = reducer.WithBudget(total / views + (i < total % views ? 1 : 0))
+                ?? throw new MethodSpecException(reducer.Name, "this method's budget cannot be split over views; use the per-view budget");
+        return result;
+    }
+
     /// <summary>One tower forward's tokens: projected rows, their sources and cells (grid 0 = this view).</summary>
     sealed record ViewTokens(float[] Tokens, int Count, TokenProvenance[] Sources, GridCell[] Cells, ReductionResult? Reduction,
         IReadOnlyList<VisionLayerRun> Layers, int ProjectedRows, double VisionMs, double ReductionMs, double ProjectorMs);
@@ -121,11 +150,15 @@ public sealed class LlavaPipeline
     /// <summary>Visual tokens of one prepared input: every view through its tower (with the hooks the
     /// reduction needs), the reduction per view (LLaVA-NeXT: per tile, base included; Video-LLaVA:
     /// per frame — the PruMerge paper's choice), the projector, and LLaVA-NeXT's packing.</summary>
-    public VisualTokens Encode(PreparedVisual visual, IVisualReducer? reducer, ulong seed, CancellationToken cancel = default)
+    public VisualTokens Encode(PreparedVisual visual, IVisualReducer? reducer, ulong seed, CancellationToken cancel = default) =>
+        Encode(visual, reducer, seed, VisionBudgetScope.PerView, cancel);
+
+    public VisualTokens Encode(PreparedVisual visual, IVisualReducer? reducer, ulong seed, VisionBudgetScope scope, CancellationToken cancel = default)
     {
         if (visual.Views.Count == 0) throw new InvalidInputException("a visual input without views");
-        if (visual.Kind == VisualKind.Video) return EncodeVideo(visual.Views, reducer, seed, cancel);
-        if (visual.AnyRes is { } plan) return EncodeAnyRes(visual.Views, plan, reducer, seed, cancel);
+        var reducers = ViewReducers(reducer, visual.Views.Count, scope);
+        if (visual.Kind == VisualKind.Video) return EncodeVideo(visual.Views, reducers, seed, cancel);
+        if (visual.AnyRes is { } plan) return EncodeAnyRes(visual.Views, plan, reducers, seed, cancel);
         if (Model.Config.Variant == LlavaVariant.LlavaNext)
             throw new InvalidInputException("a LLaVA-NeXT image needs its anyres tiles and plan (LlavaPipeline.Prepare)");
         if (visual.Views.Count != 1) throw new InvalidInputException($"an image has one view here, got {visual.Views.Count}");
@@ -216,11 +249,11 @@ public sealed class LlavaPipeline
     /// <summary>Video-LLaVA: each frame through the video tower, [CLS] and patches kept (videos ignore
     /// the select strategy), frame-major. A reduction acts per frame on the patches; the frame's
     /// [CLS] row stays in front of them.</summary>
-    VisualTokens EncodeVideo(IReadOnlyList<float[]> frames, IVisualReducer? reducer, ulong seed, CancellationToken cancel)
+    VisualTokens EncodeVideo(IReadOnlyList<float[]> frames, IVisualReducer?[] reducers, ulong seed, CancellationToken cancel)
     {
         var tower = Model.VideoVision ?? throw new InvalidInputException($"a {LlavaConfig.ModelTypeOf(Model.Config.Variant)} model has no video tower");
         var views = new List<ViewTokens>(frames.Count);
-        for (int f = 0; f < frames.Count; f++) views.Add(EncodeView(tower, frames[f], keepCls: true, reducer, seed + (ulong)f, image: false, cancel));
+        for (int f = 0; f < frames.Count; f++) views.Add(EncodeView(tower, frames[f], keepCls: true, reducers[f], seed + (ulong)f, image: false, cancel));
         int d = Model.Config.Text.HiddenSize, count = views.Sum(v => v.Count);
         var tokens = new float[count * d];
         var sources = new List<TokenProvenance>(count);
@@ -243,13 +276,13 @@ public sealed class LlavaPipeline
     /// tile's token sits at the cell of its first source patch, tokens are ordered by cell on the
     /// feature grid, those outside the unpadded window are dropped, and a newline ends every row that
     /// keeps a token. Without reduction this is exactly the reference packing.</summary>
-    VisualTokens EncodeAnyRes(IReadOnlyList<float[]> tiles, AnyResPlan plan, IVisualReducer? reducer, ulong seed, CancellationToken cancel)
+    VisualTokens EncodeAnyRes(IReadOnlyList<float[]> tiles, AnyResPlan plan, IVisualReducer?[] reducers, ulong seed, CancellationToken cancel)
     {
         var cfg = Model.Config;
         if (tiles.Count != plan.TileCount) throw new InvalidInputException($"anyres: {tiles.Count} views for a plan of {plan.TileCount} (base + {plan.Tiles.Rows}x{plan.Tiles.Cols} tiles)");
         var newline = Model.ImageNewline ?? throw new InvalidInputException("the model has no image_newline");
         var views = new List<ViewTokens>(tiles.Count);
-        for (int t = 0; t < tiles.Count; t++) views.Add(EncodeView(Model.Vision, tiles[t], keepCls: false, reducer, seed + (ulong)t, image: true, cancel));
+        for (int t = 0; t < tiles.Count; t++) views.Add(EncodeView(Model.Vision, tiles[t], keepCls: false, reducers[t], seed + (ulong)t, image: true, cancel));
         int d = cfg.Text.HiddenSize, g = cfg.Vision.GridSize;
         var (top, rows, left, cols) = plan.Unpadded;
 
@@ -272,7 +305,8 @@ public sealed class LlavaPipeline
         int newlines = ordered.Select(x => x.R).Distinct().Count();
         // Rows kept whole, so an unreduced image has a newline after every row, including rows of a
         // zero-width grid (the reference emits one newline per row even then).
-        if (reducer is null or NoReduction) newlines = rows;
+        bool reduced = reducers.Any(r => r is not (null or NoReduction));
+        if (!reduced) newlines = rows;
         int count = views[0].Count + ordered.Count + newlines;
         var tokens = new float[count * d];
         var sources = new List<TokenProvenance>(count);
@@ -287,7 +321,7 @@ public sealed class LlavaPipeline
             sources.Add(new TokenProvenance([], []));
             cells.Add(GridCell.None);
         }
-        if (reducer is null or NoReduction)
+        if (!reduced)
         {
             int k = 0;
             for (int r = 0; r < rows; r++)
@@ -392,7 +426,7 @@ public sealed class LlavaPipeline
                     throw new InvalidInputException($"placeholder {i} (id {inputIds[slots[i]]} at position {slots[i]}) does not match its input, a {visuals[i].Kind.ToString().ToLowerInvariant()} (id {expected}); give images and videos in prompt order");
             }
         }
-        var visual = visuals.Select((v, i) => Encode(v, options.Reducer, options.Seed + (ulong)i, cancel)).ToList();
+        var visual = visuals.Select((v, i) => Encode(v, options.Reducer, options.Seed + (ulong)i, options.VisionBudget, cancel)).ToList();
         var seq = Session.Splice(inputIds, visual.Select((v, i) => new SplicedImage(slots[i], v.Tokens, v.Count, v.Layout)).ToList());
         cfg.Text.CheckSequenceLength(seq.Length + options.Generation.MaxNewTokens);
         var pruning = options.Pruner is null ? null : PrefillPruning.Begin(options.Pruner, seq, Model.Decoder.Info);

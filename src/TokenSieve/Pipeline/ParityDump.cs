@@ -16,6 +16,21 @@ namespace TokenSieve.Pipeline;
 /// with recording hooks; the tokens that enter the decoder are the pipeline's own.</summary>
 public static class ParityDump
 {
+    /// <summary>Greedy decoding of <paramref name="maxNew"/> steps from a fresh prefill (no EOS stop at the
+    /// decoder's eos): <c>generate.step_logits</c> [steps, V] and <c>generated_ids</c>.</summary>
+    internal static GenerationResult Generate(Dictionary<string, (float[] Values, int[] Shape)> result, InferenceSession session, SplicedSequence seq, int maxNew,
+        IDecoderPruner? pruner, CancellationToken cancel)
+    {
+        var text = session.Decoder.Config;
+        var gen = session.Generate(seq, new GenerationOptions { MaxNewTokens = maxNew, KeepStepLogits = true, EosTokenId = text.EosTokenId }, pruner, cancel);
+        var steps = gen.StepLogits!;
+        var flat = new float[steps.Count * text.VocabSize];
+        for (int i = 0; i < steps.Count; i++) steps[i].CopyTo(flat, i * text.VocabSize);
+        result["generate.step_logits"] = (flat, [steps.Count, text.VocabSize]);
+        result["generated_ids"] = (gen.Tokens.Select(x => (float)x).ToArray(), [gen.Tokens.Length]);
+        return gen;
+    }
+
     public static Dictionary<string, (float[] Values, int[] Shape)> Run(LlavaPipeline pipeline, float[] pixels, int[] ids, int slot, int maxNew,
         IDecoderPruner? pruner = null, CancellationToken cancel = default) =>
         Run(pipeline, [PreparedVisual.Image(pixels)], ids, [slot], maxNew, pruner, cancel);
@@ -131,15 +146,7 @@ public static class ParityDump
         if (pruner is not null)
             result["kept_positions"] = (prefill.KeptOriginalIndices.Select(x => (float)x).ToArray(), [prefill.KeptOriginalIndices.Length]);
 
-        if (maxNew > 0)
-        {
-            var gen = session.Generate(seq, new GenerationOptions { MaxNewTokens = maxNew, KeepStepLogits = true, EosTokenId = cfg.Text.EosTokenId }, pruner, cancel);
-            var steps = gen.StepLogits!;
-            var flat = new float[steps.Count * v];
-            for (int i = 0; i < steps.Count; i++) steps[i].CopyTo(flat, i * v);
-            result["generate.step_logits"] = (flat, [steps.Count, v]);
-            result["generated_ids"] = (gen.Tokens.Select(x => (float)x).ToArray(), [gen.Tokens.Length]);
-        }
+        if (maxNew > 0) Generate(result, session, seq, maxNew, pruner, cancel);
         return result;
     }
 

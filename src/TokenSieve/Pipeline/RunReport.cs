@@ -22,6 +22,9 @@ public sealed record RunReport
     public required int VisualTokensBefore { get; init; }
     /// <summary>Visual tokens entering the decoder, over all images.</summary>
     public required int VisualTokens { get; init; }
+    /// <summary>Vision patches before the model's own merge (Qwen2-VL: merge² patches per visual token),
+    /// over all images; null for models without one. Budgets count visual tokens, not these.</summary>
+    public int? PatchesBeforeMerge { get; init; }
     public int? AdaptiveCount { get; init; }
     public required int PromptTokens { get; init; }
     public required int GeneratedTokens { get; init; }

@@ -144,6 +144,10 @@ public sealed class PruneDecision
 
     public int InsertedCount { get; init; }
 
+    /// <summary>For each merged token, the current row whose position id it takes where original
+    /// positions are kept (M-RoPE models); see <see cref="KeepDecision.InsertedPositionRows"/>.</summary>
+    public int[]? InsertedPositionRows { get; init; }
+
     /// <summary>The score that ranked the visual tokens of this stage (one per current visual token), for
     /// position statistics; null for methods without one.</summary>
     public float[]? Scores { get; init; }

@@ -83,6 +83,7 @@ public sealed class PrefillPruning : IDecoderHook
         return new KeepDecision
         {
             Rows = keep, Inserted = decision.Inserted, InsertedCount = inserted, InsertAt = insertAt, Positions = _pruner.Positions, Note = decision.Note,
+            InsertedPositionRows = decision.InsertedPositionRows,
         };
     }
 
@@ -117,5 +118,5 @@ public static class PruningSessions
         session.Generate(seq, options, Hook(session, seq, pruner), cancel);
 
     static PrefillPruning? Hook(InferenceSession session, SplicedSequence seq, IDecoderPruner? pruner) =>
-        pruner is null ? null : PrefillPruning.Begin(pruner, seq, session.Model.Decoder.Info);
+        pruner is null ? null : PrefillPruning.Begin(pruner, seq, session.Decoder.Info);
 }

@@ -84,6 +84,10 @@ public sealed class SparseVlm : IDecoderPruner
             var vi = e.AsSpan((s + v) * d, d);
             for (int t = 0; t < nt; t++)
                 logits[t] = System.Numerics.Tensors.TensorPrimitives.Dot(vi, e.AsSpan((textStart + t) * d, d));
+            // TensorPrimitives.SoftMax does not subtract the maximum: unscaled V·T logits of a real
+            // model pass 88 and overflow exp to Inf (NaN relevances, no rater). torch.softmax
+            // subtracts it; so do we.
+            System.Numerics.Tensors.TensorPrimitives.Subtract(logits, System.Numerics.Tensors.TensorPrimitives.Max(logits), logits);
             System.Numerics.Tensors.TensorPrimitives.SoftMax(logits, logits);
             for (int t = 0; t < nt; t++) relevance[t] += logits[t];
         }
@@ -122,6 +126,7 @@ public sealed class SparseVlm : IDecoderPruner
             var keep = state.KeepWindow(s, nv, keptSet);
 
             float[]? merged = null;
+            int[]? centreRows = null;
             int clusters = 0;
             if (method.Recycle)
             {
@@ -135,13 +140,16 @@ public sealed class SparseVlm : IDecoderPruner
                 var x = new float[recycled * d];
                 for (int i = 0; i < recycled; i++)
                     state.Hidden.AsSpan((s + pruned[chosen[i]]) * d, d).CopyTo(x.AsSpan(i * d, d));
-                merged = DpcKnn.ClusterAndMerge(x, recycled, d, clusters).Merged;
+                var dpc = DpcKnn.ClusterAndMerge(x, recycled, d, clusters);
+                merged = dpc.Merged;
+                // Where positions stay original (M-RoPE), a merged token sits at its cluster centre's place.
+                centreRows = dpc.Centres.Select(k => s + pruned[chosen[k]]).ToArray();
             }
             int after = keepCount + clusters;
             _visualAfter.Add((state.Layer - 1, after));
             var note = new StringBuilder().Append(CultureInfo.InvariantCulture, $"sparsevlm stage {stage + 1} (output of layer {state.Layer - 1}): visual {nv} -> {keepCount} kept + {clusters} merged = {after}");
             if (stage == method.Budgets.Count - 1) note.Append("; ").Append(LayerSummary(_visualAfter, originalVisual, layers));
-            return new PruneDecision { Keep = keep, Inserted = merged, InsertedCount = clusters, Note = note.ToString() };
+            return new PruneDecision { Keep = keep, Inserted = merged, InsertedCount = clusters, InsertedPositionRows = centreRows, Note = note.ToString() };
         }
     }
 

@@ -16,6 +16,10 @@ public sealed class DivPruneReducer : IVisualReducer
     /// <summary>The reference's SUBSET_RATIO ρ: M = round-half-even(ρ·N) at reduction time.</summary>
     public double? Ratio { get; }
 
+    public int? FixedBudget => Budget;
+
+    public IVisualReducer? WithBudget(int keep) => Budget is null ? null : new DivPruneReducer(keep);
+
     public string Name => Ratio is { } r ? "divprune:ratio=" + r.ToString("R", System.Globalization.CultureInfo.InvariantCulture) : $"divprune:{Budget}";
 
     public VisionNeeds Needs => VisionNeeds.Projector;

@@ -11,6 +11,10 @@ public sealed class FasterVlmReducer : IVisualReducer
 {
     public int Budget { get; }
 
+    public int? FixedBudget => Budget;
+
+    public IVisualReducer? WithBudget(int keep) => new FasterVlmReducer(keep);
+
     public string Name => $"fastervlm:{Budget}";
 
     public VisionNeeds Needs => VisionNeeds.FeatureLayerClsAttention;

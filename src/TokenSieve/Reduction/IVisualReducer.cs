@@ -53,4 +53,13 @@ public interface IVisualReducer
     /// <summary>For methods that work inside the vision tower (ToMe): a fresh hook for one image's
     /// forward. The default, null, leaves the tower alone.</summary>
     IVisionHook? CreateTowerHook(VisionTowerInfo tower) => null;
+
+    /// <summary>The fixed token budget of the spec (tokens kept per image or view), or null for
+    /// adaptive and ratio budgets, which scale with the view by themselves.</summary>
+    int? FixedBudget => null;
+
+    /// <summary>The same method keeping <paramref name="keep"/> tokens: how a budget for a whole
+    /// input (LLaVA-NeXT's tiles, a video's frames) is split over its views. Null when the method
+    /// has no fixed budget.</summary>
+    IVisualReducer? WithBudget(int keep) => null;
 }

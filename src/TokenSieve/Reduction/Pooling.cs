@@ -23,6 +23,10 @@ public sealed class PoolingReducer : IVisualReducer
 
     public PoolStage Stage { get; }
 
+    public int? FixedBudget => Budget;
+
+    public IVisualReducer? WithBudget(int keep) => new PoolingReducer(keep, Stage);
+
     public string Name => Stage == PoolStage.Post ? $"pool:{Budget}" : $"pool:{Budget},stage=pre";
 
     public VisionNeeds Needs => Stage == PoolStage.Post ? VisionNeeds.Projector : VisionNeeds.None;

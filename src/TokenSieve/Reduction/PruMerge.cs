@@ -97,6 +97,10 @@ public sealed class PruMergeReducer : IVisualReducer
         ? VisionNeeds.LastLayerQK | VisionNeeds.FeatureLayerClsAttention
         : VisionNeeds.LastLayerQK;
 
+    public int? FixedBudget => Options.Keep;
+
+    public IVisualReducer? WithBudget(int keep) => Options.Keep is null ? null : new PruMergeReducer(Options with { Keep = keep });
+
     public PruMergeReducer(PruMergeOptions? options = null)
     {
         Options = options ?? new PruMergeOptions();

@@ -13,6 +13,10 @@ public sealed class RandomSelectionReducer : IVisualReducer
     /// <summary>The spec's seed; null takes <see cref="ReductionInput.Seed"/>.</summary>
     public ulong? Seed { get; }
 
+    public int? FixedBudget => Budget;
+
+    public IVisualReducer? WithBudget(int keep) => new RandomSelectionReducer(keep, Seed);
+
     public string Name => Seed is { } s ? $"random:{Budget}:seed={s}" : $"random:{Budget}";
 
     public VisionNeeds Needs => VisionNeeds.None;

@@ -280,6 +280,10 @@ public sealed class ToMeReducer : IVisualReducer
 
     public VisionNeeds Needs => VisionNeeds.TokenMerging;
 
+    public int? FixedBudget => Keep;
+
+    public IVisualReducer? WithBudget(int keep) => Keep is null ? null : new ToMeReducer(null, keep, Inflection, SizeWeighted);
+
     public ToMeReducer(int? r, int? keep = null, double inflection = 0, bool sizeWeighted = true)
     {
         if ((r is null) == (keep is null)) throw new MethodSpecException("tome", "give exactly one of r= (tokens merged per layer) or keep= (patches left)");

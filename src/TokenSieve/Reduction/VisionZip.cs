@@ -15,6 +15,16 @@ public sealed class VisionZipReducer : IVisualReducer
 
     public int Contextual { get; }
 
+    public int? FixedBudget => Dominant + Contextual;
+
+    /// <summary>The dominant : contextual proportion kept (at least one of each).</summary>
+    public IVisualReducer? WithBudget(int keep)
+    {
+        if (keep < 2) return null;
+        int dominant = Math.Clamp((int)Math.Round((double)keep * Dominant / (Dominant + Contextual), MidpointRounding.ToEven), 1, keep - 1);
+        return new VisionZipReducer(dominant, keep - dominant);
+    }
+
     public string Name => $"visionzip:{Dominant}+{Contextual}";
 
     public VisionNeeds Needs => VisionNeeds.FeatureLayerClsAttention | VisionNeeds.FeatureLayerKeys | VisionNeeds.ClsHiddenState;

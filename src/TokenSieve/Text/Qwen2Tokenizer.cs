@@ -255,6 +255,9 @@ public sealed class Qwen2Tokenizer
         return string.Create(bytes.Length, bytes, static (span, b) => { for (int i = 0; i < b.Length; i++) span[i] = ByteLevelBpe.ByteToChar[b[i]]; });
     }
 
+    /// <summary>Whether <paramref name="id"/> has text: a byte-level token or an added token.</summary>
+    public bool CanDecode(int id) => (uint)id < (uint)_bpe.TokenBytes.Length || _addedById.ContainsKey(id);
+
     /// <summary>True for added tokens marked special (what <see cref="Decode"/> skips when asked).</summary>
     public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var a) && a.Special;
 }

@@ -90,6 +90,29 @@ public sealed class BenchResumeTests
     }
 
 
+    [Fact]
+    public void A_corrupt_line_in_the_middle_is_reported_with_its_line_number_and_its_item_answered_again()
+    {
+        using var dir = TestData.TempDir();
+        var ds = MakeDataset("pope", dir, 4);
+        string results = dir.File("r.jsonl");
+        var (rc, output, err) = CliCapture.Run(Args("pope", ds, results));
+        Assert.True(rc == 0, err + output);
+        var expected = Answers(results);
+        var lines = File.ReadAllLines(results);
+        lines[2] = lines[2][..(lines[2].Length / 2)] + "#garbage";
+        File.WriteAllLines(results, lines);
+
+        string report = dir.File("report");
+        (rc, output, err) = CliCapture.Run([.. Args("pope", ds, results), "--report", report]);
+        Assert.True(rc == 0, err + output);
+        Assert.Contains("1 line(s) of the results file could not be read", err);
+        Assert.Contains("r.jsonl:3: not valid JSON", err);
+        Assert.Contains("1 answered", output);
+        Assert.Equal(expected, Answers(results));
+        Assert.Contains("r.jsonl:3", File.ReadAllText(Path.Combine(report, "report.md")));
+    }
+
     [Theory]
     [InlineData("pope")]
     [InlineData("gqa")]

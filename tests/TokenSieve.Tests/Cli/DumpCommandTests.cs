@@ -46,3 +46,27 @@ public sealed class DumpCommandTests
         Assert.DoesNotContain("   at ", err);
     }
 }
+
+public sealed class VideoCliTests
+{
+    [Fact]
+    public void Dump_takes_a_video_folder_and_run_refuses_one_for_a_model_without_a_video_tower()
+    {
+        using var dir = TestData.TempDir();
+        string video = TestData.Path("video-llava-tiny");
+        var (rc, _, err) = CliCapture.Run("dump", "--model", video, "--video", Path.Combine(video, "frames"),
+            "--input-ids", "1,17,42,251,13,88,7,133,64,201,5", "--out", dir.File("v.safetensors"), "--max-new-tokens", "1");
+        Assert.True(rc == 0, err);
+        using (var f = global::TokenSieve.Checkpoints.SafetensorsFile.Open(dir.File("v.safetensors")))
+            Assert.Equal([8, 10, 48], f.Get("image_features.selected").Shape);
+
+        (rc, _, err) = CliCapture.Run("run", "--model", TestData.LlavaTiny, "--video", Path.Combine(video, "frames"), "--prompt", "what happens?");
+        Assert.Equal(CliErrors.InputError, rc);
+        Assert.Contains("--video needs a Video-LLaVA model", err);
+        Assert.DoesNotContain("   at ", err);
+
+        (rc, _, err) = CliCapture.Run("dump", "--model", video, "--video", dir.Path, "--input-ids", "1,251,5", "--out", dir.File("w.safetensors"));
+        Assert.Equal(CliErrors.InputError, rc);
+        Assert.Contains("has no frames", err);
+    }
+}

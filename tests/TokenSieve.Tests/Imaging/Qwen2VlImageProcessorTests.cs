@@ -40,7 +40,7 @@ public class Qwen2VlImageProcessorTests
         bool zeroSide = expected.StartsWith("0x") || expected.EndsWith("x0");
         if (expected == "error" || zeroSide)
         {
-            var e = Assert.Throws<InvalidInputException>(() => Qwen2VlImageProcessor.SmartResize(height, width, 28, minPixels, maxPixels));
+            var e = Assert.Throws<ImageSizeException>(() => Qwen2VlImageProcessor.SmartResize(height, width, 28, minPixels, maxPixels));
             Assert.Contains($"{width}x{height}", e.Message);
             return;
         }
@@ -151,12 +151,14 @@ public class Qwen2VlImageProcessorTests
     public void Unusable_images_are_rejected_with_their_size()
     {
         var processor = Qwen2VlImageProcessor.FromFile(Dir);
-        var e = Assert.Throws<InvalidInputException>(() => processor.Preprocess(new RgbImage(100, 27)));
+        var e = Assert.Throws<ImageSizeException>(() => processor.Preprocess(new RgbImage(100, 27)));
         Assert.Contains("100x27", e.Message);
-        e = Assert.Throws<InvalidInputException>(() => processor.Preprocess(new RgbImage(28, 1000)));  // floor branch → width 0
+        Assert.Equal((100, 27), (e.Width, e.Height));
+        e = Assert.Throws<ImageSizeException>(() => processor.Preprocess(new RgbImage(28, 1000)));  // floor branch → width 0
         Assert.Contains("zero", e.Message);
+        Assert.Contains("below min_pixels", e.Message);
         var noResize = new Qwen2VlImageProcessor(new Qwen2VlImageProcessorConfig { DoResize = false });
-        Assert.Throws<InvalidInputException>(() => noResize.Preprocess(new RgbImage(60, 56)));
+        Assert.Throws<ImageSizeException>(() => noResize.Preprocess(new RgbImage(60, 56)));
     }
 
     [Fact]
@@ -165,7 +167,7 @@ public class Qwen2VlImageProcessorTests
         using var dir = TestData.TempDir();
         string path = dir.File("tiny.png");
         new RgbImage(20, 40).SavePng(path);
-        var e = Assert.Throws<ImageDecodeException>(() => Qwen2VlImageProcessor.FromFile(Dir).Preprocess(path));
+        var e = Assert.Throws<ImageSizeException>(() => Qwen2VlImageProcessor.FromFile(Dir).Preprocess(path));
         Assert.Equal(path, e.File);
         Assert.Contains("28", e.Message);
     }

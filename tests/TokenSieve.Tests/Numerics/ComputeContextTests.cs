@@ -45,6 +45,6 @@ public class ComputeContextTests
     public void ThreadCountDefaultsToTheCores()
     {
         Assert.Equal(Environment.ProcessorCount, new ComputeContext().Threads);
-        Assert.Throws<ArgumentOutOfRangeException>(() => new ComputeContext(-1));
+        Assert.Throws<InvalidInputException>(() => new ComputeContext(-1));
     }
 }

@@ -7,14 +7,25 @@ namespace TokenSieve.Evaluation;
 internal static class MmBenchReader
 {
     public const string Task = "mmbench";
+    /// <summary>MMBench-CN: the same tsv layout in Chinese (mmbench_dev_cn_20231003.tsv).</summary>
+    public const string TaskCn = "mmbench_cn";
+    /// <summary>LLaVA's <c>--lang cn</c> single-prediction suffix.</summary>
+    public const string OptionLetterCn = "请直接回答选项字母。";
+    /// <summary>lmms-eval's mmbench_cn post-prompt.</summary>
+    public const string OptionLetterCnLmms = "请直接使用所提供的选项字母作为答案回答。";
 
     static readonly string[] OptionColumns = ["A", "B", "C", "D"];
 
     /// <param name="generateRotations">When the file has no rotated copies, add them as LLaVA's
     /// <c>--all-rounds</c> does: options shifted left by 1, 2, … with the answer letter following its text,
     /// at index <c>k·1e6 + index</c>.</param>
-    public static EvalDataset Read(string tsvPath, PromptStyle style = PromptStyle.Llava, bool generateRotations = false, CancellationToken ct = default)
+    public static EvalDataset Read(string tsvPath, PromptStyle style = PromptStyle.Llava, bool generateRotations = false, CancellationToken ct = default) =>
+        Read(tsvPath, style, generateRotations, chinese: false, ct);
+
+    /// <param name="chinese">MMBench-CN: task <c>mmbench_cn</c> and the Chinese answer-with-the-letter suffix.</param>
+    public static EvalDataset Read(string tsvPath, PromptStyle style, bool generateRotations, bool chinese, CancellationToken ct = default)
     {
+        string task = chinese ? TaskCn : Task;
         if (!File.Exists(tsvPath)) throw new DatasetException(tsvPath, "file not found");
         var issues = new List<ReadIssue>();
         using var reader = new StreamReader(tsvPath);
@@ -99,8 +110,8 @@ internal static class MmBenchReader
                 if (r.L2 is not null) extra["l2-category"] = r.L2;
                 items.Add(new EvalItem
                 {
-                    Task = Task, QuestionId = index.ToString(), SourceId = index.ToString(), Question = r.Question,
-                    Prompt = BuildPrompt(r.Question, r.Hint, options, style), ImageBytes = bytes,
+                    Task = task, QuestionId = index.ToString(), SourceId = index.ToString(), Question = r.Question,
+                    Prompt = BuildPrompt(r.Question, r.Hint, options, style, chinese), ImageBytes = bytes,
                     Answers = answer is null ? [] : [answer], Choices = options, Category = r.Category,
                     Group = (index % MmBenchScorer.CircularStride).ToString(), Extra = extra,
                 });
@@ -108,7 +119,7 @@ internal static class MmBenchReader
         }
         return new EvalDataset
         {
-            Task = Task, Kind = TaskKind.MmBench, Items = items, Issues = issues,
+            Task = task, Kind = TaskKind.MmBench, Items = items, Issues = issues,
             Settings = JsonLines.Settings(("prompt", style == PromptStyle.Llava ? "llava" : "lmms-eval"),
                 ("rotations", hasRotations ? "file" : generateRotations ? "generated" : "none")),
         };
@@ -116,15 +127,17 @@ internal static class MmBenchReader
 
     /// <summary>LLaVA <c>model_vqa_mmbench</c>: "hint\nquestion\nA. …\nB. …\n" + letter suffix. lmms-eval:
     /// "hint question There are several options:\nA. …" + "\n" + letter suffix.</summary>
-    internal static string BuildPrompt(string question, string? hint, IReadOnlyList<string> options, PromptStyle style)
+    internal static string BuildPrompt(string question, string? hint, IReadOnlyList<string> options, PromptStyle style, bool chinese = false)
     {
         if (style == PromptStyle.Llava)
         {
             string q = hint is null ? question : hint + "\n" + question;
-            return q + "\n" + Prompts.OptionLines(options) + "\n" + Prompts.OptionLetter;
+            return q + "\n" + Prompts.OptionLines(options) + "\n" + (chinese ? OptionLetterCn : Prompts.OptionLetter);
         }
         string head = hint is null ? question : $"{hint} {question}";
-        return $"{head} There are several options:\n{Prompts.OptionLines(options)}\n{Prompts.OptionLetter}";
+        return chinese
+            ? $"{head}\n{Prompts.OptionLines(options)}\n{OptionLetterCnLmms}"
+            : $"{head} There are several options:\n{Prompts.OptionLines(options)}\n{Prompts.OptionLetter}";
     }
 
     static bool IsNone(string s) => string.IsNullOrWhiteSpace(s) || s.Trim() is "nan" or "NaN" or "None";

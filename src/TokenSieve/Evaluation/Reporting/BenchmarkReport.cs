@@ -18,6 +18,10 @@ public sealed class BenchmarkReport
     public IReadOnlyList<ConfigurationScore> Scores { get; }
     public IReadOnlyList<ReportRow> Rows { get; }
 
+    /// <summary>Lines of the results file that could not be read (torn or corrupt), with their line
+    /// numbers; the report states how many were skipped.</summary>
+    public IReadOnlyList<ReadIssue> ReadIssues { get; init; } = [];
+
     /// <param name="baselineSpec">The unpruned configuration; relative numbers and speed-ups are against it.
     /// When it is absent, relative columns are empty.</param>
     public BenchmarkReport(IReadOnlyList<ConfigurationScore> scores, string baselineSpec = "none", string title = "TokenSieve benchmark")

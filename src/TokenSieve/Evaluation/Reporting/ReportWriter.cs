@@ -136,6 +136,9 @@ public static class ReportWriter
             yield return $"{task}: {s.Score.MainMetric}, {(s.Score.Parsing == AnswerParsing.Llava ? "LLaVA" : "lmms-eval")} parsing" +
                          (settings.Length > 0 ? $", {settings}" : "") + ".";
         }
+        if (report.ReadIssues.Count > 0)
+            yield return $"{report.ReadIssues.Count} line(s) of the results file could not be read and are not counted: " +
+                         string.Join("; ", report.ReadIssues.Take(5).Select(i => i.ToString())) + (report.ReadIssues.Count > 5 ? "; …" : "") + ".";
     }
 
     static List<string[]> MainTable(BenchmarkReport report)

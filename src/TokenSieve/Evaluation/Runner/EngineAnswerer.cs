@@ -18,7 +18,7 @@ public sealed class EngineAnswerer
     readonly int _maxNewTokens;
     readonly Dictionary<string, MethodPlan> _methods = new(StringComparer.Ordinal);
     string? _imageKey;
-    PreparedVisual? _visual;
+    IReadOnlyList<PreparedVisual>? _visual;
 
     public EngineAnswerer(LlavaPipeline pipeline, SentencePieceBpeTokenizer tokenizer, ChatTemplate template, AspectMode aspect, int maxNewTokens)
     {
@@ -41,16 +41,17 @@ public sealed class EngineAnswerer
         return m;
     }
 
-    PreparedVisual Visual(EvalItem item)
+    IReadOnlyList<PreparedVisual> Visuals(EvalItem item)
     {
-        // Items run through every configuration in turn: keep the last image's pixels.
-        string key = item.ImagePath ?? $"{item.Task}/{item.QuestionId}";
+        // Items run through every configuration in turn: keep the last item's prepared images.
+        string key = item.ImagePaths.Count > 0 ? string.Join("\n", item.ImagePaths) : item.ImagePath ?? $"{item.Task}/{item.QuestionId}";
         if (key == _imageKey && _visual is not null) return _visual;
-        RgbImage image = item.ImagePath is not null
-            ? ImageDecoder.Load(item.ImagePath)
-            : item.ImageBytes is { } bytes ? ImageDecoder.Decode(bytes.ToArray(), $"{item.Task}/{item.QuestionId}")
-            : throw new InvalidInputException($"{item.Task}/{item.QuestionId}: the item has no image");
-        _visual = _pipeline.Prepare(image, _aspect);
+        if (item.ImagePaths.Count > 0) _visual = item.ImagePaths.Select(p => _pipeline.Prepare(ImageDecoder.Load(p), _aspect)).ToList();
+        else
+        {
+            RgbImage image = Qwen2VlAnswerer.LoadImage(item);
+            _visual = [_pipeline.Prepare(image, _aspect)];
+        }
         _imageKey = key;
         return _visual;
     }
@@ -62,14 +63,15 @@ public sealed class EngineAnswerer
         var item = request.Item;
         var method = Method(request.Method.Spec);
         var turns = item.Prior.Append(item).ToList();
-        var first = LlavaPrompt.Build(_tokenizer, _template, turns[0].Prompt, _pipeline.Model.Config.ImageTokenIndex);
+        var visuals = Visuals(item);
+        var first = LlavaPrompt.Build(_tokenizer, _template, turns[0].Prompt, _pipeline.Model.Config.ImageTokenIndex, visuals.Count);
         var followUps = turns.Skip(1).Select(t => LlavaPrompt.FollowUp(_tokenizer, _template, t.Prompt)).ToList();
         var options = new RunOptions
         {
             Reducer = method.Reducer, Pruner = method.Pruner, Aspect = _aspect, Seed = (ulong)(uint)request.Seed,
             Generation = new GenerationOptions { MaxNewTokens = _maxNewTokens, EosTokenId = _tokenizer.EosId, Seed = request.Seed },
         };
-        var results = _pipeline.RunConversation([Visual(item)], first.Ids, [first.ImageSlot], followUps, options, ids => AnswerText.Decode(_tokenizer, ids), cancel: cancel);
+        var results = _pipeline.RunConversation(visuals, first.Ids, first.ImageSlots, followUps, options, ids => AnswerText.Decode(_tokenizer, ids), cancel: cancel);
         var predictions = results.Select(ToPrediction).ToList();
         return ValueTask.FromResult(predictions[^1] with { Earlier = predictions.Count > 1 ? predictions[..^1] : null });
     }

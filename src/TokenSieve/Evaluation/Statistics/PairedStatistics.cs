@@ -146,7 +146,7 @@ public static class PairedStatistics
         return Math.Min(1, 2 * tail);
     }
 
-    static bool IsUnitAccuracy(TaskKind kind) => kind is TaskKind.Gqa or TaskKind.ExactMatch or TaskKind.ScienceQa;
+    static bool IsUnitAccuracy(TaskKind kind) => kind is TaskKind.Gqa or TaskKind.ExactMatch or TaskKind.ScienceQa or TaskKind.YesNo or TaskKind.Grounding;
 
     /// <summary>Resampling units: items grouped by <see cref="EvalItem.Group"/> (else one item each), in
     /// dataset order, keeping items answered by every given configuration and with ground truth.</summary>
@@ -168,7 +168,7 @@ public static class PairedStatistics
     /// <summary>The task's headline metric on a multiset of units (duplicates count again).</summary>
     static double Metric(EvalDataset dataset, IReadOnlyList<List<EvalItem>> units, IReadOnlyDictionary<string, string> predictions, AnswerParsing parsing)
     {
-        if (dataset.Kind is TaskKind.Gqa or TaskKind.ExactMatch or TaskKind.TextVqa)
+        if (dataset.Kind is TaskKind.Gqa or TaskKind.ExactMatch or TaskKind.TextVqa or TaskKind.Vqa or TaskKind.YesNo or TaskKind.Grounding)
         {
             // 100 × the mean item score, as Scoring computes it, without rebuilding the dataset
             double sum = 0;

@@ -41,6 +41,10 @@ public readonly ref struct VisionAttentionView
 {
     public int Layer { get; init; }
 
+    /// <summary>Which image of the forward these rows are (a Qwen2-VL forward holds several images, each
+    /// attending only within itself); 0 for a CLIP forward.</summary>
+    public int Image { get; init; }
+
     public int Tokens { get; init; }
 
     public int Channels { get; init; }
@@ -49,7 +53,7 @@ public readonly ref struct VisionAttentionView
 
     public int HeadDim => Channels / Heads;
 
-    /// <summary>[Tokens, Channels] q_proj output.</summary>
+    /// <summary>[Tokens, Channels] q_proj output (Qwen2-VL: the query part of qkv after the 2-D rotary, as its attention uses it).</summary>
     public ReadOnlySpan<float> Queries { get; init; }
 
     /// <summary>[Tokens, Channels] k_proj output.</summary>

@@ -33,8 +33,11 @@ public sealed class DecoderLayerView
 {
     readonly LlamaDecoder _decoder;
     readonly Numerics.ComputeContext _compute;
+    readonly Numerics.IRotaryEmbedding _rotary;
 
-    internal DecoderLayerView(LlamaDecoder decoder, Numerics.ComputeContext compute) => (_decoder, _compute) = (decoder, compute);
+    /// <param name="rotary">the sequence's rotary embedding (its M-RoPE positions); null: the decoder's RoPE</param>
+    internal DecoderLayerView(LlamaDecoder decoder, Numerics.ComputeContext compute, Numerics.IRotaryEmbedding? rotary = null) =>
+        (_decoder, _compute, _rotary) = (decoder, compute, rotary ?? decoder.Rope);
 
     /// <summary>The layer that just ran (its output is <see cref="Hidden"/>).</summary>
     public required int Layer { get; init; }
@@ -69,7 +72,7 @@ public sealed class DecoderLayerView
     /// <see cref="Positions"/>: its input norm, W_q, W_k and RoPE applied here, the query seeing rows
     /// 0..queryRow. Returns [heads, Length] (zeros past the query). PyramidDrop ranks with this.</summary>
     public float[] ProjectedAttentionRow(int layer, int queryRow) =>
-        _decoder.ProjectedAttentionRow(_compute, layer, Hidden, Length, Positions, queryRow);
+        _decoder.ProjectedAttentionRow(_compute, layer, Hidden, Length, Positions, queryRow, _rotary);
 }
 
 /// <summary>A hook's answer after a layer: which rows enter the next layer, optionally with new rows
@@ -86,6 +89,11 @@ public sealed class KeepDecision
     public int InsertedCount { get; init; }
 
     public int InsertAt { get; init; }
+
+    /// <summary>For each inserted row, the current row whose position id it takes when position ids are
+    /// kept (a merged token at its cluster centre's place, as SparseVLM's recycling does on M-RoPE
+    /// models); ignored when positions are renumbered.</summary>
+    public int[]? InsertedPositionRows { get; init; }
 
     public required PositionPolicy Positions { get; init; }
 

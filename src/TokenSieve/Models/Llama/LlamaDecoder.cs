@@ -24,7 +24,9 @@ internal delegate void LayerTap(in LayerAttentionView view);
 
 /// <summary>LLaMA decoder (LlamaForCausalLM as LLaVA uses it): token embeddings, pre-RMSNorm layers
 /// with RoPE attention (GQA) and a SiLU-gated MLP, final RMSNorm, lm_head. The sequence is
-/// processed layer by layer so that pruners can shorten it between layers.</summary>
+/// processed layer by layer so that pruners can shorten it between layers. Qwen2 (Qwen2-VL's
+/// decoder) is the same with q/k/v biases (<see cref="LlamaConfig.AttentionBias"/>) and M-RoPE
+/// (<see cref="LlamaConfig.MropeSection"/>: a prompt's 3-D positions come with its sequence).</summary>
 public sealed class LlamaDecoder
 {
     sealed record Layer(NormWeights InputNorm, Linear Q, Linear K, Linear V, Linear O, NormWeights PostNorm, Linear Gate, Linear Up, Linear Down);
@@ -40,24 +42,27 @@ public sealed class LlamaDecoder
 
     float[] _xn = [], _q = [], _att = [], _gate = [], _up = [];
 
-    internal LlamaDecoder(ITensorSource source, LlamaConfig config)
+    internal LlamaDecoder(ITensorSource source, LlamaConfig config) : this(source, config, DecoderTensorNames.Llava) { }
+
+    /// <summary>A decoder whose tensors are named under <paramref name="names"/> (LLaVA's language_model.*, Qwen2-VL's model.*).</summary>
+    internal LlamaDecoder(ITensorSource source, LlamaConfig config, DecoderTensorNames names)
     {
         Config = config;
         int d = config.HiddenSize, kv = config.KvDim, m = config.IntermediateSize;
-        EmbedTokens = source.Get(TensorNames.EmbedTokens).ExpectShape(config.VocabSize, d).AsMatrix();
-        LmHead = config.TieWordEmbeddings && !source.Contains(TensorNames.LmHead)
+        EmbedTokens = source.Get(names.EmbedTokens).ExpectShape(config.VocabSize, d).AsMatrix();
+        LmHead = config.TieWordEmbeddings && !source.Contains(names.LmHead)
             ? EmbedTokens
-            : source.Get(TensorNames.LmHead).ExpectShape(config.VocabSize, d).AsMatrix();
-        _finalNorm = NormWeights.LoadRmsNorm(source, TensorNames.FinalNorm, d, config.RmsNormEps);
+            : source.Get(names.LmHead).ExpectShape(config.VocabSize, d).AsMatrix();
+        _finalNorm = NormWeights.LoadRmsNorm(source, names.FinalNorm, d, config.RmsNormEps);
         _layers = new Layer[config.NumHiddenLayers];
         for (int i = 0; i < _layers.Length; i++)
         {
-            var n = TensorNames.LlamaLayer(i);
+            var n = names.Layer(i);
             _layers[i] = new Layer(
                 NormWeights.LoadRmsNorm(source, n.InputNorm, d, config.RmsNormEps),
-                Linear.Load(source, n.Q, d, d, false),
-                Linear.Load(source, n.K, kv, d, false),
-                Linear.Load(source, n.V, kv, d, false),
+                Linear.Load(source, n.Q, d, d, config.AttentionBias),
+                Linear.Load(source, n.K, kv, d, config.AttentionBias),
+                Linear.Load(source, n.V, kv, d, config.AttentionBias),
                 Linear.Load(source, n.O, d, d, false),
                 NormWeights.LoadRmsNorm(source, n.PostNorm, d, config.RmsNormEps),
                 Linear.Load(source, n.Gate, m, d, false),
@@ -65,11 +70,25 @@ public sealed class LlamaDecoder
                 Linear.Load(source, n.Down, d, m, false));
         }
         Rope = new Rope(config.HeadDim, config.RopeTheta);
+        if (config.MropeSection is { } sections) _mrope = new SectionedRope(Rope.InverseFrequencies, sections);
         Info = new DecoderInfo(config.NumHiddenLayers, d, config.NumAttentionHeads, config.NumKeyValueHeads, config.HeadDim);
     }
 
     /// <summary>Depth and widths, for hooks.</summary>
     public DecoderInfo Info { get; }
+
+    readonly SectionedRope? _mrope;
+
+    /// <summary>The rotary embedding of a sequence: plain RoPE, or for an M-RoPE decoder the prompt's
+    /// 3-D positions (ids past the prompt continue at id + rope delta on every axis).</summary>
+    internal IRotaryEmbedding RotaryFor(SplicedSequence sequence)
+    {
+        if (sequence.Mrope is not { } p) return _mrope is null ? Rope
+            : throw new InvalidInputException("this decoder uses M-RoPE: the sequence needs 3-D position ids (get_rope_index)");
+        if (_mrope is null) throw new InvalidInputException("the sequence has 3-D M-RoPE positions, but this decoder uses 1-D RoPE");
+        if (p.Length != sequence.Length) throw new InvalidInputException($"M-RoPE positions for {p.Length} rows, the sequence has {sequence.Length}");
+        return new MultimodalRope(_mrope, p.Coordinates, p.Length, p.Delta);
+    }
 
     internal KvCache CreateCache(int capacity) => new(_layers.Length, Config.KvDim, capacity);
 
@@ -99,7 +118,7 @@ public sealed class LlamaDecoder
     /// <summary>Runs layer <paramref name="l"/> in place on x [rows, Hidden] whose rows have the given
     /// position ids; appends the rows' keys/values to the layer's cache and attends causally over
     /// the whole cache. <paramref name="tap"/> sees queries and keys after RoPE.</summary>
-    internal void RunLayer(ComputeContext ctx, int l, Span<float> x, int rows, ReadOnlySpan<int> positions, KvCache cache, LayerTap? tap = null)
+    internal void RunLayer(ComputeContext ctx, int l, Span<float> x, int rows, ReadOnlySpan<int> positions, KvCache cache, LayerTap? tap = null, IRotaryEmbedding? rotary = null)
     {
         var cfg = Config;
         int d = cfg.HiddenSize, kvDim = cfg.KvDim, hd = cfg.HeadDim, m = cfg.IntermediateSize;
@@ -116,8 +135,16 @@ public sealed class LlamaDecoder
         var newV = cache.ValueRows(l, start, rows);
         layer.K.Forward(ctx, xn, rows, newK);
         layer.V.Forward(ctx, xn, rows, newV);
-        Rope.Apply(q, rows, d, cfg.NumAttentionHeads, positions);
-        Rope.Apply(newK, rows, kvDim, cfg.NumKeyValueHeads, positions);
+        if (rotary is null)
+        {
+            Rope.Apply(q, rows, d, cfg.NumAttentionHeads, positions);
+            Rope.Apply(newK, rows, kvDim, cfg.NumKeyValueHeads, positions);
+        }
+        else
+        {
+            rotary.Apply(ComputeContext.SingleThread, q, rows, d, cfg.NumAttentionHeads, positions);
+            rotary.Apply(ComputeContext.SingleThread, newK, rows, kvDim, cfg.NumKeyValueHeads, positions);
+        }
 
         int keyCount = cache.Length(l);
         var shape = new AttentionShape(rows, keyCount, cfg.NumAttentionHeads, cfg.NumKeyValueHeads, hd, 1f / MathF.Sqrt(hd), Causal: true);
@@ -149,7 +176,10 @@ public sealed class LlamaDecoder
     /// <paramref name="queryRow"/> if <paramref name="hidden"/> [n, Hidden] entered it at
     /// <paramref name="positions"/>: its input norm, W_q, W_k and RoPE, the query attending to rows
     /// 0..queryRow (causal). [heads, n], zeros past the query. Memory O(n·KvDim).</summary>
-    public float[] ProjectedAttentionRow(ComputeContext ctx, int l, ReadOnlySpan<float> hidden, int n, ReadOnlySpan<int> positions, int queryRow)
+    public float[] ProjectedAttentionRow(ComputeContext ctx, int l, ReadOnlySpan<float> hidden, int n, ReadOnlySpan<int> positions, int queryRow) =>
+        ProjectedAttentionRow(ctx, l, hidden, n, positions, queryRow, Rope);
+
+    internal float[] ProjectedAttentionRow(ComputeContext ctx, int l, ReadOnlySpan<float> hidden, int n, ReadOnlySpan<int> positions, int queryRow, IRotaryEmbedding rotary)
     {
         if ((uint)l >= (uint)_layers.Length) throw new ArgumentOutOfRangeException(nameof(l), $"layer {l} outside 0..{_layers.Length - 1}");
         if ((uint)queryRow >= (uint)n) throw new ArgumentOutOfRangeException(nameof(queryRow));
@@ -162,8 +192,8 @@ public sealed class LlamaDecoder
         layer.K.Forward(ctx, normed, keys, k);
         var query = new float[d];
         layer.Q.Forward(ctx, normed.AsSpan(queryRow * d, d), 1, query);
-        Rope.Apply(k, keys, kv, cfg.NumKeyValueHeads, positions.Slice(0, keys));
-        Rope.Apply(query, 1, d, heads, positions.Slice(queryRow, 1));
+        rotary.Apply(ComputeContext.SingleThread, k, keys, kv, cfg.NumKeyValueHeads, positions.Slice(0, keys));
+        rotary.Apply(ComputeContext.SingleThread, query, 1, d, heads, positions.Slice(queryRow, 1));
         // One query that sits at the last key: with Causal, query 0 sees keys 0..queryRow.
         var shape = new AttentionShape(1, keys, heads, cfg.NumKeyValueHeads, cfg.HeadDim, 1f / MathF.Sqrt(cfg.HeadDim), Causal: true);
         var probs = new float[heads * keys];

@@ -64,6 +64,7 @@ public sealed class LlavaModel : IDisposable
         var weights = CheckpointReader.Open(directory, options.WeightsFile);
         try
         {
+            CheckAgainstConfig(weights, config);
             if (!options.AllowUnexpectedTensors) CheckUnexpected(weights, config);
             return new LlavaModel(directory, config, weights, options.WeightType, options.Compute);
         }
@@ -81,6 +82,30 @@ public sealed class LlavaModel : IDisposable
         var names = LlavaSchema.Tensors(config).Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         names.Add(TensorNames.LmHead);
         return names;
+    }
+
+    /// <summary>Before any part is built: every tensor the config implies is present with its shape
+    /// (from the headers alone), so a config that disagrees with the checkpoint — more layers, another
+    /// width — fails naming the first tensor at fault and how many are missing.</summary>
+    static void CheckAgainstConfig(CheckpointReader weights, LlavaConfig config)
+    {
+        var missing = new List<string>();
+        foreach (var spec in LlavaSchema.Tensors(config))
+        {
+            if (!weights.Contains(spec.Name))
+            {
+                // post_layernorm is unused by LLaVA and may be left out of a checkpoint.
+                if (!spec.Name.Contains("post_layernorm.", StringComparison.Ordinal)) missing.Add(spec.Name);
+                continue;
+            }
+            var t = weights.Get(spec.Name);
+            if (!t.Shape.SequenceEqual(spec.Shape))
+                throw new CheckpointException(weights.Directory, spec.Name,
+                    $"shape [{string.Join(",", t.Shape)}] does not match the config, expected [{string.Join(",", spec.Shape)}]; the config does not describe this checkpoint");
+        }
+        if (missing.Count > 0)
+            throw new CheckpointException(weights.Directory, missing[0],
+                $"{missing.Count} tensor(s) the config implies are missing (first: '{missing[0]}'); the config does not describe this checkpoint (e.g. num_hidden_layers)");
     }
 
     static void CheckUnexpected(CheckpointReader weights, LlavaConfig config)

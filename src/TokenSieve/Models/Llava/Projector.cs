@@ -14,9 +14,14 @@ public sealed class Projector
     float[] _hidden = [];
 
     internal Projector(ITensorSource source, int visionHidden, int textHidden, bool bias)
+        : this(source, TensorNames.ProjectorLinear1, TensorNames.ProjectorLinear2, visionHidden, textHidden, textHidden, bias) { }
+
+    /// <summary>Linear(input → hidden), GELU, Linear(hidden → output) under the given name prefixes
+    /// (Qwen2-VL's PatchMerger MLP: visual.merger.mlp.0 / mlp.2).</summary>
+    internal Projector(ITensorSource source, string linear1, string linear2, int inputSize, int hiddenSize, int outputSize, bool bias)
     {
-        Linear1 = Linear.Load(source, TensorNames.ProjectorLinear1, textHidden, visionHidden, bias);
-        Linear2 = Linear.Load(source, TensorNames.ProjectorLinear2, textHidden, textHidden, bias);
+        Linear1 = Linear.Load(source, linear1, hiddenSize, inputSize, bias);
+        Linear2 = Linear.Load(source, linear2, outputSize, hiddenSize, bias);
     }
 
     /// <summary>output[rows, OutputSize] from features[rows, InputSize]. <paramref name="linear1"/> and

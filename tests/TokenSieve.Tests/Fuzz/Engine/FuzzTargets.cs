@@ -271,7 +271,7 @@ public sealed class ImageTarget : FuzzTarget
 public sealed class SpecTarget : FuzzTarget
 {
     public override string Key => "specs";
-    public override string Title => "reduction specs";
+    public override string Title => "method specs";
 
     static readonly string[] Seeds =
     [
