@@ -572,6 +572,11 @@ internal static unsafe class Gemm
         });
     }
 
+    /// <summary>Bytes ahead of the read position that the decode GEMV prefetches. The rows of a task are contiguous,
+    /// so this is one stream per thread; on its own the hardware prefetcher keeps too few lines in flight once each
+    /// byte costs a few instructions (F16, 2 threads on a Xeon VM: 10.7 → 16.9 GB/s at 4 KiB; 1–16 KiB measured).</summary>
+    internal const int GemvPrefetchBytes = 4096;
+
     /// <summary>Σ x[i]·(float)w[i] for F16 w, widened in registers (decode streams W once; no staging buffer).</summary>
     internal static float DotHalf(float* x, ushort* w, int length)
     {
@@ -582,6 +587,11 @@ internal static unsafe class Gemm
             Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
             for (; i <= length - 64; i += 64)
             {
+                if (Sse.IsSupported)
+                {
+                    Sse.Prefetch0((byte*)(w + i) + GemvPrefetchBytes);
+                    Sse.Prefetch0((byte*)(w + i) + GemvPrefetchBytes + 64);
+                }
                 s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.HalfToSingle512(Vector256.Load(w + i)), s0);
                 s1 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 16), WeightConversion.HalfToSingle512(Vector256.Load(w + i + 16)), s1);
                 s2 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 32), WeightConversion.HalfToSingle512(Vector256.Load(w + i + 32)), s2);
@@ -596,6 +606,7 @@ internal static unsafe class Gemm
             Vector256<float> s0 = default, s1 = default;
             for (; i <= length - 16; i += 16)
             {
+                if ((i & 31) == 0) Sse.Prefetch0((byte*)(w + i) + GemvPrefetchBytes);
                 s0 = Fma.MultiplyAdd(Vector256.Load(x + i), WeightConversion.HalfToSingle256(Vector128.Load(w + i)), s0);
                 s1 = Fma.MultiplyAdd(Vector256.Load(x + i + 8), WeightConversion.HalfToSingle256(Vector128.Load(w + i + 8)), s1);
             }
@@ -615,6 +626,11 @@ internal static unsafe class Gemm
             Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
             for (; i <= length - 64; i += 64)
             {
+                if (Sse.IsSupported)
+                {
+                    Sse.Prefetch0((byte*)(w + i) + GemvPrefetchBytes);
+                    Sse.Prefetch0((byte*)(w + i) + GemvPrefetchBytes + 64);
+                }
                 s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i)), s0);
                 s1 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 16), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i + 16)), s1);
                 s2 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 32), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i + 32)), s2);
@@ -629,6 +645,7 @@ internal static unsafe class Gemm
             Vector256<float> s0 = default, s1 = default;
             for (; i <= length - 16; i += 16)
             {
+                if ((i & 31) == 0) Sse.Prefetch0((byte*)(w + i) + GemvPrefetchBytes);
                 s0 = Fma.MultiplyAdd(Vector256.Load(x + i), WeightConversion.BFloat16ToSingle256(Vector128.Load(w + i)), s0);
                 s1 = Fma.MultiplyAdd(Vector256.Load(x + i + 8), WeightConversion.BFloat16ToSingle256(Vector128.Load(w + i + 8)), s1);
             }

@@ -23,7 +23,6 @@ internal static unsafe class QuantGemm
     const int GemvTaskRows = 32;
 
     [ThreadStatic] static NativeScratch? t_activations;
-    [ThreadStatic] static NativeScratch? t_scales;
     [ThreadStatic] static NativeScratch? t_row;
 
     /// <summary>True where the integer path serves <paramref name="type"/> at inner size <paramref name="k"/>.</summary>
@@ -120,66 +119,63 @@ internal static unsafe class QuantGemm
         ctx.For(tasks, t =>
         {
             int j0 = t * GemvTaskRows, j1 = Math.Min(n, j0 + GemvTaskRows);
-            float* scales = (t_scales ??= new NativeScratch()).Get(qx.Blocks + 16);
             for (int j = j0; j < j1; j++)
             {
                 byte* row = w + j * rowBytes;
-                WidenScales(row, wType == DType.Q8_0 ? QuantFormats.Q8_0BlockBytes : QuantFormats.Q4_0BlockBytes, qx.Blocks, scales);
                 float b = bias == null ? 0f : bias[j];
                 for (int i = 0; i < m; i++)
-                {
-                    float dot = wType == DType.Q8_0
-                        ? DotQ8_0(row, scales, qx.RowQ(i), qx.RowScale(i), qx.Blocks)
-                        : DotQ4_0(row, scales, qx.RowQ(i), qx.RowScale(i), qx.RowOffset(i), qx.Blocks);
-                    y[(long)i * n + j] = dot + b;
-                }
+                    y[(long)i * n + j] = b + (wType == DType.Q8_0
+                        ? DotQ8_0(row, qx.RowQ(i), qx.RowScale(i), qx.Blocks)
+                        : DotQ4_0(row, qx.RowQ(i), qx.RowScale(i), qx.RowOffset(i), qx.Blocks));
             }
         });
     }
 
-    /// <summary>dst[b] = the F16 scale of block b (the block's first two bytes), eight at a time with a gather.</summary>
+    /// <summary>The F16 scales of eight consecutive blocks (each block's first two bytes) as float32, by one gather.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void WidenScales(byte* row, int blockBytes, int blocks, float* dst)
-    {
-        int b = 0;
-        if (Avx2.IsSupported)
-        {
-            var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * blockBytes;
-            for (; b + 8 <= blocks; b += 8)
-            {
-                var raw = Avx2.GatherVector256((int*)(row + (long)b * blockBytes), offsets, 1).AsUInt32() & Vector256.Create(0xFFFFu);
-                WeightConversion.HalfToSingle256(Vector256.Narrow(raw, raw).GetLower()).Store(dst + b);
-            }
-        }
-        for (; b < blocks; b++) dst[b] = QuantFormats.HalfToSingle(*(ushort*)(row + (long)b * blockBytes));
-    }
+    static Vector256<float> Scales8(byte* firstBlock, Vector256<int> offsets) =>
+        WeightConversion.HalfToSingle256(Vector256.Narrow(Avx2.GatherVector256((int*)firstBlock, offsets, 1).AsUInt32() & Vector256.Create(0xFFFFu), default).GetLower());
 
-    /// <summary>Σ_b d_w[b]·d_x[b]·Σ_j w[b,j]·q_x[b,j] for one Q8_0 row.</summary>
-    internal static float DotQ8_0(byte* row, float* dw, sbyte* qx, float* dx, int blocks)
+    /// <summary>Lane <paramref name="lane"/> of <paramref name="v"/> in every lane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Lane(Vector256<float> v, int lane) => Avx2.PermuteVar8x32(v, Vector256.Create(lane));
+
+    /// <summary>Σ_b d_w[b]·d_x[b]·Σ_j w[b,j]·q_x[b,j] for one Q8_0 row. Eight blocks at a time: their scales by one
+    /// gather, multiplied by the activation scales, each block's int32 sums times its lane of that vector; the row
+    /// streams once, prefetched <see cref="Gemm.GemvPrefetchBytes"/> ahead.</summary>
+    internal static float DotQ8_0(byte* row, sbyte* qx, float* dx, int blocks)
     {
+        const int bb = QuantFormats.Q8_0BlockBytes;
         int b = 0;
         float sum = 0f;
+        byte* p = row;
         if (Avx2.IsSupported && Fma.IsSupported)
         {
-            Vector256<float> acc0 = default, acc1 = default;
-            for (; b + 2 <= blocks; b += 2)
+            var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * bb;
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; b + 8 <= blocks; b += 8, p += 8 * bb, qx += 256)
             {
-                acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ8(row + b * QuantFormats.Q8_0BlockBytes + 2, qx + b * Block)), Vector256.Create(dw[b] * dx[b]), acc0);
-                acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ8(row + (b + 1) * QuantFormats.Q8_0BlockBytes + 2, qx + (b + 1) * Block)), Vector256.Create(dw[b + 1] * dx[b + 1]), acc1);
+                if (Sse.IsSupported)
+                    for (int l = 0; l < 8 * bb; l += 64) Sse.Prefetch0(p + Gemm.GemvPrefetchBytes + l);
+                var s = Scales8(p, offsets) * Vector256.Load(dx + b);
+                a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ8(p + 2, qx)), Lane(s, 0), a0);
+                a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ8(p + bb + 2, qx + 32)), Lane(s, 1), a1);
+                a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ8(p + 2 * bb + 2, qx + 64)), Lane(s, 2), a2);
+                a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ8(p + 3 * bb + 2, qx + 96)), Lane(s, 3), a3);
+                a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ8(p + 4 * bb + 2, qx + 128)), Lane(s, 4), a0);
+                a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ8(p + 5 * bb + 2, qx + 160)), Lane(s, 5), a1);
+                a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ8(p + 6 * bb + 2, qx + 192)), Lane(s, 6), a2);
+                a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ8(p + 7 * bb + 2, qx + 224)), Lane(s, 7), a3);
             }
-            if (b < blocks)
-            {
-                acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ8(row + b * QuantFormats.Q8_0BlockBytes + 2, qx + b * Block)), Vector256.Create(dw[b] * dx[b]), acc0);
-                b++;
-            }
-            return Vector256.Sum(acc0 + acc1);
+            for (; b < blocks; b++, p += bb, qx += 32)
+                a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ8(p + 2, qx)), Vector256.Create(QuantFormats.HalfToSingle(*(ushort*)p) * dx[b]), a0);
+            return Vector256.Sum((a0 + a1) + (a2 + a3));
         }
-        for (; b < blocks; b++)
+        for (; b < blocks; b++, p += bb, qx += 32)
         {
-            sbyte* q = (sbyte*)(row + b * QuantFormats.Q8_0BlockBytes + 2);
             int dot = 0;
-            for (int j = 0; j < Block; j++) dot += q[j] * qx[b * Block + j];
-            sum += dw[b] * dx[b] * dot;
+            for (int j = 0; j < Block; j++) dot += ((sbyte*)(p + 2))[j] * qx[j];
+            sum += QuantFormats.HalfToSingle(*(ushort*)p) * dx[b] * dot;
         }
         return sum;
     }
@@ -196,45 +192,69 @@ internal static unsafe class QuantGemm
         return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(magnitude, signed), Vector256.Create((short)1));
     }
 
-    /// <summary>Σ_b d_w[b]·(d_x[b]·Σ_j nibble[b,j]·q_x[b,j] − 8·d_x[b]·Σ_j q_x[b,j]) for one Q4_0 row.</summary>
-    internal static float DotQ4_0(byte* row, float* dw, sbyte* qx, float* dx, float* offset, int blocks)
+    /// <summary>Σ_b d_w[b]·(d_x[b]·Σ_j nibble[b,j]·q_x[b,j] + offset[b]) for one Q4_0 row, offset[b] = −8·d_x[b]·Σ_j q_x[b,j]
+    /// (the nibbles' −8, applied once per block). Structured as <see cref="DotQ8_0"/>.</summary>
+    internal static float DotQ4_0(byte* row, sbyte* qx, float* dx, float* offset, int blocks)
     {
+        const int bb = QuantFormats.Q4_0BlockBytes;
         int b = 0;
         float sum = 0f;
+        byte* p = row;
         if (Avx2.IsSupported && Fma.IsSupported)
         {
-            Vector256<float> acc0 = default, acc1 = default, corr = default;
-            for (; b + 8 <= blocks; b += 8)
-                corr = Fma.MultiplyAdd(Vector256.Load(dw + b), Vector256.Load(offset + b), corr);
-            for (int c = b; c < blocks; c++) sum += dw[c] * offset[c];
-            sum += Vector256.Sum(corr);
-            b = 0;
-            for (; b + 2 <= blocks; b += 2)
+            var offsets = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * bb;
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, corr = default;
+            for (; b + 8 <= blocks; b += 8, p += 8 * bb, qx += 256)
             {
-                acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ4(row + b * QuantFormats.Q4_0BlockBytes + 2, qx + b * Block)), Vector256.Create(dw[b] * dx[b]), acc0);
-                acc1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ4(row + (b + 1) * QuantFormats.Q4_0BlockBytes + 2, qx + (b + 1) * Block)), Vector256.Create(dw[b + 1] * dx[b + 1]), acc1);
+                if (Sse.IsSupported)
+                    for (int l = 0; l < 8 * bb; l += 64) Sse.Prefetch0(p + Gemm.GemvPrefetchBytes + l);
+                var d = Scales8(p, offsets);
+                var s = d * Vector256.Load(dx + b);
+                corr = Fma.MultiplyAdd(d, Vector256.Load(offset + b), corr);
+                a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ4(p + 2, qx)), Lane(s, 0), a0);
+                a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ4(p + bb + 2, qx + 32)), Lane(s, 1), a1);
+                a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ4(p + 2 * bb + 2, qx + 64)), Lane(s, 2), a2);
+                a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ4(p + 3 * bb + 2, qx + 96)), Lane(s, 3), a3);
+                a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ4(p + 4 * bb + 2, qx + 128)), Lane(s, 4), a0);
+                a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ4(p + 5 * bb + 2, qx + 160)), Lane(s, 5), a1);
+                a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ4(p + 6 * bb + 2, qx + 192)), Lane(s, 6), a2);
+                a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ4(p + 7 * bb + 2, qx + 224)), Lane(s, 7), a3);
             }
-            if (b < blocks)
-                acc0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ4(row + b * QuantFormats.Q4_0BlockBytes + 2, qx + b * Block)), Vector256.Create(dw[b] * dx[b]), acc0);
-            return sum + Vector256.Sum(acc0 + acc1);
+            for (; b < blocks; b++, p += bb, qx += 32)
+            {
+                float d = QuantFormats.HalfToSingle(*(ushort*)p);
+                a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(DotBlockQ4(p + 2, qx)), Vector256.Create(d * dx[b]), a0);
+                sum += d * offset[b];
+            }
+            return Vector256.Sum((a0 + a1) + (a2 + a3)) + Vector256.Sum(corr) + sum;
         }
-        for (; b < blocks; b++)
+        for (; b < blocks; b++, p += bb, qx += 32)
         {
-            byte* qs = row + b * QuantFormats.Q4_0BlockBytes + 2;
-            sbyte* xq = qx + b * Block;
             int dot = 0;
-            for (int j = 0; j < 16; j++) dot += (qs[j] & 15) * xq[j] + (qs[j] >> 4) * xq[j + 16];
-            sum += dw[b] * dx[b] * dot + dw[b] * offset[b];
+            for (int j = 0; j < 16; j++) dot += (p[2 + j] & 15) * qx[j] + (p[2 + j] >> 4) * qx[j + 16];
+            float d = QuantFormats.HalfToSingle(*(ushort*)p);
+            sum += d * dx[b] * dot + d * offset[b];
         }
         return sum;
     }
 
-    /// <summary>Eight int32 partial sums of one Q4_0 block's nibbles (0..15, low nibbles first) with its activations.</summary>
+    /// <summary>A Q4_0 block's 16 bytes as 32 unsigned nibbles, low nibbles (the block's first half) first. With
+    /// AVX-512BW the bytes are broadcast to both halves by the load and shifted by 0 and 4 in one variable shift.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<byte> Nibbles(byte* qs)
+    {
+        if (Avx512BW.VL.IsSupported)
+            return Avx512BW.VL.ShiftRightLogicalVariable(Avx2.BroadcastVector128ToVector256(qs).AsUInt16(),
+                Vector256.Create(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, (ushort)4)).AsByte() & Vector256.Create((byte)15);
+        var v = Vector128.Load(qs);
+        return Vector256.Create(v, (v.AsUInt16() >>> 4).AsByte()) & Vector256.Create((byte)15);
+    }
+
+    /// <summary>Eight int32 partial sums of one Q4_0 block's nibbles (0..15) with its activations.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<int> DotBlockQ4(byte* qs, sbyte* xq)
     {
-        var v = Vector128.Load(qs);
-        var nibbles = Vector256.Create(v, (v.AsUInt16() >>> 4).AsByte()) & Vector256.Create((byte)15);
+        var nibbles = Nibbles(qs);
         var xv = Vector256.Load(xq);
         if (AvxVnni.IsSupported) return AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, nibbles, xv);
         // nibble ≤ 15, |x| ≤ 127: pair sums ≤ 3810, inside int16.
