@@ -10,7 +10,9 @@ namespace TokenSieve.Bench.Decode;
 /// <summary>`llm` mode: the language model alone, measured as llama-bench measures it — pp N: prefill of N random
 /// tokens into an empty cache; tg N: N single-token decode steps from an empty cache — per weight type, optionally
 /// next to llama-bench itself on the same model's GGUF files (written by `tokensieve quantize --format llama.cpp`),
-/// alternating engines per weight type so machine drift falls on both.
+/// alternating engines per weight type so machine drift falls on both. Every cell is the median tokens/s of the
+/// repetitions with their min–max (llama-bench's per-repetition samples_ts for its side); ratios are of medians.
+/// The bandwidth bound is the in-process streaming-read probe, taken before and after the measurements.
 /// Usage: llm --model DIR [--weights f16,q8_0,q4_0] [--threads 2] [--pp 128,640] [--tg 64] [--reps 5]
 ///            [--llama-bench PATH --gguf-dir DIR]</summary>
 public static class DecodeBench
@@ -43,13 +45,15 @@ public static class DecodeBench
         }
         var ctx = new ComputeContext(threads);
         Console.Error.WriteLine("probing bandwidth…");
-        double bandwidth = MachineProbe.ReadBandwidth(threads);
+        double bandwidthBefore = MachineProbe.ReadBandwidth(threads);
         var rows = new List<Row>();
+        var memory = new List<string>();
         foreach (var w in weights)
         {
             Console.Error.WriteLine($"TokenSieve {w}…");
-            var ours = MeasureOurs(model, w, ctx, pp, tg, reps, out long decodeBytes);
-            Dictionary<string, (double Mean, double Sd)>? theirs = null;
+            var ours = MeasureOurs(model, w, ctx, pp, tg, reps, out long decodeBytes, out string mem);
+            memory.Add(mem);
+            Dictionary<string, Stats>? theirs = null;
             if (llamaBench is not null && ggufDir is not null)
             {
                 Console.Error.WriteLine($"llama.cpp {w}…");
@@ -59,27 +63,46 @@ public static class DecodeBench
                 rows.Add(new Row(w, test, stats, theirs?.GetValueOrDefault(test), test.StartsWith("tg", StringComparison.Ordinal) ? decodeBytes : 0));
         }
 
+        Console.Error.WriteLine("probing bandwidth…");
+        double bandwidthAfter = MachineProbe.ReadBandwidth(threads);
+        double bandwidth = Math.Max(bandwidthBefore, bandwidthAfter);
         Console.WriteLine($"# language model, {threads} threads, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
         Console.WriteLine();
-        Console.WriteLine($"model `{Path.GetFileName(Path.GetFullPath(model).TrimEnd('/'))}`; tokens/s mean ± sd over {reps} repetitions (after one warm-up), as llama-bench reports;");
-        Console.WriteLine($"streaming-read bandwidth probe in this process: {bandwidth / 1e9:F1} GB/s. Decode GB/s = bytes of the decoder's matrices and lm_head per token × tokens/s.");
+        Console.WriteLine($"model `{Path.GetFileName(Path.GetFullPath(model).TrimEnd('/'))}`; tokens/s median [min–max] of {reps} repetitions (after one warm-up);");
+        Console.WriteLine($"streaming-read bandwidth probe in this process: {bandwidthBefore / 1e9:F1} GB/s before, {bandwidthAfter / 1e9:F1} GB/s after (bound: the larger).");
+        Console.WriteLine("Decode GB/s = bytes of the decoder's matrices and lm_head per token × median tokens/s (both engines read the same bytes per token).");
         Console.WriteLine();
-        Console.WriteLine("| weights | test | TokenSieve t/s | llama.cpp t/s | TokenSieve / llama.cpp | TokenSieve GB/s | % of probe |");
-        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| weights | test | TokenSieve t/s | llama.cpp t/s | TokenSieve / llama.cpp | TokenSieve GB/s | % of bound | llama.cpp GB/s | % of bound |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows)
         {
-            string lc = r.LlamaCpp is { } l ? $"{l.Mean:F2} ± {l.Sd:F2}" : "";
-            string ratio = r.LlamaCpp is { } l2 ? $"{r.Ours.Mean / l2.Mean:F2}x" : "";
-            string gbs = r.DecodeBytes > 0 ? $"{r.DecodeBytes * r.Ours.Mean / 1e9:F1}" : "";
-            string pct = r.DecodeBytes > 0 ? $"{100 * r.DecodeBytes * r.Ours.Mean / bandwidth:F0}%" : "";
-            Console.WriteLine($"| {r.Weights} | {r.Test} | {r.Ours.Mean:F2} ± {r.Ours.Sd:F2} | {lc} | {ratio} | {gbs} | {pct} |");
+            string lc = r.LlamaCpp is { } l ? l.ToString() : "";
+            string ratio = r.LlamaCpp is { } l2 ? $"{r.Ours.Median / l2.Median:F2}x" : "";
+            string Gbs(double tps) => r.DecodeBytes > 0 ? $"{r.DecodeBytes * tps / 1e9:F1}" : "";
+            string Pct(double tps) => r.DecodeBytes > 0 ? $"{100 * r.DecodeBytes * tps / bandwidth:F0}%" : "";
+            Console.WriteLine($"| {r.Weights} | {r.Test} | {r.Ours} | {lc} | {ratio} | {Gbs(r.Ours.Median)} | {Pct(r.Ours.Median)} | {(r.LlamaCpp is { } l3 ? Gbs(l3.Median) : "")} | {(r.LlamaCpp is { } l4 ? Pct(l4.Median) : "")} |");
         }
+        Console.WriteLine();
+        foreach (var line in memory) Console.WriteLine(line);
         return 0;
     }
 
-    sealed record Row(string Weights, string Test, (double Mean, double Sd) Ours, (double Mean, double Sd)? LlamaCpp, long DecodeBytes);
+    /// <summary>Median and range of tokens/s samples.</summary>
+    sealed record Stats(double Median, double Min, double Max)
+    {
+        public static Stats Of(IReadOnlyList<double> xs)
+        {
+            var s = xs.Order().ToArray();
+            double med = s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
+            return new Stats(med, s[0], s[^1]);
+        }
 
-    static List<(string Test, (double Mean, double Sd) Stats)> MeasureOurs(string dir, string weights, ComputeContext ctx, int[] pp, int tg, int reps, out long decodeBytes)
+        public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Median:F2} [{Min:F2}–{Max:F2}]");
+    }
+
+    sealed record Row(string Weights, string Test, Stats Ours, Stats? LlamaCpp, long DecodeBytes);
+
+    static List<(string Test, Stats Stats)> MeasureOurs(string dir, string weights, ComputeContext ctx, int[] pp, int tg, int reps, out long decodeBytes, out string memory)
     {
         DType? type = QuantizedWeights.IsTypeName(weights) ? QuantizedWeights.Parse(weights) : null;
         using var m = LlavaModel.Load(dir, new ModelLoadOptions { WeightType = type, Compute = ctx });
@@ -91,7 +114,7 @@ public static class DecodeBench
         decodeBytes = LlavaSchema.Decoder(m.Config.Text).Where(t => t.Kind == TensorKind.Matrix).Sum(t => DTypes.ByteCount(m.WeightType, t.Count))
             + (m.Config.Text.TieWordEmbeddings ? DTypes.ByteCount(m.WeightType, (long)m.Config.Text.VocabSize * m.Config.Text.HiddenSize) : 0);
         var rng = new Random(1);
-        var results = new List<(string, (double, double))>();
+        var results = new List<(string, Stats)>();
         foreach (int n in pp)
         {
             var seq = Sequence(dec, n, rng);
@@ -103,7 +126,7 @@ public static class DecodeBench
                 session.Prefill(seq, 0);
                 tps.Add(n / Stopwatch.GetElapsedTime(t0).TotalSeconds);
             }
-            results.Add(($"pp{n}", MeanSd(tps)));
+            results.Add(($"pp{n}", Stats.Of(tps)));
         }
         if (tg > 0)
         {
@@ -118,8 +141,13 @@ public static class DecodeBench
                 double sec = Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 if (r > 0) tgs.Add(tg / sec);
             }
-            results.Add(($"tg{tg}", MeanSd(tgs)));
+            results.Add(($"tg{tg}", Stats.Of(tgs)));
         }
+        // Weights in their stored types (the whole model, vision tower included) against the process's memory once every
+        // language-model page has been read: resident now, and the high-water mark since the process started (which,
+        // with several weight types in one process, includes the earlier ones).
+        memory = $"- {weights}: weights {m.WeightBytes / (double)(1L << 30):F2} GiB (stored types), KV cache {session.Cache!.BytesInUse / (double)(1L << 30):F2} GiB; "
+            + $"RSS after the runs {ProcessMemory.Resident / (double)(1L << 30):F2} GiB, peak RSS {ProcessMemory.PeakResident / (double)(1L << 30):F2} GiB";
         return results;
     }
 
@@ -132,16 +160,9 @@ public static class DecodeBench
         return new SplicedSequence { Embeddings = emb, Length = n, Positions = Enumerable.Range(0, n).ToArray(), InputIds = ids, Images = [] };
     }
 
-    static (double Mean, double Sd) MeanSd(List<double> xs)
-    {
-        double mean = xs.Average();
-        double sd = xs.Count > 1 ? Math.Sqrt(xs.Sum(x => (x - mean) * (x - mean)) / (xs.Count - 1)) : 0;
-        return (mean, sd);
-    }
-
     /// <summary>Runs llama-bench on the GGUF of this weight type in <paramref name="ggufDir"/> (the file whose name
     /// ends in -{type}.gguf) and reads its JSON output.</summary>
-    static Dictionary<string, (double Mean, double Sd)> MeasureLlamaCpp(string exe, string ggufDir, string weights, int threads, int[] pp, int tg, int reps)
+    static Dictionary<string, Stats> MeasureLlamaCpp(string exe, string ggufDir, string weights, int threads, int[] pp, int tg, int reps)
     {
         var file = Directory.EnumerateFiles(ggufDir, $"*-{weights}.gguf").Where(f => !Path.GetFileName(f).StartsWith("mmproj", StringComparison.Ordinal)).FirstOrDefault()
             ?? throw new FileNotFoundException($"no *-{weights}.gguf in {ggufDir}");
@@ -154,12 +175,12 @@ public static class DecodeBench
         string json = p.StandardOutput.ReadToEnd();
         p.WaitForExit();
         if (p.ExitCode != 0) throw new InvalidOperationException($"llama-bench failed ({p.ExitCode}): {stderr.Result}");
-        var result = new Dictionary<string, (double, double)>();
+        var result = new Dictionary<string, Stats>();
         foreach (var e in JsonDocument.Parse(json).RootElement.EnumerateArray())
         {
             int nPrompt = e.GetProperty("n_prompt").GetInt32(), nGen = e.GetProperty("n_gen").GetInt32();
             string test = nGen > 0 ? $"tg{nGen}" : $"pp{nPrompt}";
-            result[test] = (e.GetProperty("avg_ts").GetDouble(), e.GetProperty("stddev_ts").GetDouble());
+            result[test] = Stats.Of(e.GetProperty("samples_ts").EnumerateArray().Select(x => x.GetDouble()).ToList());
         }
         return result;
     }
