@@ -81,4 +81,60 @@ public sealed class QuantizedModelTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(b.Logits, a.Logits);
         Assert.Equal(b.Greedy, a.Greedy);
     }
+
+    /// <summary>Offset of a tensor info's first dimension (ne[0], innermost) in a GGUF file's bytes.</summary>
+    static int DimensionOffset(byte[] file, string tensor)
+    {
+        var name = System.Text.Encoding.UTF8.GetBytes(tensor);
+        for (int i = 0; i + 8 + name.Length < file.Length; i++)
+            if (System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(file.AsSpan(i)) == (ulong)name.Length && file.AsSpan(i + 8, name.Length).SequenceEqual(name))
+                return i + 8 + name.Length + 4;
+        throw new InvalidOperationException($"tensor info {tensor} not found");
+    }
+
+    [Fact]
+    public void A_quantised_folder_whose_tensor_shape_disagrees_with_the_config_names_the_tensor()
+    {
+        using var dir = TestData.TempDir();
+        string outDir = dir.File("q8");
+        ModelExport.Quantize(TestData.LlavaTiny, outDir, DType.Q8_0);
+        string file = Path.Combine(outDir, QuantizedWeights.FileName);
+        string gate = TensorNames.LlamaLayer(0).Gate + "weight";
+        var bytes = File.ReadAllBytes(file);
+        int ne1 = DimensionOffset(bytes, gate) + 8; // rows: fewer rows still fit in the file, so only the config check can catch it
+        ulong rows = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(ne1));
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(ne1), rows - 1);
+        File.WriteAllBytes(file, bytes);
+        var e = Assert.Throws<CheckpointException>(() => LlavaModel.Load(outDir));
+        Assert.Equal(gate, e.Tensor);
+        Assert.Contains("does not match the config", e.Message);
+    }
+
+    [Fact]
+    public void A_quantised_folder_with_a_truncated_tensor_names_the_file_and_the_tensor()
+    {
+        using var dir = TestData.TempDir();
+        string outDir = dir.File("q4");
+        ModelExport.Quantize(TestData.LlavaTiny, outDir, DType.Q4_0);
+        string file = Path.Combine(outDir, QuantizedWeights.FileName);
+        var bytes = File.ReadAllBytes(file);
+        File.WriteAllBytes(file, bytes.AsSpan(0, bytes.Length - 1000).ToArray());
+        var e = Assert.Throws<CheckpointException>(() => LlavaModel.Load(outDir));
+        Assert.NotNull(e.Tensor);
+        Assert.Contains(QuantizedWeights.FileName, e.Message);
+        Assert.Contains("truncated", e.Message);
+    }
+
+    [Fact]
+    public void A_llama_cpp_gguf_in_a_model_folder_is_refused_by_its_architecture()
+    {
+        using var dir = TestData.TempDir();
+        string outDir = dir.File("q8");
+        ModelExport.Quantize(TestData.LlavaTiny, outDir, DType.Q8_0);
+        string file = Path.Combine(outDir, QuantizedWeights.FileName);
+        new GgufWriter().Add("general.architecture", "llama").AddTensor("token_embd.weight", DType.F32, [2, 32], w => w.Write(new byte[256])).Write(file);
+        var e = Assert.Throws<CheckpointException>(() => LlavaModel.Load(outDir));
+        Assert.Contains("general.architecture is 'llama'", e.Message);
+        Assert.Contains(QuantizedWeights.FileName, e.Message);
+    }
 }
