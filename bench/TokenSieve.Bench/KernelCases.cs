@@ -15,10 +15,14 @@ public static class KernelCases
         (64, 4096, 4096),
     ];
 
-    /// <summary>Decode: one token through a 4096×4096 projection (bandwidth bound).</summary>
-    public static readonly (int M, int K, int N)[] DecodeShapes = [(1, 4096, 4096)];
+    /// <summary>Decode: one token through a 4096×4096 projection and TinyLlama's MLP up and down projections (bandwidth bound).</summary>
+    public static readonly (int M, int K, int N)[] DecodeShapes = [(1, 4096, 4096), (1, 2048, 5632), (1, 5632, 2048)];
 
+    /// <summary>Weight types of the prefill rows.</summary>
     public static readonly DType[] DTypes = [DType.F32, DType.F16, DType.BF16];
+
+    /// <summary>Weight types of the decode rows (the GGML block types are what CPU decode runs in).</summary>
+    public static readonly DType[] DecodeDTypes = [DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0];
 
     /// <summary>Attention calls: CLIP-L/14-336 (577 tokens, bidirectional) and a 640-token causal LLaMA prefill.</summary>
     public static readonly AttentionCase[] Attention =

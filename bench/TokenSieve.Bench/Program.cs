@@ -11,6 +11,9 @@ string[] rest = args.Length > 0 ? args[1..] : [];
 return mode switch
 {
     "kernels" => KernelsQuick.Run(rest),
+    "probe-experiment" => TokenSieve.Bench.Decode.ProbeExperiment.Run(rest),
+    "llm" => TokenSieve.Bench.Decode.DecodeBench.Run(rest),
+    "gemv-experiment" => TokenSieve.Bench.Decode.GemvExperiment.Run(rest),
     "bdn" => BdnSuites.Run(rest),
     "memory" => TokenSieve.Bench.Memory.MemoryBench.Run(rest),
     "pruning" => RunPruning(rest),

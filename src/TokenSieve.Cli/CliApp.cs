@@ -24,6 +24,7 @@ public static class CliApp
             InspectCommand.Create(),
             SynthCommand.Create(),
             ServeCommand.Create(),
+            QuantizeCommand.Create(),
         })
             root.Subcommands.Add(command);
         return root;

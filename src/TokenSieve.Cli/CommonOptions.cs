@@ -1,4 +1,5 @@
 using System.CommandLine;
+using TokenSieve.Checkpoints;
 using TokenSieve.Models;
 using TokenSieve.Numerics;
 
@@ -26,7 +27,8 @@ public static class CommonOptions
 
     public static Option<string?> WeightsFile() => new("--weights")
     {
-        Description = "load this .safetensors file of the folder instead of model.safetensors / the shard index",
+        Description = "q8_0 or q4_0: quantise the language model's matrices to that GGML block type while loading (docs/quantization.md); "
+            + "any other value names a .safetensors (or quantised .gguf) file of the folder to load instead of model.safetensors / the shard index",
     };
 
     public static Option<string> Attention(bool allowBoth = false) => new("--attention")
@@ -63,8 +65,15 @@ public static class CommonOptions
         return new ComputeContext(threads, attention);
     }
 
-    public static LlavaModel LoadModel(string folder, bool allowUnknownKeys, string? weights) =>
-        LlavaModel.Load(folder, new ModelLoadOptions { AllowUnknownConfigKeys = allowUnknownKeys, WeightsFile = weights });
+    /// <summary>Loads a model folder; <paramref name="weights"/> is --weights: a weight type to quantise to, or a weights file.</summary>
+    public static LlavaModel LoadModel(string folder, bool allowUnknownKeys, string? weights, ComputeContext? compute = null)
+    {
+        DType? type = weights is not null && QuantizedWeights.IsTypeName(weights) ? QuantizedWeights.Parse(weights) : null;
+        return LlavaModel.Load(folder, new ModelLoadOptions
+        {
+            AllowUnknownConfigKeys = allowUnknownKeys, WeightsFile = type is null ? weights : null, WeightType = type, Compute = compute,
+        });
+    }
 
     public static string Bytes(double bytes) => bytes switch
     {

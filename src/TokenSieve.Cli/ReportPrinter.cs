@@ -19,7 +19,7 @@ public static class ReportPrinter
         Row("decode", $"{r.GeneratedTokens} tokens, {r.DecodeTokensPerSecond:F1} tokens/s");
         Row("FLOPs", $"vision {CommonOptions.Flops(r.VisionFlops)}, projector {CommonOptions.Flops(r.ProjectorFlops)}, prefill {CommonOptions.Flops(r.PrefillFlops)}");
         Row("KV cache", CommonOptions.Bytes(r.KvCacheBytes));
-        Row("threads, attention", $"{r.Threads}, {r.Attention.ToString().ToLowerInvariant()}");
+        Row("threads, attention, weights", $"{r.Threads}, {r.Attention.ToString().ToLowerInvariant()}, {r.Weights}");
         foreach (var n in r.Notes) Row("note", n);
         CliConsole.Out.Write(t);
     }

@@ -17,7 +17,9 @@ public static class Qwen2VlCommands
     public static bool Is(string folder) => ModelFamily.Detect(folder) == ModelKind.Qwen2Vl;
 
     public static Qwen2VlModel Load(string folder, bool allowUnknownKeys, string? weights) =>
-        Qwen2VlModel.Load(folder, new ModelLoadOptions { AllowUnknownConfigKeys = allowUnknownKeys, WeightsFile = weights });
+        weights is not null && QuantizedWeights.IsTypeName(weights)
+            ? throw new InvalidInputException($"--weights {weights} quantises LLaVA-family language models; Qwen2-VL folders load in their stored type")
+            : Qwen2VlModel.Load(folder, new ModelLoadOptions { AllowUnknownConfigKeys = allowUnknownKeys, WeightsFile = weights });
 
     /// <summary>`run`: the chat template with the images first in the user turn, then the question;
     /// greedy or sampled answer; the run report.</summary>
@@ -53,9 +55,9 @@ public static class Qwen2VlCommands
     }
 
     /// <summary>`bench --speed` on a Qwen2-VL folder.</summary>
-    public static SpeedReport Speed(string folder, ComputeContext compute, SpeedOptions options, CancellationToken cancel)
+    public static SpeedReport Speed(string folder, ComputeContext compute, SpeedOptions options, CancellationToken cancel, string? weights = null)
     {
-        using var m = Load(folder, false, null);
+        using var m = Load(folder, false, weights);
         return Qwen2VlSpeed.Run(m, compute, options, ConsoleProgress.Instance, cancel);
     }
 

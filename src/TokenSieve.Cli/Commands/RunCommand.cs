@@ -96,7 +96,7 @@ public static class RunCommand
                     Reducer = reducer, Pruner = pruner, Seed = (ulong)p.GetValue(seed),
                     Generation = new GenerationOptions { MaxNewTokens = p.GetValue(maxNew), Temperature = p.GetValue(temperature), TopP = p.GetValue(topP), Seed = p.GetValue(seed) },
                 }, compute, p.GetValue(allowUnknown), p.GetValue(weights), cancel));
-            using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights));
+            using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights), compute);
             var imageFiles = p.GetValue(image) ?? [];
             var videoFolders = p.GetValue(video) ?? [];
             if (imageFiles.Length + videoFolders.Length == 0) throw new InvalidInputException("give an --image (or a --video folder for Video-LLaVA)");

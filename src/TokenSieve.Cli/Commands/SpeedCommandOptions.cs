@@ -30,7 +30,8 @@ public sealed class SpeedCommandOptions
     }
 
     /// <summary>Runs the harness and prints (and optionally writes) the table.</summary>
-    public int Run(ParseResult p, string? modelDir, IReadOnlyList<string> methods, IReadOnlyList<int> budgets, int threads, string attention, CancellationToken cancel)
+    public int Run(ParseResult p, string? modelDir, IReadOnlyList<string> methods, IReadOnlyList<int> budgets, int threads, string attention, CancellationToken cancel,
+        string? weights = null)
     {
         AttentionMode[] modes = attention.ToLowerInvariant() == "both" ? [AttentionMode.Fused, AttentionMode.Eager] : [CommonOptions.ParseAttention(attention)];
         if (modelDir is null) throw new InvalidInputException("--speed needs --model (make one with `tokensieve synth --shape tiny-1b --out DIR`)");
@@ -42,7 +43,7 @@ public sealed class SpeedCommandOptions
             VisionBudget = CommonOptions.ParseVisionBudget(p.GetValue(VisionBudget)!),
             Frames = p.GetValue(Frames) is int f and >= 0 and <= Imaging.VideoFrames.MaxFrames ? f : throw new InvalidInputException($"--frames must be 0..{Imaging.VideoFrames.MaxFrames}, got {p.GetValue(Frames)}"),
         };
-        var report = Qwen2VlCommands.Is(modelDir) ? Qwen2VlCommands.Speed(modelDir, compute, options, cancel) : LlavaSpeed(modelDir, compute, options, cancel);
+        var report = Qwen2VlCommands.Is(modelDir) ? Qwen2VlCommands.Speed(modelDir, compute, options, cancel, weights) : LlavaSpeed(modelDir, compute, options, weights, cancel);
         string md = report.ToMarkdown();
         Console.WriteLine();
         Console.Write(md);
@@ -51,9 +52,9 @@ public sealed class SpeedCommandOptions
         return 0;
     }
 
-    static SpeedReport LlavaSpeed(string modelDir, Numerics.ComputeContext compute, SpeedOptions options, CancellationToken cancel)
+    static SpeedReport LlavaSpeed(string modelDir, Numerics.ComputeContext compute, SpeedOptions options, string? weights, CancellationToken cancel)
     {
-        using var m = CommonOptions.LoadModel(modelDir, false, null);
+        using var m = CommonOptions.LoadModel(modelDir, false, weights, compute);
         return SpeedHarness.Run(m, compute, options, ConsoleProgress.Instance, cancel);
     }
 }

@@ -2,9 +2,10 @@ using System.Text.Json;
 
 namespace TokenSieve.Checkpoints;
 
-/// <summary>All tensors of a model folder: <c>model.safetensors</c>, or the shards named by
-/// <c>model.safetensors.index.json</c>. Names are served in the canonical spelling
-/// (<see cref="TensorNames.Canonical"/> for LLaVA, the family's own for others) whichever spelling the files use.</summary>
+/// <summary>All tensors of a model folder: <c>model.safetensors</c>, the shards named by
+/// <c>model.safetensors.index.json</c>, or a quantised <c>model.gguf</c> (<see cref="QuantizedWeights"/>). Names are
+/// served in the canonical spelling (<see cref="TensorNames.Canonical"/> for LLaVA, the family's own for others)
+/// whichever spelling the files use.</summary>
 public sealed class CheckpointReader : ITensorSource
 {
     public const string SingleFile = "model.safetensors";
@@ -12,9 +13,11 @@ public sealed class CheckpointReader : ITensorSource
 
     public string Directory { get; }
     public IReadOnlyList<SafetensorsFile> Files => _files;
+    /// <summary>The quantised GGUF file, when the folder holds one instead of safetensors.</summary>
+    public GgufFile? Gguf { get; private set; }
 
     readonly List<SafetensorsFile> _files = new();
-    readonly Dictionary<string, (SafetensorsFile File, string StoredName)> _byName = new(StringComparer.Ordinal);
+    readonly Dictionary<string, (ITensorSource File, string StoredName, string Path)> _byName = new(StringComparer.Ordinal);
 
     public IReadOnlyCollection<string> Names => _byName.Keys;
 
@@ -33,14 +36,18 @@ public sealed class CheckpointReader : ITensorSource
                 reader.Add(SafetensorsFile.Open(path));
             else if (!System.IO.Directory.Exists(path))
                 throw new CheckpointException(path, null, "model folder not found");
+            else if (weightsFile is not null && weightsFile.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
+                reader.AddGguf(System.IO.Path.Combine(path, weightsFile));
             else if (weightsFile is not null)
                 reader.Add(SafetensorsFile.Open(System.IO.Path.Combine(path, weightsFile)));
             else if (File.Exists(System.IO.Path.Combine(path, IndexFile)))
                 reader.OpenShards(System.IO.Path.Combine(path, IndexFile));
             else if (File.Exists(System.IO.Path.Combine(path, SingleFile)))
                 reader.Add(SafetensorsFile.Open(System.IO.Path.Combine(path, SingleFile)));
+            else if (File.Exists(System.IO.Path.Combine(path, QuantizedWeights.FileName)))
+                reader.AddGguf(System.IO.Path.Combine(path, QuantizedWeights.FileName));
             else
-                throw new CheckpointException(path, null, $"no {SingleFile} or {IndexFile} in the folder");
+                throw new CheckpointException(path, null, $"no {SingleFile}, {IndexFile} or {QuantizedWeights.FileName} in the folder");
             return reader;
         }
         catch
@@ -100,15 +107,30 @@ public sealed class CheckpointReader : ITensorSource
         Register(file);
     }
 
-    void Register(SafetensorsFile file)
+    /// <summary>A TokenSieve quantised GGUF (llava-hf names); a llama.cpp GGUF is refused with a pointer to how it opens.</summary>
+    void AddGguf(string path)
+    {
+        var gguf = GgufFile.Open(path);
+        Gguf = gguf;
+        string? arch = gguf.TryGetString("general.architecture");
+        if (arch != QuantizedWeights.Architecture)
+            throw new CheckpointException(path, null, $"general.architecture is '{TokenSieveException.Printable(arch ?? "(none)")}', not '{QuantizedWeights.Architecture}': a llama.cpp GGUF opens as a pair (--model LM.gguf --mmproj MMPROJ.gguf), not as a model folder's weights");
+        if (gguf.TryGetInteger(QuantizedWeights.FormatKey) is not long v || v != QuantizedWeights.FormatVersion)
+            throw new CheckpointException(path, null, $"{QuantizedWeights.FormatKey} is missing or not {QuantizedWeights.FormatVersion}");
+        Register(gguf, path);
+    }
+
+    void Register(SafetensorsFile file) => Register(file, file.Path);
+
+    void Register(ITensorSource file, string path)
     {
         foreach (var stored in file.Names)
         {
             if (TensorNames.IsIgnoredBuffer(stored)) continue;
             var canonical = _canonical(stored);
             if (_byName.TryGetValue(canonical, out var previous))
-                throw new CheckpointException(file.Path, stored, $"duplicate tensor: also stored as '{previous.StoredName}' in {previous.File.Path}");
-            _byName[canonical] = (file, stored);
+                throw new CheckpointException(path, stored, $"duplicate tensor: also stored as '{previous.StoredName}' in {previous.Path}");
+            _byName[canonical] = (file, stored, path);
         }
     }
 
@@ -133,5 +155,6 @@ public sealed class CheckpointReader : ITensorSource
     {
         foreach (var f in _files) f.Dispose();
         _files.Clear();
+        Gguf?.Dispose();
     }
 }

@@ -83,6 +83,11 @@ public sealed unsafe class TensorData
             case DType.BF16:
                 BFloat16.ToSingle(new ReadOnlySpan<ushort>((void*)Pointer, (int)n), result);
                 break;
+            default:
+                // A block type: rows of the last dimension are whole blocks, so the flat sequence is whole blocks too.
+                fixed (float* dst = result)
+                    for (long i = 0; i < n; i++) dst[i] = QuantFormats.DequantizeElementReference((void*)Pointer, DType, i);
+                break;
         }
         return result;
     }

@@ -34,7 +34,7 @@ internal static unsafe class WeightConversion
         DType.F32 => ((float*)src)[index],
         DType.F16 => (float)((Half*)src)[index],
         DType.BF16 => BFloat16.ToSingle(((ushort*)src)[index]),
-        _ => throw new ArgumentOutOfRangeException(nameof(type)),
+        _ => QuantFormats.DequantizeElementReference(src, type, index),
     };
 
     static void HalfToSingle(ushort* src, float* dst, int count)

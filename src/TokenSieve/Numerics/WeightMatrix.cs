@@ -19,11 +19,16 @@ internal sealed unsafe class WeightMatrix
     /// <summary>Keeps the memory behind <see cref="Pointer"/> alive (a mapped file or a pinned array).</summary>
     public object? Owner { get; }
 
-    public long ByteLength => (long)Rows * Cols * DTypes.SizeOf(DType);
+    public long ByteLength => Rows * RowBytes;
+
+    /// <summary>Bytes of one row (for a block type, whole blocks).</summary>
+    public long RowBytes => DTypes.ByteCount(DType, Cols);
 
     public WeightMatrix(string name, DType dtype, int rows, int cols, nint pointer, object? owner)
     {
         if (rows <= 0 || cols <= 0) throw new ArgumentOutOfRangeException(nameof(rows), $"weight '{name}' has shape [{rows},{cols}]");
+        if (cols % DTypes.BlockElements(dtype) != 0)
+            throw new ArgumentException($"weight '{name}': {dtype} rows are whole blocks of {DTypes.BlockElements(dtype)} values; {cols} columns are not", nameof(cols));
         Name = name;
         DType = dtype;
         Rows = rows;
@@ -37,10 +42,14 @@ internal sealed unsafe class WeightMatrix
     {
         if (data.Length != (long)rows * cols)
             throw new ArgumentException($"weight '{name}': {data.Length} values for shape [{rows},{cols}]", nameof(data));
-        int size = DTypes.SizeOf(dtype);
-        byte[] buffer = GC.AllocateUninitializedArray<byte>(checked(data.Length * size), pinned: true);
+        if (cols % DTypes.BlockElements(dtype) != 0)
+            throw new ArgumentException($"weight '{name}': {dtype} rows are whole blocks of {DTypes.BlockElements(dtype)} values; {cols} columns are not", nameof(cols));
+        byte[] buffer = GC.AllocateUninitializedArray<byte>(checked((int)DTypes.ByteCount(dtype, data.Length)), pinned: true);
         switch (dtype)
         {
+            case DType.Q8_0 or DType.Q4_0 or DType.Q4_K or DType.Q6_K:
+                QuantFormats.QuantizeReference(data, dtype, buffer);
+                break;
             case DType.F32:
                 data.CopyTo(MemoryMarshal.Cast<byte, float>(buffer.AsSpan()));
                 break;
@@ -61,9 +70,12 @@ internal sealed unsafe class WeightMatrix
     {
         if ((uint)r >= (uint)Rows) throw new ArgumentOutOfRangeException(nameof(r), $"row {r} of weight '{Name}' with {Rows} rows");
         if (destination.Length < Cols) throw new ArgumentException("destination too short", nameof(destination));
-        byte* row = (byte*)Pointer + (long)r * Cols * DTypes.SizeOf(DType);
+        byte* row = (byte*)Pointer + r * RowBytes;
         switch (DType)
         {
+            case DType.Q8_0 or DType.Q4_0 or DType.Q4_K or DType.Q6_K:
+                fixed (float* d = destination) QuantFormats.DequantizeRow(row, DType, 0, Cols, d);
+                break;
             case DType.F32:
                 new ReadOnlySpan<float>(row, Cols).CopyTo(destination);
                 break;

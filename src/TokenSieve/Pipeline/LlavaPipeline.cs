@@ -440,6 +440,7 @@ public sealed class LlavaPipeline
             Reduction = options.Reducer?.Name ?? "none",
             Pruning = options.Pruner?.Spec ?? "none",
             Threads = Compute.Threads,
+            Weights = DTypes.Name(Model.WeightType),
             Attention = Compute.Attention,
             Images = visual.Count,
             VisualTokensBefore = visual.Sum(v => v.TokensBefore),

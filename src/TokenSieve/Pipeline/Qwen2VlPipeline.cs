@@ -173,6 +173,7 @@ public sealed class Qwen2VlPipeline
             Pruning = options.Pruner?.Spec ?? "none",
             Threads = Compute.Threads,
             Attention = Compute.Attention,
+            Weights = DTypes.Name(Model.Decoder.EmbedTokens.DType),
             Images = encoded.Count,
             VisualTokensBefore = encoded.Sum(e => e.TokensBefore),
             VisualTokens = encoded.Sum(e => e.Count),

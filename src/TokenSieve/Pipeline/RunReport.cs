@@ -12,6 +12,8 @@ public sealed record RunReport
     public required string Reduction { get; init; }
     public required string Pruning { get; init; }
     public required int Threads { get; init; }
+    /// <summary>The type the language model's matrices ran in ("f16", "q4_0", …).</summary>
+    public string Weights { get; init; } = "";
     /// <summary>Fused or eager attention (METHODS.md §15.4).</summary>
     public AttentionMode Attention { get; init; }
     /// <summary>Images in the prompt.</summary>

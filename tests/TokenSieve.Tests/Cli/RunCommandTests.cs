@@ -51,4 +51,32 @@ public sealed class RunCommandTests
         Assert.Contains("bad.png", err);
         Assert.DoesNotContain("   at ", err);
     }
+
+    [Theory]
+    [InlineData("q4_0")]
+    [InlineData("q8_0")]
+    public void Quantised_weights_compose_with_a_reduction_and_the_report_states_them(string weights)
+    {
+        var (rc, output, err) = CliCapture.Run("run", "--model", TestData.LlavaTiny, "--image", Path.Combine(TestData.LlavaTiny, "image.png"),
+            "--prompt", "What is in the image?", "--weights", weights, "--reduce", "prumerge+", "--max-new-tokens", "4", "--threads", "2");
+        Assert.True(rc == 0, err);
+        Assert.Contains($"2, fused, {weights}", output);
+        Assert.Contains("of 16", output);
+    }
+
+    [Fact]
+    public void Quantize_verb_writes_a_folder_run_reads()
+    {
+        using var dir = TestData.TempDir();
+        var (rc, _, err) = CliCapture.Run("quantize", "--model", TestData.LlavaTiny, "--type", "q8_0", "--out", dir.File("q8"));
+        Assert.True(rc == 0, err);
+        (rc, var output, err) = CliCapture.Run("run", "--model", dir.File("q8"), "--image", Path.Combine(TestData.LlavaTiny, "image.png"),
+            "--prompt", "What is in the image?", "--max-new-tokens", "2", "--threads", "1");
+        Assert.True(rc == 0, err);
+        Assert.Contains("q8_0", output);
+        (rc, _, err) = CliCapture.Run("quantize", "--model", TestData.LlavaTiny, "--type", "q5_1", "--out", dir.File("x"));
+        Assert.Equal(CliErrors.InputError, rc);
+        Assert.StartsWith("error:", err);
+        Assert.Contains("q5_1", err);
+    }
 }

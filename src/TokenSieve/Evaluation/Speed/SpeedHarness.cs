@@ -188,7 +188,7 @@ public static class SpeedHarness
         };
         string budget = cfg.Variant == LlavaVariant.Llava && options.Frames == 0 ? "" : options.VisionBudget == VisionBudgetScope.PerInput ? "; vision budgets per input" : "; vision budgets per view";
         return new SpeedReport(Path.GetFileName(Path.GetFullPath(model.Directory).TrimEnd('/')),
-            $"{views}, decoder {cfg.Text.NumHiddenLayers}x{cfg.Text.HiddenSize}{budget}", model.Weights.Get(TensorNames.EmbedTokens).DType, compute.Threads,
+            $"{views}, decoder {cfg.Text.NumHiddenLayers}x{cfg.Text.HiddenSize}{budget}", model.WeightType, compute.Threads,
             peak, ProcessMemory.PeakResident, options, rows);
     }
 

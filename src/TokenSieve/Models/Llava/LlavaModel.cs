@@ -10,6 +10,11 @@ public sealed record ModelLoadOptions
     public bool AllowUnknownConfigKeys { get; init; }
     /// <summary>Tensors in the checkpoint that no model part uses are an error unless this is set.</summary>
     public bool AllowUnexpectedTensors { get; init; }
+    /// <summary>Quantise the language model's matrices to this GGML block type while loading (Q8_0, Q4_0;
+    /// <see cref="QuantizedWeights"/>); null keeps the stored types.</summary>
+    public DType? WeightType { get; init; }
+    /// <summary>Threads for quantising at load (null: all cores).</summary>
+    public ComputeContext? Compute { get; init; }
 }
 
 /// <summary>A llava-hf model folder loaded for inference: config with defaults, memory-mapped
@@ -29,17 +34,26 @@ public sealed class LlavaModel : IDisposable
     /// <summary>LLaVA-NeXT's learned row separator [text hidden]; null for the other variants.</summary>
     public float[]? ImageNewline { get; }
 
-    LlavaModel(string directory, LlavaConfig config, CheckpointReader weights)
+    /// <summary>What the language model's matrices run in: the quantised type, or the stored type of the embeddings.</summary>
+    public DType WeightType { get; }
+
+    /// <summary>Bytes of all weights as the model holds them (quantised matrices at their quantised size).</summary>
+    public long WeightBytes { get; }
+
+    LlavaModel(string directory, LlavaConfig config, CheckpointReader weights, DType? quantize = null, ComputeContext? compute = null)
     {
         Directory = directory;
         Config = config;
         Weights = weights;
+        ITensorSource source = quantize is DType q ? new QuantizingTensorSource(weights, q, config.Text, compute) : weights;
+        WeightType = source.Get(TensorNames.EmbedTokens).DType;
         bool video = config.Variant == LlavaVariant.VideoLlava;
         Vision = new ClipVisionTower(weights, config.Vision, config.FeatureHiddenStateIndex, video ? new ClipTowerNames(TensorNames.ImageTower) : TensorNames.Clip);
         if (video) VideoVision = new ClipVisionTower(weights, config.Vision, config.FeatureHiddenStateIndex, new ClipTowerNames(TensorNames.VideoTower));
         if (config.Variant == LlavaVariant.LlavaNext) ImageNewline = weights.Get(TensorNames.ImageNewline).ExpectShape(config.Text.HiddenSize).ToFloats();
         Projector = new Projector(weights, config.Vision.HiddenSize, config.Text.HiddenSize, config.ProjectorBias);
-        Decoder = new LlamaDecoder(weights, config.Text);
+        Decoder = new LlamaDecoder(source, config.Text);
+        WeightBytes = weights.Names.Sum(n => source.Get(n).ByteLength);
     }
 
     public static LlavaModel Load(string directory, ModelLoadOptions? options = null)
@@ -52,7 +66,7 @@ public sealed class LlavaModel : IDisposable
         {
             CheckAgainstConfig(weights, config);
             if (!options.AllowUnexpectedTensors) CheckUnexpected(weights, config);
-            return new LlavaModel(directory, config, weights);
+            return new LlavaModel(directory, config, weights, options.WeightType, options.Compute);
         }
         catch
         {
@@ -102,9 +116,6 @@ public sealed class LlavaModel : IDisposable
             throw new CheckpointException(weights.Directory, unexpected[0],
                 $"{unexpected.Count} tensor(s) in the checkpoint are not used by a {LlavaConfig.ModelTypeOf(config.Variant)} model with this config (first: '{unexpected[0]}'); wrong config, or a different architecture");
     }
-
-    /// <summary>Bytes of all weights as stored.</summary>
-    public long WeightBytes => Weights.Names.Sum(n => Weights.Get(n).ByteLength);
 
     public long ParameterCount => Weights.Names.Sum(n => Weights.Get(n).ElementCount);
 
