@@ -413,7 +413,7 @@ public sealed record LlavaConfig(
             return JsonInput.TryGetString(v) ?? throw new ConfigException(file, prefix + key, "the string is not valid UTF-8 / Unicode");
         }
 
-        /// <summary>A list of [height, width] pairs, each a positive integer up to 1<<16.</summary>
+        /// <summary>A list of [height, width] pairs, each a positive integer up to 2^16.</summary>
         public IReadOnlyList<(int, int)> Pinpoints(JsonElement e, string key)
         {
             if (!TryGet(e, key, out var v)) throw new ConfigException(file, key, "missing (LLaVA-NeXT needs its anyres resolutions)");

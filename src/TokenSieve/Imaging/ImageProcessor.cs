@@ -118,7 +118,7 @@ public sealed class ImageProcessor
         return result;
     }
 
-    /// <summary>Every stage materialised (for tests and inspection); <see cref="Preprocess"/> gives the
+    /// <summary>Every stage materialised (for tests and inspection); <see cref="Preprocess(RgbImage, AspectMode)"/> gives the
     /// same pixel values without building the large intermediates. Refused when the padded square or
     /// the resized image would exceed <see cref="ImageLimits.MaxPixels"/>.</summary>
     internal PreprocessStages RunStages(RgbImage image, AspectMode mode)
