@@ -16,7 +16,7 @@ public sealed class EngineAnswerer
     readonly ChatTemplate _template;
     readonly AspectMode _aspect;
     readonly int _maxNewTokens;
-    readonly Dictionary<string, MethodPlan> _methods = new(StringComparer.Ordinal);
+    readonly MethodPlans _methods = new();
     string? _imageKey;
     IReadOnlyList<PreparedVisual>? _visual;
 
@@ -30,16 +30,7 @@ public sealed class EngineAnswerer
     }
 
     /// <summary>Parses every spec up front so a typo fails before hours of work.</summary>
-    public void Prepare(IEnumerable<string> specs)
-    {
-        foreach (var s in specs) Method(s);
-    }
-
-    MethodPlan Method(string spec)
-    {
-        if (!_methods.TryGetValue(spec, out var m)) _methods[spec] = m = MethodPlan.Parse(spec);
-        return m;
-    }
+    public void Prepare(IEnumerable<string> specs) => _methods.Prepare(specs);
 
     IReadOnlyList<PreparedVisual> Visuals(EvalItem item)
     {
@@ -61,7 +52,7 @@ public sealed class EngineAnswerer
     public ValueTask<Prediction> Answer(AnswerRequest request, CancellationToken cancel)
     {
         var item = request.Item;
-        var method = Method(request.Method.Spec);
+        var method = _methods.Get(request.Method.Spec);
         var turns = item.Prior.Append(item).ToList();
         var visuals = Visuals(item);
         var first = LlavaPrompt.Build(_tokenizer, _template, turns[0].Prompt, _pipeline.Model.Config.ImageTokenIndex, visuals.Count);

@@ -15,7 +15,7 @@ public sealed class Qwen2VlAnswerer
     readonly Qwen2VlPipeline _pipeline;
     readonly Qwen2Tokenizer _tokenizer;
     readonly int _maxNewTokens;
-    readonly Dictionary<string, MethodPlan> _methods = new(StringComparer.Ordinal);
+    readonly MethodPlans _methods = new();
     string? _imageKey;
     Qwen2VlImagePatches? _image;
 
@@ -27,16 +27,7 @@ public sealed class Qwen2VlAnswerer
     }
 
     /// <summary>Parses every spec up front so a typo fails before hours of work.</summary>
-    public void Prepare(IEnumerable<string> specs)
-    {
-        foreach (var s in specs) Method(s);
-    }
-
-    MethodPlan Method(string spec)
-    {
-        if (!_methods.TryGetValue(spec, out var m)) _methods[spec] = m = MethodPlan.Parse(spec);
-        return m;
-    }
+    public void Prepare(IEnumerable<string> specs) => _methods.Prepare(specs);
 
     Qwen2VlImagePatches Image(EvalItem item)
     {
@@ -58,7 +49,7 @@ public sealed class Qwen2VlAnswerer
     {
         var item = request.Item;
         if (item.Prior.Count > 0) throw new InvalidInputException($"{item.Task}/{item.QuestionId}: conversation items are not supported on Qwen2-VL yet");
-        var method = Method(request.Method.Spec);
+        var method = _methods.Get(request.Method.Spec);
         var ids = Qwen2VlPrompt.Build(_tokenizer, [Qwen2VlMessage.User(Qwen2VlPart.Image, Qwen2VlPart.FromText(item.Prompt))]).Ids;
         var options = new RunOptions
         {
