@@ -41,6 +41,21 @@ public sealed class RethinkTests
     }
 
     [Fact]
+    public void Rethink_on_multi_image_data_leaves_out_the_single_image_methods_instead_of_stopping()
+    {
+        using var dir = new TempDir();
+        string sample = TestData.Path("eval-samples", "visual_haystack");
+        var (code, output, err) = CliCapture.Run("rethink", "--model", TestData.LlavaTiny, "--task", "visual_haystack", "--data", sample,
+            "--images", Path.Combine(sample, "coco"), "--budgets", "4", "--alphas", "0,1", "--speed-runs", "1", "--no-multi-turn",
+            "--max-new-tokens", "2", "--threads", "1", "--out", dir.Path);
+        Assert.True(code == 0, err + output);
+        Assert.Contains("leaving out dart:", output);
+        var specs = ResultsFile.Read(dir.File("results.jsonl"), []).Select(r => r.Spec).Distinct().ToList();
+        Assert.Contains("fastv:k=1,keep=4", specs);
+        Assert.DoesNotContain(specs, s => s.StartsWith("dart", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Window_side_is_the_smallest_that_fits_the_budget() =>
         Assert.Equal([1, 2, 2, 4, 8], new[] { 64, 16, 20, 4, 1 }.Select(b => RethinkPlan.WindowFor(8, 8, b)));
 

@@ -45,7 +45,19 @@ public static class Rethink
                 scored.AddRange([pairs.Turn1, pairs.Turn2]);
                 pairedTasks.Add((ds.Task, pairs.Turn2.Task));
             }
-        var specs = MethodSpec.Expand(plan.Specs.Concat(plan.AlphaSpecs), []);
+        var planned = plan.Specs.Concat(plan.AlphaSpecs).ToList();
+        // DART and SparseVLM refuse prompts with several images (their pivots / raters belong to one
+        // image); on multi-image data (Visual Haystack) they would stop the run at their first such item.
+        if (datasets.Any(d => d.Items.Any(i => i.ImagePaths.Count > 1)))
+        {
+            var single = planned.Where(x => x.StartsWith("dart", StringComparison.Ordinal) || x.StartsWith("sparsevlm", StringComparison.Ordinal)).ToList();
+            if (single.Count > 0)
+            {
+                progress?.Report($"the data has prompts with several images: leaving out {string.Join(", ", single)} (one image per prompt only)");
+                planned = planned.Except(single).ToList();
+            }
+        }
+        var specs = MethodSpec.Expand(planned, []);
         var answerer = new EngineAnswerer(new LlavaPipeline(model, compute), tokenizer, template, aspect, maxNewTokens);
         answerer.Prepare(specs.Select(s => s.Spec));
         progress?.Report($"answering {specs.Count} configurations x {run.Sum(d => d.Items.Count)} items (resumable: {results})");
