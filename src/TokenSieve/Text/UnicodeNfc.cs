@@ -6,7 +6,7 @@ namespace TokenSieve.Text;
 /// <c>unicodedata.normalize("NFC", …)</c> computes it (the step <c>Qwen2Tokenizer.prepare_for_tokenization</c>
 /// takes first). <c>string.Normalize</c> cannot be used: the repository builds with InvariantGlobalization, where
 /// it returns its input unchanged (<c>"e\u0301"</c> stays two characters). The data come from Unicode 14.0.0,
-/// the tables of the Python 3.11 that made the goldens (see UnicodeNfcTables.cs and its generator).
+/// the tables of the Python 3.11 that made the goldens (see UnicodeNfcCombiningClasses.cs, UnicodeNfcDecompositions.cs and their generator).
 /// <para>Steps: full canonical decomposition (Hangul arithmetically), canonical ordering of each run of
 /// non-starters by combining class (stable), then canonical composition: a character joins the last starter
 /// when the pair is a primary composite and nothing between them blocks it (a character of class 0 or of a
