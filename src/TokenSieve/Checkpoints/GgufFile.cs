@@ -1,4 +1,3 @@
-using System.IO.MemoryMappedFiles;
 using System.Text;
 using TokenSieve.Numerics;
 
@@ -65,8 +64,7 @@ public sealed unsafe class GgufFile : ITensorSource
     public IReadOnlyList<string> TensorOrder => _order;
     public int Alignment { get; }
 
-    readonly MemoryMappedFile? _map;
-    readonly MemoryMappedViewAccessor? _view;
+    readonly MappedFile? _file;
     readonly byte* _base;
     readonly long _length;
     readonly Dictionary<string, object> _metadata = new(StringComparer.Ordinal);
@@ -78,22 +76,9 @@ public sealed unsafe class GgufFile : ITensorSource
     GgufFile(string path)
     {
         Path = path;
-        if (!File.Exists(path)) throw new CheckpointException(path, null, "file not found");
-        try
-        {
-            _length = new FileInfo(path).Length;
-            if (_length < 24) throw new CheckpointException(path, null, $"file is {_length} bytes, too short for a GGUF header");
-            _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            _view = _map.CreateViewAccessor(0, _length, MemoryMappedFileAccess.Read);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            Dispose();
-            throw new CheckpointException(path, null, $"cannot map the file ({e.Message})", e);
-        }
-        byte* p = null;
-        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-        _base = p + _view.PointerOffset;
+        _file = new MappedFile(path, 24, "for a GGUF header");
+        _base = _file.Base;
+        _length = _file.Length;
         try
         {
             if (ReadU32() != Magic) throw Bad("not a GGUF file (magic is not 'GGUF')");
@@ -297,11 +282,6 @@ public sealed unsafe class GgufFile : ITensorSource
     {
         if (_disposed) return;
         _disposed = true;
-        if (_view is not null)
-        {
-            if (_base != null) _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _view.Dispose();
-        }
-        _map?.Dispose();
+        _file?.Dispose();
     }
 }

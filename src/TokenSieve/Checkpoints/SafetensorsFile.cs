@@ -1,4 +1,3 @@
-using System.IO.MemoryMappedFiles;
 using System.Text.Json;
 using TokenSieve.Numerics;
 
@@ -20,8 +19,7 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     public string Path { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
-    readonly MemoryMappedFile? _map;
-    readonly MemoryMappedViewAccessor? _view;
+    readonly MappedFile? _file;
     readonly byte* _base;
     readonly long _dataStart;
     readonly Dictionary<string, TensorData> _tensors = new(StringComparer.Ordinal);
@@ -32,23 +30,9 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     SafetensorsFile(string path)
     {
         Path = path;
-        if (!File.Exists(path)) throw new CheckpointException(path, null, "file not found");
-        long length;
-        try
-        {
-            length = new FileInfo(path).Length;
-            if (length < 8) throw new CheckpointException(path, null, $"file is {length} bytes, too short to hold a safetensors header length");
-            _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            _view = _map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            Dispose();
-            throw new CheckpointException(path, null, $"cannot map the file ({e.Message})", e);
-        }
-        byte* p = null;
-        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-        _base = p + _view.PointerOffset;
+        _file = new MappedFile(path, 8, "to hold a safetensors header length");
+        _base = _file.Base;
+        long length = _file.Length;
         try
         {
             ulong headerLength = *(ulong*)_base;
@@ -179,11 +163,6 @@ public sealed unsafe class SafetensorsFile : ITensorSource
     {
         if (_disposed) return;
         _disposed = true;
-        if (_view is not null)
-        {
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _view.Dispose();
-        }
-        _map?.Dispose();
+        _file?.Dispose();
     }
 }
