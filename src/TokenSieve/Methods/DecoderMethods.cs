@@ -64,7 +64,7 @@ static class DecoderMethods
         };
         yield return new MethodEntry
         {
-            Name = "sparsevlm", Stage = MethodStage.Decoder, Budget = BudgetKind.Budgeted, Needs = "decoder attention rows (rater text tokens); text after the image",
+            Name = "sparsevlm", OneImagePerPrompt = true, Stage = MethodStage.Decoder, Budget = BudgetKind.Budgeted, Needs = "decoder attention rows (rater text tokens); text after the image",
             Summary = "SparseVLM v1.5: rater-text attention prunes at layers 2/6/15, DPC-kNN recycles pruned tokens",
             Usage = """
                 sparsevlm[:BUDGET][,layers=l1/l2/..,budgets=b1/b2/..,recycle=true|false]
@@ -80,7 +80,7 @@ static class DecoderMethods
         };
         yield return new MethodEntry
         {
-            Name = "dart", Stage = MethodStage.Decoder, Budget = BudgetKind.Budgeted, Needs = "decoder keys (post-RoPE) of layer K-1; the final norm",
+            Name = "dart", OneImagePerPrompt = true, Stage = MethodStage.Decoder, Budget = BudgetKind.Budgeted, Needs = "decoder keys (post-RoPE) of layer K-1; the final norm",
             Summary = "DART: pivots with the largest key norms keep the visual tokens least similar to them",
             Usage = """
                 dart[:k=K,keep=T|ratio=R,pv=4,pt=4,pivot=knorm|knorm-min|random,seed=N,order=set|topk|ascending,count=faithful|exact]

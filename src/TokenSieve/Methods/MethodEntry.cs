@@ -43,6 +43,10 @@ public sealed record MethodEntry
     /// <summary>What the method needs from a model, in words (taps, a [CLS] token, the projector).</summary>
     public required string Needs { get; init; }
 
+    /// <summary>The method ranks or clusters one image's tokens against the text after it (DART's
+    /// pivots, SparseVLM's raters) and refuses prompts with several images.</summary>
+    public bool OneImagePerPrompt { get; init; }
+
     /// <summary>One line: what it does.</summary>
     public required string Summary { get; init; }
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using TokenSieve.Imaging;
+using TokenSieve.Methods;
 using TokenSieve.Models;
 using TokenSieve.Numerics;
 using TokenSieve.Pipeline;
@@ -46,11 +47,11 @@ public static class Rethink
                 pairedTasks.Add((ds.Task, pairs.Turn2.Task));
             }
         var planned = plan.Specs.Concat(plan.AlphaSpecs).ToList();
-        // DART and SparseVLM refuse prompts with several images (their pivots / raters belong to one
-        // image); on multi-image data (Visual Haystack) they would stop the run at their first such item.
+        // Methods that take one image per prompt (the catalog says which) would stop the run at the first
+        // multi-image item (Visual Haystack); leave them out and say so.
         if (datasets.Any(d => d.Items.Any(i => i.ImagePaths.Count > 1)))
         {
-            var single = planned.Where(x => x.StartsWith("dart", StringComparison.Ordinal) || x.StartsWith("sparsevlm", StringComparison.Ordinal)).ToList();
+            var single = planned.Where(x => MethodCatalog.ForSpec(x)?.OneImagePerPrompt == true).ToList();
             if (single.Count > 0)
             {
                 progress?.Report($"the data has prompts with several images: leaving out {string.Join(", ", single)} (one image per prompt only)");
