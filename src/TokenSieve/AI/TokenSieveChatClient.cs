@@ -184,8 +184,6 @@ public sealed class TokenSieveChatClient : IChatClient
             else turns.Add(new ChatTurnInput(user, parts));
         }
         if (turns.Count == 0 || !turns[^1].FromUser) throw new InvalidInputException("the conversation must end with a user message");
-        if (!turns.Any(t => t.Parts.Any(p => p.Image is not null)))
-            throw new InvalidInputException("the conversation has no image: add one as DataContent (media type image/*) to a user message");
         return new ChatInput(system, turns);
     }
 

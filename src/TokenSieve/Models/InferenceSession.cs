@@ -116,7 +116,6 @@ public sealed class InferenceSession
     {
         var cfg = Model.Config.Text;
         int d = cfg.HiddenSize;
-        if (images.Count == 0) throw new InvalidInputException("nothing to splice: no image");
         for (int i = 0; i < images.Count; i++)
         {
             var im = images[i];

@@ -413,7 +413,6 @@ public sealed class LlavaPipeline
         double preprocessMs = 0, CancellationToken cancel = default)
     {
         var cfg = Model.Config;
-        if (visuals.Count == 0) throw new InvalidInputException("no image or video to run");
         if (visuals.Count != slots.Count)
             throw new InvalidInputException($"{visuals.Count} image(s)/video(s) for {slots.Count} placeholder(s) in the prompt; each <image> or <video> takes one, in order");
         for (int i = 0; i < slots.Count; i++)
@@ -429,9 +428,12 @@ public sealed class LlavaPipeline
         var visual = visuals.Select((v, i) => Encode(v, options.Reducer, options.Seed + (ulong)i, options.VisionBudget, cancel)).ToList();
         var seq = Session.Splice(inputIds, visual.Select((v, i) => new SplicedImage(slots[i], v.Tokens, v.Count, v.Layout)).ToList());
         cfg.Text.CheckSequenceLength(seq.Length + options.Generation.MaxNewTokens);
-        var pruning = options.Pruner is null ? null : PrefillPruning.Begin(options.Pruner, seq, Model.Decoder.Info);
+        // A text-only prompt has no visual tokens to prune: the pruner is skipped and the report says so.
+        var pruning = options.Pruner is null || visual.Count == 0 ? null : PrefillPruning.Begin(options.Pruner, seq, Model.Decoder.Info);
         var gen = Session.Generate(seq, options.Generation, pruning, cancel);
         var notes = new List<string>();
+        if (visual.Count == 0 && (options.Reducer is not (null or NoReduction) || options.Pruner is not null))
+            notes.Add("text-only prompt: no visual tokens, so no reduction or pruning was applied");
         foreach (var v in visual) if (v.Reduction?.Note is { } note) notes.Add(note);
         notes.AddRange(gen.PrefillNotes);
         double visionMs = visual.Sum(v => v.VisionMs), reductionMs = visual.Sum(v => v.ReductionMs), projectorMs = visual.Sum(v => v.ProjectorMs);
@@ -445,7 +447,7 @@ public sealed class LlavaPipeline
             Images = visual.Count,
             VisualTokensBefore = visual.Sum(v => v.TokensBefore),
             VisualTokens = visual.Sum(v => v.Count),
-            AdaptiveCount = visual[0].Reduction?.AdaptiveCount,
+            AdaptiveCount = visual.FirstOrDefault()?.Reduction?.AdaptiveCount,
             PromptTokens = seq.Length,
             GeneratedTokens = gen.Tokens.Length,
             TokensPerLayer = gen.TokensPerLayer,
@@ -461,13 +463,13 @@ public sealed class LlavaPipeline
             PrefillFlops = CostModel.PrefillFlops(cfg.Text, gen.TokensPerLayer),
             KvCacheBytes = gen.KvCacheBytes,
             Notes = notes,
-            ReductionResult = visual[0].Reduction,
+            ReductionResult = visual.FirstOrDefault()?.Reduction,
             VisualSources = visual.SelectMany(v => v.Sources).ToArray(),
             ImageSpans = seq.Images.Select(i => (i.Start, i.Count)).ToArray(),
             Grid = new PatchGrid(cfg.Vision.GridSize, cfg.Vision.GridSize),
             DecoderRankings = pruning?.Rankings ?? [],
             KeptPositions = gen.KeptOriginalIndices,
-            ImageStart = seq.ImageStart,
+            ImageStart = seq.Images.Count > 0 ? seq.ImageStart : 0,
         };
         return new RunResult { Tokens = gen.Tokens, Text = decode?.Invoke(gen.Tokens), Report = report, Generation = gen };
     }

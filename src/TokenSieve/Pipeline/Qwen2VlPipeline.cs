@@ -158,14 +158,17 @@ public sealed class Qwen2VlPipeline
             int context = Model.Config.Text.MaxPositionEmbeddings, visual0 = images.Sum(i => i.MergedTokenCount);
             if (fitted0.Length > context) throw new ContextOverflowException(fitted0.Length, context, $"{fitted0.Length - visual0} text + {visual0} visual");
         }
-        var encoded = Encode(images, options.Reducer, options.Seed, cost, cancel);
+        var encoded = images.Count == 0 ? [] : Encode(images, options.Reducer, options.Seed, cost, cancel);
         var fitted = FitImagePads(ids, encoded.Select(e => e.TokensBefore).ToList(), encoded.Select(e => e.Count).ToList());
         var seq = Model.Splice(fitted, encoded.Select(e => e.Tokens).ToList());
-        var pruning = options.Pruner is null ? null : PrefillPruning.Begin(options.Pruner, seq, Model.Decoder.Info);
+        // A text-only prompt has no visual tokens to prune: the pruner is skipped and the report says so.
+        var pruning = options.Pruner is null || encoded.Count == 0 ? null : PrefillPruning.Begin(options.Pruner, seq, Model.Decoder.Info);
         var gen = Session.Generate(seq, options.Generation, pruning, cancel);
         var notes = encoded.Where(e => e.Note is not null).Select(e => e.Note!).Distinct().ToList();
+        if (encoded.Count == 0 && (options.Reducer is not (null or NoReduction) || options.Pruner is not null))
+            notes.Add("text-only prompt: no visual tokens, so no reduction or pruning was applied");
         notes.AddRange(gen.PrefillNotes);
-        var first = encoded[0].Tokens.Grid;
+        var first = encoded.Count > 0 ? encoded[0].Tokens.Grid : default;
         int merge = Model.Config.Vision.SpatialMergeSize;
         var report = new RunReport
         {
@@ -193,7 +196,7 @@ public sealed class Qwen2VlPipeline
             PrefillFlops = CostModel.PrefillFlops(Model.Config.Text, gen.TokensPerLayer),
             KvCacheBytes = gen.KvCacheBytes,
             Notes = notes,
-            ReductionResult = encoded[0].Reduction,
+            ReductionResult = encoded.FirstOrDefault()?.Reduction,
             VisualSources = encoded.SelectMany(e => e.Sources).ToArray(),
             ImageSpans = seq.Images.Select(i => (i.Start, i.Count)).ToArray(),
             Grid = new PatchGrid(first.H / merge, first.W / merge),
