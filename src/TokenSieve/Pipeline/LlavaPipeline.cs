@@ -41,6 +41,8 @@ public enum VisionBudgetScope
 public sealed class RunResult
 {
     public required int[] Tokens { get; init; }
+    /// <summary>The decoded answer; null only when the run was given no decode function (the pipelines
+    /// hold no tokenizer: pass <c>ids => AnswerText.Decode(tokenizer, ids)</c>, or use the chat client, which always decodes).</summary>
     public required string? Text { get; init; }
     public required RunReport Report { get; init; }
     public required GenerationResult Generation { get; init; }
@@ -385,6 +387,18 @@ public sealed class LlavaPipeline
         }
         return results;
     }
+
+    /// <summary><see cref="Run(IReadOnlyList{PreparedVisual}, int[], IReadOnlyList{int}, RunOptions, Func{int[], string}?, double, CancellationToken)"/>
+    /// on a worker thread. An empty <paramref name="visuals"/> with no slots is a text-only prompt.</summary>
+    public Task<RunResult> RunAsync(IReadOnlyList<PreparedVisual> visuals, int[] inputIds, IReadOnlyList<int> slots, RunOptions options,
+        Func<int[], string>? decode = null, CancellationToken cancel = default) =>
+        RunStreaming.RunAsync((g, c) => Run(visuals, inputIds, slots, options with { Generation = g }, decode, 0, c), options.Generation, cancel);
+
+    /// <summary>The run as a stream: each generated id as it is sampled, then the finished
+    /// <see cref="RunResult"/>. Stopping the enumeration (or cancelling) stops the run.</summary>
+    public IAsyncEnumerable<RunUpdate> StreamAsync(IReadOnlyList<PreparedVisual> visuals, int[] inputIds, IReadOnlyList<int> slots, RunOptions options,
+        Func<int[], string>? decode = null, CancellationToken cancel = default) =>
+        RunStreaming.StreamAsync((g, c) => Run(visuals, inputIds, slots, options with { Generation = g }, decode, 0, c), options.Generation, cancel);
 
     /// <summary>Runs the whole pipeline on an image and prompt ids holding one image slot.</summary>
     public RunResult Run(RgbImage image, int[] inputIds, int imageSlot, RunOptions options, Func<int[], string>? decode = null, CancellationToken cancel = default) =>

@@ -145,6 +145,18 @@ public sealed class Qwen2VlPipeline
         return Run(prepared, ids, options, decode, sw.Elapsed.TotalMilliseconds, cancel);
     }
 
+    /// <summary><see cref="Run(IReadOnlyList{Qwen2VlImagePatches}, int[], RunOptions, Func{int[], string}?, double, CancellationToken)"/>
+    /// on a worker thread (no images: a text-only prompt).</summary>
+    public Task<RunResult> RunAsync(IReadOnlyList<Qwen2VlImagePatches> images, int[] ids, RunOptions options, Func<int[], string>? decode = null,
+        CancellationToken cancel = default) =>
+        RunStreaming.RunAsync((g, c) => Run(images, ids, options with { Generation = g }, decode, 0, c), options.Generation, cancel);
+
+    /// <summary>The run as a stream: each generated id as it is sampled, then the finished
+    /// <see cref="RunResult"/>. Stopping the enumeration (or cancelling) stops the run.</summary>
+    public IAsyncEnumerable<RunUpdate> StreamAsync(IReadOnlyList<Qwen2VlImagePatches> images, int[] ids, RunOptions options, Func<int[], string>? decode = null,
+        CancellationToken cancel = default) =>
+        RunStreaming.StreamAsync((g, c) => Run(images, ids, options with { Generation = g }, decode, 0, c), options.Generation, cancel);
+
     /// <summary>The pipeline on preprocessed images: encode (and reduce), fill the pad runs, prefill with
     /// the decoder pruner (per image unless its spec says scope=total), decode.</summary>
     public RunResult Run(IReadOnlyList<Qwen2VlImagePatches> images, int[] ids, RunOptions options, Func<int[], string>? decode = null,
