@@ -17,6 +17,8 @@ public sealed class CheckpointReader : ITensorSource
     public GgufFile? Gguf { get; private set; }
 
     readonly List<SafetensorsFile> _files = new();
+    /// <summary>Other files whose tensors this reader serves (a llama.cpp pair), disposed with it.</summary>
+    readonly List<IDisposable> _owned = new();
     readonly Dictionary<string, (ITensorSource File, string StoredName, string Path)> _byName = new(StringComparer.Ordinal);
 
     public IReadOnlyCollection<string> Names => _byName.Keys;
@@ -101,6 +103,22 @@ public sealed class CheckpointReader : ITensorSource
         && !System.IO.Path.IsPathRooted(name)
         && name.IndexOfAny(System.IO.Path.GetInvalidFileNameChars()) < 0;
 
+    /// <summary>llama.cpp's LLaVA-1.5 pair served under the canonical (llava-hf) names: the language model's tensors
+    /// through <see cref="LlamaCppLlava.LanguageModelNames"/>, the mmproj's through <see cref="LlamaCppLlava.ProjectorNames"/>.
+    /// The tensors are the files' memory-mapped bytes in their stored types; attn_q / attn_k keep llama.cpp's
+    /// interleaved row order (the decoder undoes it on its outputs). The reader owns both files from here on.</summary>
+    internal static CheckpointReader OpenLlamaCppPair(GgufFile languageModel, GgufFile mmproj, LlavaConfig config)
+    {
+        var reader = new CheckpointReader(languageModel.Path, TensorNames.Canonical);
+        reader._owned.Add(languageModel);
+        reader._owned.Add(mmproj);
+        reader.Gguf = languageModel;
+        foreach (var (file, names) in new[] { (languageModel, LlamaCppLlava.LanguageModelNames(config.Text)), (mmproj, LlamaCppLlava.ProjectorNames(config.Vision.NumHiddenLayers)) })
+            foreach (var (gguf, hf) in names)
+                if (file.Contains(gguf)) reader._byName[hf] = (file, gguf, file.Path);
+        return reader;
+    }
+
     void Add(SafetensorsFile file)
     {
         _files.Add(file);
@@ -156,5 +174,7 @@ public sealed class CheckpointReader : ITensorSource
         foreach (var f in _files) f.Dispose();
         _files.Clear();
         Gguf?.Dispose();
+        foreach (var f in _owned) f.Dispose();
+        _owned.Clear();
     }
 }

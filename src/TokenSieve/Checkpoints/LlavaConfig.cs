@@ -277,7 +277,7 @@ public sealed record LlavaConfig(
         return config;
     }
 
-    void Validate()
+    internal void Validate()
     {
         void Positive(string key, int value)
         {

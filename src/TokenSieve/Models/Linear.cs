@@ -10,6 +10,10 @@ internal sealed class Linear
     public float[]? Bias { get; }
     public int In => Weight.Cols;
     public int Out => Weight.Rows;
+    /// <summary>Where each stored row's output goes: output column <c>OutputOrder[r]</c> is the product with stored row
+    /// <c>r</c> (null: in order). llama.cpp's GGUF stores attn_q / attn_k rows interleaved for its RoPE; scattering the
+    /// outputs undoes that without touching (or copying) the weights, which stay in their stored block type.</summary>
+    public int[]? OutputOrder { get; init; }
 
     public Linear(WeightMatrix weight, float[]? bias)
     {
@@ -28,8 +32,25 @@ internal sealed class Linear
     }
 
     /// <summary>y[rows, Out] = x[rows, In]·Wᵀ + b.</summary>
-    public void Forward(ComputeContext ctx, ReadOnlySpan<float> x, int rows, Span<float> y) =>
+    public void Forward(ComputeContext ctx, ReadOnlySpan<float> x, int rows, Span<float> y)
+    {
         Gemm.Linear(ctx, x, rows, Weight, Bias, y);
+        if (OutputOrder is { } order) Scatter(y, rows, order);
+    }
+
+    static void Scatter(Span<float> y, int rows, int[] order)
+    {
+        int n = order.Length;
+        var rented = System.Buffers.ArrayPool<float>.Shared.Rent(n);
+        var row = rented.AsSpan(0, n);
+        for (int i = 0; i < rows; i++)
+        {
+            var dst = y.Slice(i * n, n);
+            dst.CopyTo(row);
+            for (int r = 0; r < n; r++) dst[order[r]] = row[r];
+        }
+        System.Buffers.ArrayPool<float>.Shared.Return(rented);
+    }
 }
 
 /// <summary>Weight and bias of a LayerNorm, or the weight of an RMSNorm, as float32.</summary>

@@ -37,9 +37,12 @@ public static class ModelExport
     /// interleaved for llama.cpp's RoPE, every matrix in <paramref name="type"/>) and <c>mmproj-{name}-f16.gguf</c>
     /// (the CLIP layers up to the feature layer and the projector, F16 matrices). The vocabulary comes from
     /// tokenizer.model and added_tokens.json, padded with [PADn] tokens to the embedding rows as llama.cpp's converter
-    /// does; a folder without a tokenizer (synthetic benchmarks) gets <see cref="GgufVocabulary.Synthetic"/>.</summary>
-    public static (string LanguageModel, string Projector) ExportLlamaCpp(string modelDir, string outDir, DType type, string? weightsFile = null)
+    /// does; a folder without a tokenizer (synthetic benchmarks) gets <see cref="GgufVocabulary.Synthetic"/>.
+    /// <paramref name="projectorType"/> F32 keeps the mmproj's matrices in float32 (<c>mmproj-{name}-f32.gguf</c>), as the
+    /// converter's <c>--use-f32</c> does.</summary>
+    public static (string LanguageModel, string Projector) ExportLlamaCpp(string modelDir, string outDir, DType type, string? weightsFile = null, DType projectorType = DType.F16)
     {
+        if (projectorType is not (DType.F16 or DType.F32)) throw new InvalidInputException($"the mmproj is written in F16 or F32, not {DTypes.Name(projectorType)}");
         var config = LlavaConfig.Load(Path.Combine(modelDir, "config.json"));
         using var weights = CheckpointReader.Open(modelDir, weightsFile);
         string name = Path.GetFileName(Path.GetFullPath(modelDir).TrimEnd('/'));
@@ -47,9 +50,9 @@ public static class ModelExport
         var vocab = Vocabulary(modelDir, config.Text.VocabSize);
         string lm = Path.Combine(outDir, $"{name}-{DTypes.Name(type)}.gguf");
         LlamaCppLlava.WriteLanguageModel(weights, config, vocab, type, lm, name);
-        string mmproj = Path.Combine(outDir, $"mmproj-{name}-f16.gguf");
+        string mmproj = Path.Combine(outDir, $"mmproj-{name}-{(projectorType == DType.F32 ? "f32" : "f16")}.gguf");
         var (mean, std) = ImageNormalisation(modelDir);
-        LlamaCppLlava.WriteProjector(weights, config, mmproj, name, DType.F16, mean, std);
+        LlamaCppLlava.WriteProjector(weights, config, mmproj, name, projectorType, mean, std);
         return (lm, mmproj);
     }
 

@@ -67,7 +67,9 @@ public sealed class LlavaPipeline
         Model = model;
         Session = new InferenceSession(model, compute);
         string pre = Path.Combine(model.Directory, "preprocessor_config.json");
-        ImageProcessor = File.Exists(pre)
+        ImageProcessor = model.ImageProcessing is { } stored
+            ? new ImageProcessor(stored)
+            : File.Exists(pre)
             ? ImageProcessor.FromFile(pre)
             : new ImageProcessor(ImageProcessorConfig.Default with
             {

@@ -44,8 +44,10 @@ public sealed class LlamaDecoder
 
     internal LlamaDecoder(ITensorSource source, LlamaConfig config) : this(source, config, DecoderTensorNames.Llava) { }
 
-    /// <summary>A decoder whose tensors are named under <paramref name="names"/> (LLaVA's language_model.*, Qwen2-VL's model.*).</summary>
-    internal LlamaDecoder(ITensorSource source, LlamaConfig config, DecoderTensorNames names)
+    /// <summary>A decoder whose tensors are named under <paramref name="names"/> (LLaVA's language_model.*, Qwen2-VL's model.*).
+    /// <paramref name="interleavedQk"/>: q_proj / k_proj rows are stored in llama.cpp's per-head interleaved order
+    /// (<see cref="LlamaCppLlava.InterleavedRows"/>); their outputs are put back in Hugging Face's order after each GEMM.</summary>
+    internal LlamaDecoder(ITensorSource source, LlamaConfig config, DecoderTensorNames names, bool interleavedQk = false)
     {
         Config = config;
         int d = config.HiddenSize, kv = config.KvDim, m = config.IntermediateSize;
@@ -60,14 +62,19 @@ public sealed class LlamaDecoder
             var n = names.Layer(i);
             _layers[i] = new Layer(
                 NormWeights.LoadRmsNorm(source, n.InputNorm, d, config.RmsNormEps),
-                Linear.Load(source, n.Q, d, d, config.AttentionBias),
-                Linear.Load(source, n.K, kv, d, config.AttentionBias),
+                QueryKey(source, n.Q, d, config.NumAttentionHeads),
+                QueryKey(source, n.K, kv, config.NumKeyValueHeads),
                 Linear.Load(source, n.V, kv, d, config.AttentionBias),
                 Linear.Load(source, n.O, d, d, false),
                 NormWeights.LoadRmsNorm(source, n.PostNorm, d, config.RmsNormEps),
                 Linear.Load(source, n.Gate, m, d, false),
                 Linear.Load(source, n.Up, m, d, false),
                 Linear.Load(source, n.Down, d, m, false));
+        }
+        Linear QueryKey(ITensorSource src, string prefix, int outputs, int heads)
+        {
+            var l = Linear.Load(src, prefix, outputs, d, config.AttentionBias);
+            return interleavedQk ? new Linear(l.Weight, l.Bias) { OutputOrder = LlamaCppLlava.InterleavedRows(outputs, heads) } : l;
         }
         Rope = new Rope(config.HeadDim, config.RopeTheta);
         if (config.MropeSection is { } sections) _mrope = new SectionedRope(Rope.InverseFrequencies, sections);

@@ -23,6 +23,7 @@ public sealed record ModelLoadOptions
 /// and Video-LLaVA (its image tower is <see cref="Vision"/>, plus <see cref="VideoVision"/>).</summary>
 public sealed class LlavaModel : IDisposable
 {
+    /// <summary>The model folder; for a llama.cpp pair (<see cref="LoadGgufPair"/>), the language model's GGUF file.</summary>
     public string Directory { get; }
     public LlavaConfig Config { get; }
     public CheckpointReader Weights { get; }
@@ -40,7 +41,16 @@ public sealed class LlavaModel : IDisposable
     /// <summary>Bytes of all weights as the model holds them (quantised matrices at their quantised size).</summary>
     public long WeightBytes { get; }
 
-    LlavaModel(string directory, LlavaConfig config, CheckpointReader weights, DType? quantize = null, ComputeContext? compute = null)
+    /// <summary>The vocabulary stored with the weights (a llama.cpp pair's <c>tokenizer.ggml.*</c>); null for a folder,
+    /// whose tokenizer is its tokenizer.model. <see cref="Text.SentencePieceBpeTokenizer.ForModel"/> picks the right one.</summary>
+    public GgufVocabulary? Vocabulary { get; private init; }
+    /// <summary>Whether <see cref="Vocabulary"/> encodes with SentencePiece's dummy space prefix (<c>tokenizer.ggml.add_space_prefix</c>).</summary>
+    public bool VocabularyAddsSpacePrefix { get; private init; } = true;
+    /// <summary>Image preprocessing stored with the weights (a llama.cpp mmproj's image size, mean and std); null for a
+    /// folder, whose preprocessor_config.json (or CLIP's defaults) applies.</summary>
+    public Imaging.ImageProcessorConfig? ImageProcessing { get; private init; }
+
+    LlavaModel(string directory, LlavaConfig config, CheckpointReader weights, DType? quantize = null, ComputeContext? compute = null, bool interleavedQk = false)
     {
         Directory = directory;
         Config = config;
@@ -52,7 +62,7 @@ public sealed class LlavaModel : IDisposable
         if (video) VideoVision = new ClipVisionTower(weights, config.Vision, config.FeatureHiddenStateIndex, new ClipTowerNames(TensorNames.VideoTower));
         if (config.Variant == LlavaVariant.LlavaNext) ImageNewline = weights.Get(TensorNames.ImageNewline).ExpectShape(config.Text.HiddenSize).ToFloats();
         Projector = new Projector(weights, config.Vision.HiddenSize, config.Text.HiddenSize, config.ProjectorBias);
-        Decoder = new LlamaDecoder(source, config.Text);
+        Decoder = new LlamaDecoder(source, config.Text, DecoderTensorNames.Llava, interleavedQk);
         WeightBytes = weights.Names.Sum(n => source.Get(n).ByteLength);
     }
 
@@ -71,6 +81,42 @@ public sealed class LlavaModel : IDisposable
         catch
         {
             weights.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Loads llama.cpp's LLaVA-1.5 pair: the language model GGUF (architecture <c>llama</c>, as llama.cpp's
+    /// converter writes it or <c>tokensieve quantize --format llama.cpp</c>) and its <c>mmproj</c> GGUF (architecture
+    /// <c>clip</c>, projector <c>mlp</c>). The config comes from the files' metadata, the tokenizer from
+    /// <c>tokenizer.ggml.*</c> (<see cref="Vocabulary"/>), the image preprocessing from <c>clip.vision.*</c>. Weights stay
+    /// memory-mapped in their stored types (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K); attn_q / attn_k keep llama.cpp's
+    /// interleaved rows, and the decoder scatters their outputs back to Hugging Face's order.
+    /// <see cref="ModelLoadOptions.WeightType"/> quantises the language model at load as for a folder.</summary>
+    public static LlavaModel LoadGgufPair(string languageModelPath, string mmprojPath, ModelLoadOptions? options = null)
+    {
+        options ??= new ModelLoadOptions();
+        if (options.WeightsFile is not null) throw new InvalidInputException("a llama.cpp pair is two files; WeightsFile does not apply");
+        foreach (var p in new[] { languageModelPath, mmprojPath })
+            if (!File.Exists(p)) throw new CheckpointException(p, null, "file not found");
+        GgufFile? lm = null, mmproj = null;
+        CheckpointReader? weights = null;
+        try
+        {
+            lm = GgufFile.Open(languageModelPath);
+            mmproj = GgufFile.Open(mmprojPath);
+            var pair = LlamaCppPair.Read(lm, mmproj);
+            LlamaCppPair.CheckTensors(lm, mmproj, pair.Config, options.AllowUnexpectedTensors);
+            weights = CheckpointReader.OpenLlamaCppPair(lm, mmproj, pair.Config);
+            return new LlavaModel(languageModelPath, pair.Config, weights, options.WeightType, options.Compute, interleavedQk: true)
+            {
+                Vocabulary = pair.Vocabulary, VocabularyAddsSpacePrefix = pair.AddSpacePrefix, ImageProcessing = pair.ImageProcessing,
+            };
+        }
+        catch
+        {
+            weights?.Dispose();
+            lm?.Dispose();
+            mmproj?.Dispose();
             throw;
         }
     }
