@@ -66,9 +66,21 @@ public static class CommonOptions
     }
 
     /// <summary>Loads a model folder; <paramref name="weights"/> is --weights: a weight type to quantise to, or a weights file.</summary>
-    public static LlavaModel LoadModel(string folder, bool allowUnknownKeys, string? weights, ComputeContext? compute = null)
+    public static Option<string?> Mmproj() => new("--mmproj")
+    {
+        Description = "llama.cpp's LLaVA-1.5 pair: the mmproj GGUF (CLIP tower + projector); --model is then the language model GGUF (docs/quantization.md)",
+    };
+
+    public static LlavaModel LoadModel(string folder, bool allowUnknownKeys, string? weights, ComputeContext? compute = null, string? mmproj = null)
     {
         DType? type = weights is not null && QuantizedWeights.IsTypeName(weights) ? QuantizedWeights.Parse(weights) : null;
+        if (mmproj is not null)
+        {
+            if (weights is not null && type is null) throw new InvalidInputException($"--weights {weights}: with --mmproj only q8_0 or q4_0 (quantise at load) applies");
+            return LlavaModel.LoadGgufPair(folder, mmproj, new ModelLoadOptions { WeightType = type, Compute = compute });
+        }
+        if (File.Exists(folder) && folder.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
+            throw new InvalidInputException($"--model {folder} is a GGUF file: a llama.cpp LLaVA-1.5 pair also needs its image encoder, --mmproj MMPROJ.gguf");
         return LlavaModel.Load(folder, new ModelLoadOptions
         {
             AllowUnknownConfigKeys = allowUnknownKeys, WeightsFile = type is null ? weights : null, WeightType = type, Compute = compute,

@@ -10,7 +10,8 @@ using TokenSieve.Text;
 
 namespace TokenSieve.Cli.Commands;
 
-/// <summary>`tokensieve run`: one image + prompt on any llava-hf folder, with optional reduction.</summary>
+/// <summary>`tokensieve run`: one image + prompt on any llava-hf folder (or llama.cpp's LLaVA-1.5 pair: --model LM.gguf
+/// --mmproj MMPROJ.gguf), with optional reduction.</summary>
 public static class RunCommand
 {
     public static Option<string?> ReduceOption() => new("--reduce")
@@ -79,9 +80,10 @@ public static class RunCommand
         var allowUnknown = CommonOptions.AllowUnknownConfigKeys();
         var weights = CommonOptions.WeightsFile();
         var visionBudget = CommonOptions.VisionBudget();
+        var mmproj = CommonOptions.Mmproj();
         var cmd = new Command("run", "Answer a question about an image with any llava-hf or Qwen2-VL model folder, optionally reducing visual tokens (Qwen2-VL: its own chat template and resize rules; --template and --aspect do not apply).")
         {
-            model, image, video, prompt, maxNew, temperature, topP, seed, reduce, prune, template, aspect, threads, attention, allowUnknown, weights, visionBudget,
+            model, image, video, prompt, maxNew, temperature, topP, seed, reduce, prune, template, aspect, threads, attention, allowUnknown, weights, visionBudget, mmproj,
         };
         cmd.SetAction((p, cancel) =>
         {
@@ -90,19 +92,20 @@ public static class RunCommand
             var pruner = PruneCommandOptions.Parse(p.GetValue(prune));
             var aspectMode = ParseAspect(p.GetValue(aspect)!);
             var tpl = ChatTemplate.Get(p.GetValue(template)!);
-            if (Qwen2VlCommands.Is(p.GetValue(model)!))
+            string? mmprojFile = p.GetValue(mmproj);
+            if (mmprojFile is null && !p.GetValue(model)!.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) && Qwen2VlCommands.Is(p.GetValue(model)!))
                 return Task.FromResult(Qwen2VlCommands.Run(p.GetValue(model)!, p.GetValue(image) ?? [], p.GetValue(prompt)!, new RunOptions
                 {
                     Reducer = reducer, Pruner = pruner, Seed = (ulong)p.GetValue(seed),
                     Generation = new GenerationOptions { MaxNewTokens = p.GetValue(maxNew), Temperature = p.GetValue(temperature), TopP = p.GetValue(topP), Seed = p.GetValue(seed) },
                 }, compute, p.GetValue(allowUnknown), p.GetValue(weights), cancel));
-            using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights), compute);
+            using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights), compute, mmprojFile);
             var imageFiles = p.GetValue(image) ?? [];
             var videoFolders = p.GetValue(video) ?? [];
             if (imageFiles.Length + videoFolders.Length == 0) throw new InvalidInputException("give an --image (or a --video folder for Video-LLaVA)");
             if (videoFolders.Length > 0 && m.Config.VideoTokenIndex is null)
                 throw new InvalidInputException($"--video needs a Video-LLaVA model (video_llava); this one is {LlavaConfig.ModelTypeOf(m.Config.Variant)}");
-            var tokenizer = SentencePieceBpeTokenizer.FromModelFolder(m.Directory);
+            var tokenizer = SentencePieceBpeTokenizer.ForModel(m);
             var pipeline = new LlavaPipeline(m, compute);
             var sw = System.Diagnostics.Stopwatch.StartNew();
             var visuals = imageFiles.Select(f => pipeline.Prepare(ImageDecoder.Load(f), aspectMode))
