@@ -39,10 +39,12 @@ public sealed record GgufVocabulary(IReadOnlyList<string> Tokens, IReadOnlyList<
 /// <list type="bullet">
 /// <item>attn_q / attn_k rows are permuted within each head from Hugging Face's rotate-half order to the
 /// interleaved pairs llama.cpp's RoPE rotates: GGUF row h·d + 2i + s holds HF row h·d + s·d/2 + i.</item>
-/// <item>The mmproj keeps CLIP layers 0..L−2 only (LLaVA's feature layer −2 is the output of the last stored
-/// layer; <c>clip.vision.block_count</c> = L−1), drops post_layernorm, and calls fc1 <c>ffn_down</c> and fc2
-/// <c>ffn_up</c>. llama.cpp b4747's clip.cpp then runs one layer fewer than stored (llama.cpp issue #25817);
-/// TokenSieve runs all stored layers, which is LLaVA's feature layer.</item>
+/// <item>The mmproj keeps every CLIP layer (<c>clip.vision.block_count</c> = L), drops post_layernorm, and calls fc1
+/// <c>ffn_down</c> and fc2 <c>ffn_up</c>. Without <c>clip.vision.feature_layer</c>, clip.cpp takes a LLaVA projector's
+/// features from the second-to-last layer (hidden state L−1: LLaVA's vision_feature_layer −2) and never runs the last
+/// one; with it, from the hidden-state indices it lists (the converter writes them, unsigned, when the config names
+/// vision_feature_layer). Files written by TokenSieve before this reader existed stored only L−1 layers, so llama.cpp
+/// (and this reader) run one layer fewer on them than LLaVA does.</item>
 /// <item>Norm weights and biases are F32; the patch embedding and 2-D weights are F16 in the mmproj.</item>
 /// </list>
 /// </remarks>
@@ -165,7 +167,7 @@ internal static class LlamaCppLlava
         w.Write(path);
     }
 
-    /// <summary>Writes the vision tower (layers up to LLaVA's feature layer) and projector as a llama.cpp mmproj GGUF.
+    /// <summary>Writes the vision tower (every CLIP layer, post_layernorm dropped) and projector as a llama.cpp mmproj GGUF.
     /// 2-D weights and the patch embedding are F16 (as llama.cpp's converter stores them) unless
     /// <paramref name="weightType"/> is F32; norms, biases and embeddings F32.</summary>
     public static void WriteProjector(ITensorSource source, LlavaConfig config, string path, string name, DType weightType = DType.F16,
@@ -174,7 +176,7 @@ internal static class LlamaCppLlava
         if (config.Variant != LlavaVariant.Llava || config.KeepClsFeature)
             throw new InvalidInputException("the llama.cpp mmproj format holds LLaVA-1.5 models (vision_feature_select_strategy 'default')");
         var v = config.Vision;
-        int stored = config.VisionLayersToRun;
+        int stored = v.NumHiddenLayers;
         var w = new GgufWriter()
             .Add(ArchitectureKey, "clip")
             .Add("clip.has_text_encoder", false)
@@ -195,6 +197,8 @@ internal static class LlamaCppLlava
             .Add("clip.vision.image_mean", imageMean ?? [0.48145466f, 0.4578275f, 0.40821073f])
             .Add("clip.vision.image_std", imageStd ?? [0.26862954f, 0.26130258f, 0.27577711f])
             .Add("clip.use_gelu", v.HiddenAct == "gelu");
+        // LLaVA-1.5's −2 is clip.cpp's default; any other feature layer is named as the converter names it.
+        if (config.FeatureHiddenStateIndex != stored - 1) w.Add("clip.vision.feature_layer", new[] { config.FeatureHiddenStateIndex });
         foreach (var (gguf, hf) in ProjectorNames(stored))
         {
             var tensor = source.Get(hf);

@@ -8,10 +8,9 @@ namespace TokenSieve.Checkpoints;
 /// convert_image_encoder_to_gguf.py for the mmproj) and <see cref="LlamaCppLlava"/> writes.</summary>
 /// <remarks>
 /// The resulting <see cref="LlavaConfig"/> describes the pair as stored: the vision tower has
-/// <c>clip.vision.block_count</c> layers (LLaVA's layers up to its feature layer −2; the converter drops the last
-/// one) and the features are the output of the last stored layer (vision_feature_layer −1 of the stored tower),
-/// which is the same hidden state as −2 of the full tower. Every failure is a <see cref="ConfigException"/> naming
-/// the file and the key.
+/// <c>clip.vision.block_count</c> layers and the features are the hidden state clip.cpp takes for a LLaVA projector
+/// (<c>clip.vision.feature_layer</c> when present, else the second-to-last layer's output: LLaVA's −2). Every failure
+/// is a <see cref="ConfigException"/> naming the file and the key.
 /// </remarks>
 internal static class LlamaCppPair
 {
@@ -33,8 +32,6 @@ internal static class LlamaCppPair
             throw new ConfigException(mmproj.Path, "clip.has_vision_encoder", "is false: the mmproj holds no vision encoder");
         if (mmproj.TryGetBool("clip.has_llava_projector") == false)
             throw new ConfigException(mmproj.Path, "clip.has_llava_projector", "is false: the mmproj holds no LLaVA projector");
-        if (mmproj.Has("clip.vision.feature_layer"))
-            throw new ConfigException(mmproj.Path, "clip.vision.feature_layer", "explicit feature layers (LLaVA-NeXT / Granite mmproj files) are not supported; LLaVA-1.5's mmproj ends at its feature layer");
         if (mmproj.TryGetString("clip.vision.mm_patch_merge_type") is { } merge && merge != "flat")
             throw new ConfigException(mmproj.Path, "clip.vision.mm_patch_merge_type", $"'{TokenSieveException.Printable(merge)}' (LLaVA-NeXT anyres) is not supported; LLaVA-1.5's is 'flat'");
 
@@ -82,8 +79,23 @@ internal static class LlamaCppPair
         if (mmproj.TryGetInteger("clip.vision.projection_dim") is long proj && proj != hidden)
             throw new ConfigException(mmproj.Path, "clip.vision.projection_dim", $"{proj} is not the language model's embedding_length {hidden} ({lm.Path}); the two files are not a pair");
 
+        // clip.cpp's LLaVA features: the hidden state named by clip.vision.feature_layer (unsigned; 0 = embeddings after
+        // the pre-norm, i = output of layer i−1), else the second-to-last layer's output (LLaVA's −2).
+        int feature = vision.NumHiddenLayers - 1;
+        if (mmproj.Has("clip.vision.feature_layer"))
+        {
+            var layers = Array<long>(mmproj, "clip.vision.feature_layer");
+            if (layers.Length != 1)
+                throw new ConfigException(mmproj.Path, "clip.vision.feature_layer", $"{layers.Length} feature layers; one is supported (multi-layer features are not)");
+            if (layers[0] < 1 || layers[0] > vision.NumHiddenLayers)
+                throw new ConfigException(mmproj.Path, "clip.vision.feature_layer", $"{layers[0]} is outside 1..{vision.NumHiddenLayers} (clip.vision.block_count)");
+            feature = (int)layers[0];
+        }
+        else if (vision.NumHiddenLayers < 2)
+            throw new ConfigException(mmproj.Path, "clip.vision.block_count", "LLaVA's features are the second-to-last layer's output; one layer is too few");
+
         var config = new LlavaConfig(vision, text, ImageTokenIndex: ImagePlaceholder(vocab), PadTokenId: vocab.PaddingId, ProjectorHiddenAct: "gelu",
-            VisionFeatureLayer: -1, VisionFeatureSelectStrategy: "default", ProjectorBias: true, Defaulted: defaulted, IgnoredKeys: [], File: $"{lm.Path} + {mmproj.Path}");
+            VisionFeatureLayer: feature, VisionFeatureSelectStrategy: "default", ProjectorBias: true, Defaulted: defaulted, IgnoredKeys: [], File: $"{lm.Path} + {mmproj.Path}");
         // The config's own checks (divisibility, token counts, feature layer); their errors name both files.
         config.Validate();
 

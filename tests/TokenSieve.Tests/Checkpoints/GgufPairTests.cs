@@ -227,6 +227,20 @@ public sealed unsafe class GgufPairTests(ITestOutputHelper output)
         Assert.Equal(("blk.1.attn_v.weight", missing), (gone.Tensor, gone.File));
     }
 
+    /// <summary>clip.cpp's LLaVA features: the second-to-last stored layer's output by default (the fixture: 4 layers
+    /// stored, 3 run — LLaVA's −2), or the hidden state <c>clip.vision.feature_layer</c> names; several are refused.</summary>
+    [Fact]
+    public void Clip_vision_feature_layer_picks_the_hidden_state()
+    {
+        using var p = new BadPair();
+        using (var model = LlavaModel.LoadGgufPair(p.Lm, p.Mmproj)) Assert.Equal(3, model.Config.VisionLayersToRun);
+        string last = p.Edit(p.Mmproj, m => m["clip.vision.feature_layer"] = new long[] { 4 });
+        using (var model = LlavaModel.LoadGgufPair(p.Lm, last)) Assert.Equal(4, model.Config.VisionLayersToRun);
+        string two = p.Edit(p.Mmproj, m => m["clip.vision.feature_layer"] = new long[] { 2, 4 });
+        var e = Assert.Throws<ConfigException>(() => LlavaModel.LoadGgufPair(p.Lm, two));
+        Assert.Equal(("clip.vision.feature_layer", two), (e.Key, e.File));
+    }
+
     [Fact]
     public void An_unsupported_tensor_type_is_named()
     {

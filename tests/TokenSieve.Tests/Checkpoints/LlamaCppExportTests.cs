@@ -7,7 +7,7 @@ namespace TokenSieve.Tests.Checkpoints;
 
 /// <summary>llama.cpp's LLaVA-1.5 pair written from the parity fixture and read back: metadata from config.json,
 /// the names of llama.cpp's converters, Q/K rows in llama.cpp's interleaved order, the same quantised bytes as
-/// TokenSieve's own file, and the mmproj's layer count and renamed MLP.</summary>
+/// TokenSieve's own file, and the mmproj's layers and renamed MLP.</summary>
 public sealed unsafe class LlamaCppExportTests
 {
     static byte[] Row(TensorData t, int row)
@@ -57,8 +57,11 @@ public sealed unsafe class LlamaCppExportTests
 
         using var mmproj = GgufFile.Open(mmprojPath);
         Assert.Equal("clip", mmproj.GetString("general.architecture"));
-        Assert.Equal(config.VisionLayersToRun, mmproj.GetInteger("clip.vision.block_count"));
-        Assert.False(mmproj.Contains($"v.blk.{config.VisionLayersToRun}.attn_q.weight"));
+        // Every CLIP layer, as llama.cpp's converter stores them; clip.cpp's default feature layer is LLaVA's −2.
+        Assert.Equal(config.Vision.NumHiddenLayers, mmproj.GetInteger("clip.vision.block_count"));
+        Assert.True(mmproj.Contains($"v.blk.{config.Vision.NumHiddenLayers - 1}.attn_q.weight"));
+        Assert.False(mmproj.Has("clip.vision.feature_layer"));
+        Assert.False(mmproj.Contains("v.post_ln.weight"));
         var fc1 = own.Get(TensorNames.ClipLayer(0).Fc1 + "weight");
         var down = mmproj.Get("v.blk.0.ffn_down.weight");
         Assert.Equal(fc1.Shape, down.Shape);
