@@ -157,7 +157,7 @@ public static class BenchCommand
             var compute = CommonOptions.Compute(threads, attention);
             var l = CommonOptions.LoadModel(modelDir, false, weights, compute);
             m = l;
-            var tokenizer = SentencePieceBpeTokenizer.ForModel(l);
+            var tokenizer = l.CreateTokenizer();
             var pipeline = new LlavaPipeline(l, compute);
             var answerer = new EngineAnswerer(pipeline, tokenizer, ChatTemplate.Get(template), RunCommand.ParseAspect(aspect), maxNewTokens);
             answerer.Prepare(specs.Select(s => s.Spec));

@@ -40,7 +40,7 @@ public static class RethinkCommand
             if (options.SpeedRuns < 1) throw new InvalidInputException("--speed-runs must be >= 1");
             string folder = p.GetValue(output)!;
             using var m = CommonOptions.LoadModel(modelDir, false, null);
-            var tokenizer = SentencePieceBpeTokenizer.ForModel(m);
+            var tokenizer = m.CreateTokenizer();
             var compute = CommonOptions.Compute(p.GetValue(threads));
             var lastPrint = DateTime.MinValue;
             var runProgress = new Progress<RunProgress>(r =>

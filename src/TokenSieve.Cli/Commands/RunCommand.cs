@@ -105,7 +105,7 @@ public static class RunCommand
             if (imageFiles.Length + videoFolders.Length == 0) throw new InvalidInputException("give an --image (or a --video folder for Video-LLaVA)");
             if (videoFolders.Length > 0 && m.Config.VideoTokenIndex is null)
                 throw new InvalidInputException($"--video needs a Video-LLaVA model (video_llava); this one is {LlavaConfig.ModelTypeOf(m.Config.Variant)}");
-            var tokenizer = SentencePieceBpeTokenizer.ForModel(m);
+            var tokenizer = m.CreateTokenizer();
             var pipeline = new LlavaPipeline(m, compute);
             var sw = System.Diagnostics.Stopwatch.StartNew();
             var visuals = imageFiles.Select(f => pipeline.Prepare(ImageDecoder.Load(f), aspectMode))

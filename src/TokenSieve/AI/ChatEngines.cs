@@ -45,7 +45,7 @@ internal abstract class ChatEngine : IDisposable
 internal sealed class LlavaChatEngine(LlavaModel model, ComputeContext compute, ChatTemplate template, AspectMode aspect) : ChatEngine
 {
     readonly LlavaPipeline _pipeline = new(model, compute);
-    readonly SentencePieceBpeTokenizer _tokenizer = SentencePieceBpeTokenizer.ForModel(model);
+    readonly SentencePieceBpeTokenizer _tokenizer = model.CreateTokenizer();
 
     public override ModelKind Kind => model.Config.Variant switch
     {

@@ -1,5 +1,3 @@
-using TokenSieve.Imaging;
-
 namespace TokenSieve.Checkpoints;
 
 /// <summary>What a llama.cpp LLaVA-1.5 pair says about the model it holds, read from GGUF metadata alone: the
@@ -15,7 +13,8 @@ namespace TokenSieve.Checkpoints;
 internal static class LlamaCppPair
 {
     /// <summary>The config, vocabulary and image preprocessing of a pair.</summary>
-    public sealed record Description(LlavaConfig Config, GgufVocabulary Vocabulary, bool AddSpacePrefix, ImageProcessorConfig ImageProcessing);
+    /// <summary>The config, vocabulary and image normalisation of a pair (mean/std null: CLIP's).</summary>
+    public sealed record Description(LlavaConfig Config, GgufVocabulary Vocabulary, bool AddSpacePrefix, double[]? ImageMean, double[]? ImageStd);
 
     public static Description Read(GgufFile lm, GgufFile mmproj)
     {
@@ -99,14 +98,10 @@ internal static class LlamaCppPair
         // The config's own checks (divisibility, token counts, feature layer); their errors name both files.
         config.Validate();
 
-        var mean = Triple(mmproj, "clip.vision.image_mean", defaulted) ?? ImageProcessorConfig.ClipMean;
-        var std = Triple(mmproj, "clip.vision.image_std", defaulted) ?? ImageProcessorConfig.ClipStd;
-        var image = ImageProcessorConfig.Default with
-        {
-            ShortestEdge = imageSize, CropHeight = imageSize, CropWidth = imageSize, ImageMean = mean, ImageStd = std,
-        };
+        var mean = Triple(mmproj, "clip.vision.image_mean", defaulted);
+        var std = Triple(mmproj, "clip.vision.image_std", defaulted);
         bool addSpacePrefix = lm.TryGetBool("tokenizer.ggml.add_space_prefix") ?? true;
-        return new Description(config, vocab, addSpacePrefix, image);
+        return new Description(config, vocab, addSpacePrefix, mean, std);
     }
 
     /// <summary>The id the prompt's image slot takes: <c>&lt;image&gt;</c> where the vocabulary has it (llava-hf
@@ -118,12 +113,10 @@ internal static class LlamaCppPair
         for (int i = 0; i < v.Tokens.Count; i++)
             if (v.Tokens[i] == "<image>") return i;
         for (int i = 0; i < v.Tokens.Count; i++)
-            if (IsConverterPadding(v.Tokens[i], i)) return i;
+            if (v.Tokens[i] == $"[PAD{i}]") return i; // llama.cpp's converter pads the vocabulary with these
+
         return v.UnknownId;
     }
-
-    /// <summary>llama.cpp's converter pads a vocabulary shorter than the embeddings with <c>[PAD{id}]</c>.</summary>
-    internal static bool IsConverterPadding(string token, int id) => token == $"[PAD{id}]";
 
     /// <summary><c>tokenizer.ggml.*</c> of a llama GGUF: model "llama" (SentencePiece), tokens, scores, token types and
     /// the special ids.</summary>

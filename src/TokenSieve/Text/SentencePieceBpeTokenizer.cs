@@ -128,51 +128,47 @@ public sealed class SentencePieceBpeTokenizer
         return Load(modelPath, added);
     }
 
-    /// <summary>A tokenizer from a GGUF vocabulary (<c>tokenizer.ggml.*</c> with model "llama": SentencePiece BPE), as
-    /// llama.cpp's converter stores tokenizer.model and added_tokens.json. The SentencePiece pieces are the tokens up to
-    /// the trailing run of added ones — user-defined tokens after the last other piece (what the converter appends for
-    /// added_tokens.json) and its <c>[PADn]</c> fillers; the added ones become special tokens (recognised by
-    /// <see cref="EncodeWithSpecialTokens"/>, as a folder's added_tokens.json are), the fillers nothing (no text
-    /// encodes to them). Control tokens stay reserved pieces, as in tokenizer.model. LLaMA's normalizer is
-    /// assumed (identity, no whitespace collapsing: GGUF does not store it and llama.cpp does the same); byte
-    /// fallback is on when the vocabulary has BYTE tokens.</summary>
-    public static SentencePieceBpeTokenizer FromGgufVocabulary(Checkpoints.GgufVocabulary vocabulary, bool addSpacePrefix = true, string source = "GGUF vocabulary")
+    /// <summary>A tokenizer from a vocabulary as GGUF stores it (<c>tokenizer.ggml.*</c> with model "llama": SentencePiece
+    /// BPE; <paramref name="types"/> are SentencePiece's piece types, which GGML keeps), as llama.cpp's converter writes
+    /// tokenizer.model and added_tokens.json. The SentencePiece pieces are the tokens up to the trailing run of added
+    /// ones — user-defined tokens after the last other piece (what the converter appends for added_tokens.json) and its
+    /// <c>[PADn]</c> fillers; the added ones become special tokens (recognised by <see cref="EncodeWithSpecialTokens"/>,
+    /// as a folder's added_tokens.json are), the fillers nothing (no text encodes to them). Control tokens stay reserved
+    /// pieces, as in tokenizer.model. LLaMA's normalizer is assumed (identity, no whitespace collapsing: GGUF does not
+    /// store it and llama.cpp does the same); byte fallback is on when the vocabulary has BYTE tokens.</summary>
+    public static SentencePieceBpeTokenizer FromVocabulary(IReadOnlyList<string> tokens, IReadOnlyList<float> scores, IReadOnlyList<int> types,
+        int bosId, int eosId, int unkId, int? padId, bool addSpacePrefix = true, string source = "GGUF vocabulary")
     {
-        var v = vocabulary;
-        int n = v.Tokens.Count;
-        bool Added(int i)
-        {
-            int t = v.Types[i];
-            if (i == v.BosId || i == v.EosId || i == v.UnknownId) return false;
-            return t == Checkpoints.GgufVocabulary.UserDefined || Checkpoints.LlamaCppPair.IsConverterPadding(v.Tokens[i], i);
-        }
+        int n = tokens.Count;
+        if (scores.Count != n || types.Count != n) throw new TokenizerException($"{source}: {n} tokens, {scores.Count} scores, {types.Count} types");
+        bool Added(int i) => i != bosId && i != eosId && i != unkId && (types[i] == (int)PieceType.UserDefined || IsConverterPadding(tokens[i], i));
         int end = n;
         while (end > 0 && Added(end - 1)) end--;
         var pieces = new List<SentencePiece>(end);
         bool bytes = false;
         for (int i = 0; i < end; i++)
         {
-            var type = (PieceType)v.Types[i];
+            if (types[i] is < (int)PieceType.Normal or > (int)PieceType.Byte) throw new TokenizerException($"{source}: token {i} has type {types[i]}, outside 1..6");
+            var type = (PieceType)types[i];
             bytes |= type == PieceType.Byte;
-            pieces.Add(new SentencePiece(v.Tokens[i], v.Scores[i], type));
+            pieces.Add(new SentencePiece(tokens[i], scores[i], type));
         }
         var special = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = end; i < n; i++)
-            if (!Checkpoints.LlamaCppPair.IsConverterPadding(v.Tokens[i], i) && !special.TryAdd(v.Tokens[i], i))
-                throw new TokenizerException($"{source}: added token '{v.Tokens[i]}' appears twice");
+            if (!IsConverterPadding(tokens[i], i) && !special.TryAdd(tokens[i], i))
+                throw new TokenizerException($"{source}: added token '{tokens[i]}' appears twice");
         var model = new SentencePieceModel
         {
             Pieces = pieces, ModelType = SentencePieceModelType.Bpe, VocabSize = end, ByteFallback = bytes,
-            UnkId = v.UnknownId, BosId = v.BosId, EosId = v.EosId, PadId = v.PaddingId is int p && p < end ? p : -1,
+            UnkId = unkId, BosId = bosId, EosId = eosId, PadId = padId is int p && p < end ? p : -1,
             NormalizerName = "identity", AddDummyPrefix = addSpacePrefix, RemoveExtraWhitespaces = false, EscapeWhitespaces = true,
         };
         return new(model, special, source);
     }
 
-    /// <summary>The tokenizer of a loaded LLaVA model: the vocabulary stored with its weights (a llama.cpp pair), else
-    /// the folder's tokenizer.model and added_tokens.json.</summary>
-    public static SentencePieceBpeTokenizer ForModel(Models.LlavaModel model) =>
-        model.Vocabulary is { } v ? FromGgufVocabulary(v, model.VocabularyAddsSpacePrefix, model.Directory) : FromModelFolder(model.Directory);
+    /// <summary>llama.cpp's converter pads a vocabulary shorter than the embeddings with <c>[PAD{id}]</c>.</summary>
+    public static bool IsConverterPadding(string token, int id) =>
+        token.Length > 5 && token.StartsWith("[PAD", StringComparison.Ordinal) && token == $"[PAD{id}]";
 
     /// <summary>Encodes <paramref name="text"/> as plain text (no special tokens are recognised),
     /// with the dummy prefix, BOS in front if <paramref name="addBos"/>, EOS at the end if

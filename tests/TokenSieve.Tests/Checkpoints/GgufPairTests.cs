@@ -21,7 +21,7 @@ public sealed unsafe class GgufPairTests(ITestOutputHelper output)
     static (int[] Tokens, List<float[]> Logits) Answer(LlavaModel model)
     {
         var pipeline = new LlavaPipeline(model, new ComputeContext(2));
-        var tokenizer = SentencePieceBpeTokenizer.ForModel(model);
+        var tokenizer = model.CreateTokenizer();
         var prompt = LlavaPrompt.Build(tokenizer, ChatTemplate.VicunaV1, "What is in the image?", model.Config.ImageTokenIndex);
         var image = ImageDecoder.Load(Path.Combine(TestData.LlavaTiny, "image.png"));
         var result = pipeline.Run(image, prompt.Ids, prompt.ImageSlot, new RunOptions
@@ -97,7 +97,7 @@ public sealed unsafe class GgufPairTests(ITestOutputHelper output)
         using var dir = TestData.TempDir();
         var (lmPath, _) = ModelExport.ExportLlamaCpp(TestData.LlavaTiny, dir.File("gguf"), DType.F32);
         using var lm = GgufFile.Open(lmPath);
-        var fromGguf = SentencePieceBpeTokenizer.FromGgufVocabulary(LlamaCppPair.Vocabulary(lm));
+        var fromGguf = LlavaModel.TokenizerFor(LlamaCppPair.Vocabulary(lm));
         var fromModel = SentencePieceBpeTokenizer.FromModelFolder(TestData.LlavaTiny);
         Assert.Equal(fromModel.Encode(text), fromGguf.Encode(text));
         Assert.Equal(fromModel.EncodeWithSpecialTokens(text), fromGguf.EncodeWithSpecialTokens(text));
@@ -117,7 +117,7 @@ public sealed unsafe class GgufPairTests(ITestOutputHelper output)
         tokens.AddRange(["<image>", "<pad>", "[PAD9]", "[PAD10]"]);
         types.AddRange([4, 4, 4, 4]);
         var v = new GgufVocabulary(tokens, tokens.Select((_, i) => -(float)i).ToArray(), types, 1, 2, 0, 8);
-        var t = SentencePieceBpeTokenizer.FromGgufVocabulary(v);
+        var t = LlavaModel.TokenizerFor(v);
         Assert.Equal(new Dictionary<string, int> { ["<image>"] = 7, ["<pad>"] = 8 }, t.SpecialTokens);
         Assert.Equal([1, 6, 7, 3, 5], t.EncodeWithSpecialTokens("a<image> b"));
         Assert.Equal(8, t.PadId);

@@ -42,7 +42,7 @@ public sealed class LlavaModel : IDisposable
     public long WeightBytes { get; }
 
     /// <summary>The vocabulary stored with the weights (a llama.cpp pair's <c>tokenizer.ggml.*</c>); null for a folder,
-    /// whose tokenizer is its tokenizer.model. <see cref="Text.SentencePieceBpeTokenizer.ForModel"/> picks the right one.</summary>
+    /// whose tokenizer is its tokenizer.model. <see cref="CreateTokenizer"/> picks the right one.</summary>
     public GgufVocabulary? Vocabulary { get; private init; }
     /// <summary>Whether <see cref="Vocabulary"/> encodes with SentencePiece's dummy space prefix (<c>tokenizer.ggml.add_space_prefix</c>).</summary>
     public bool VocabularyAddsSpacePrefix { get; private init; } = true;
@@ -107,9 +107,15 @@ public sealed class LlavaModel : IDisposable
             var pair = LlamaCppPair.Read(lm, mmproj);
             LlamaCppPair.CheckTensors(lm, mmproj, pair.Config, options.AllowUnexpectedTensors);
             weights = CheckpointReader.OpenLlamaCppPair(lm, mmproj, pair.Config);
+            int size = pair.Config.Vision.ImageSize;
+            var image = Imaging.ImageProcessorConfig.Default with
+            {
+                ShortestEdge = size, CropHeight = size, CropWidth = size,
+                ImageMean = pair.ImageMean ?? Imaging.ImageProcessorConfig.ClipMean, ImageStd = pair.ImageStd ?? Imaging.ImageProcessorConfig.ClipStd,
+            };
             return new LlavaModel(languageModelPath, pair.Config, weights, options.WeightType, options.Compute, interleavedQk: true)
             {
-                Vocabulary = pair.Vocabulary, VocabularyAddsSpacePrefix = pair.AddSpacePrefix, ImageProcessing = pair.ImageProcessing,
+                Vocabulary = pair.Vocabulary, VocabularyAddsSpacePrefix = pair.AddSpacePrefix, ImageProcessing = image,
             };
         }
         catch
@@ -120,6 +126,15 @@ public sealed class LlavaModel : IDisposable
             throw;
         }
     }
+
+    /// <summary>The model's tokenizer: the vocabulary stored with its weights (a llama.cpp pair), else the folder's
+    /// tokenizer.model and added_tokens.json.</summary>
+    public Text.SentencePieceBpeTokenizer CreateTokenizer() =>
+        Vocabulary is { } v ? TokenizerFor(v, VocabularyAddsSpacePrefix, Directory) : Text.SentencePieceBpeTokenizer.FromModelFolder(Directory);
+
+    /// <summary>A SentencePiece tokenizer over a GGUF vocabulary (<see cref="Text.SentencePieceBpeTokenizer.FromVocabulary"/>).</summary>
+    public static Text.SentencePieceBpeTokenizer TokenizerFor(GgufVocabulary v, bool addSpacePrefix = true, string source = "GGUF vocabulary") =>
+        Text.SentencePieceBpeTokenizer.FromVocabulary(v.Tokens, v.Scores, v.Types, v.BosId, v.EosId, v.UnknownId, v.PaddingId, addSpacePrefix, source);
 
     /// <summary>All tensor names a model with this config reads.</summary>
     public static HashSet<string> ExpectedTensorNames(LlavaConfig config)
