@@ -14,6 +14,7 @@ return mode switch
     "probe-experiment" => TokenSieve.Bench.Decode.ProbeExperiment.Run(rest),
     "llm" => TokenSieve.Bench.Decode.DecodeBench.Run(rest),
     "gemv-experiment" => TokenSieve.Bench.Decode.GemvExperiment.Run(rest),
+    "pages-experiment" => TokenSieve.Bench.Decode.PagesExperiment.Run(rest),
     "bdn" => BdnSuites.Run(rest),
     "memory" => TokenSieve.Bench.Memory.MemoryBench.Run(rest),
     "pruning" => RunPruning(rest),

@@ -37,6 +37,10 @@ public sealed class LlamaDecoder
     internal Rope Rope { get; }
     public int LayerCount => _layers.Length;
 
+    /// <summary>Every matrix one decode step reads, in the order it reads them (benchmarks).</summary>
+    internal IEnumerable<WeightMatrix> DecodeMatrices() =>
+        _layers.SelectMany(l => new[] { l.Q, l.K, l.V, l.O, l.Gate, l.Up, l.Down }.Select(x => x.Weight)).Append(LmHead);
+
     readonly Layer[] _layers;
     readonly NormWeights _finalNorm;
 
