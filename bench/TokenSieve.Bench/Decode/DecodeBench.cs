@@ -51,14 +51,10 @@ public static class DecodeBench
         foreach (var w in weights)
         {
             Console.Error.WriteLine($"TokenSieve {w}…");
-            // "f16@1row": the F16 decode GEMV one row at a time (the kernel before DotHalf4), for an A/B in one process.
-            bool oneRow = w.EndsWith("@1row", StringComparison.Ordinal);
-            Gemm.GemvFourRows = !oneRow;
-            var ours = MeasureOurs(model, oneRow ? w[..^5] : w, ctx, pp, tg, reps, out long decodeBytes, out string mem);
-            Gemm.GemvFourRows = true;
+            var ours = MeasureOurs(model, w, ctx, pp, tg, reps, out long decodeBytes, out string mem);
             memory.Add(mem);
             Dictionary<string, Stats>? theirs = null;
-            if (llamaBench is not null && ggufDir is not null && !oneRow)
+            if (llamaBench is not null && ggufDir is not null)
             {
                 Console.Error.WriteLine($"llama.cpp {w}…");
                 theirs = MeasureLlamaCpp(llamaBench, ggufDir, w, threads, pp, tg, reps);

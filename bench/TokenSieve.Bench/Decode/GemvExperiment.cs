@@ -33,7 +33,7 @@ public static unsafe class GemvExperiment
             foreach (int threads in new[] { 1, 2 })
             {
                 var ctx = new ComputeContext(threads);
-                foreach (var (v, dist) in new[] { (0, 0), (3, 0), (3, 512), (3, 1024), (3, 2048), (3, 4096), (0, 0) })
+                foreach (var (v, dist) in new[] { (0, 0), (1, 4096), (1, 8192), (1, 16384), (2, 4096), (2, 8192), (2, 16384) })
                 {
                     Variant(v, ws[0], k, n, xp, y, 0, n, dist);
                     bool same = y.AsSpan().SequenceEqual(yref);
@@ -60,12 +60,6 @@ public static unsafe class GemvExperiment
         fixed (float* py = y)
             for (int j = j0; j < j1; j++)
             {
-                if (v == 3 && j + 4 <= j1)
-                {
-                    Gemm.DotHalf4(x, (ushort*)(w + (long)j * k * 2), k, k, py + j, dist);
-                    j += 3;
-                    continue;
-                }
                 ushort* row = (ushort*)(w + (long)j * k * 2);
                 py[j] = v switch { 0 => Gemm.DotHalf(x, row, k), 1 => DotHalfPrefetch(x, row, k, dist), _ => DotHalfTernary(x, row, k, dist) };
             }

@@ -546,33 +546,13 @@ internal static unsafe class Gemm
     /// <summary>Rows of W per GEMV task: enough tasks to balance, each streaming a contiguous slab of W.</summary>
     const int GemvTaskRows = 32;
 
-    /// <summary>F16 decode reads four rows of W at once (<see cref="DotHalf4"/>, bit-identical to one row at a
-    /// time); false restores the one-row loop (benchmarks compare the two in one process).</summary>
-    internal static bool GemvFourRows = true;
-
-    /// <summary>Bytes ahead along each row that <see cref="DotHalf4"/> prefetches.</summary>
-    internal static int GemvFourRowPrefetch = 1024;
-
     static void Gemv(ComputeContext ctx, float* x, int m, int k, void* w, DType wType, int n, float* bias, float* y)
     {
         int tasks = (n + GemvTaskRows - 1) / GemvTaskRows;
         int elementSize = DTypes.SizeOf(wType);
-        bool fourRows = GemvFourRows && wType == DType.F16 && Vector512.IsHardwareAccelerated && Sse.IsSupported;
-        int prefetch = GemvFourRowPrefetch;
         ctx.For(tasks, t =>
         {
             int j0 = t * GemvTaskRows, j1 = Math.Min(n, j0 + GemvTaskRows);
-            if (fourRows)
-            {
-                float* r = stackalloc float[4];
-                for (; j0 + 4 <= j1; j0 += 4)
-                    for (int i = 0; i < m; i++)
-                    {
-                        DotHalf4(x + (long)i * k, (ushort*)w + (long)j0 * k, k, k, r, prefetch);
-                        float* yi = y + (long)i * n + j0;
-                        for (int c = 0; c < 4; c++) yi[c] = r[c] + (bias == null ? 0f : bias[j0 + c]);
-                    }
-            }
             for (int j = j0; j < j1; j++)
             {
                 void* row = (byte*)w + (long)j * k * elementSize;
@@ -634,71 +614,6 @@ internal static unsafe class Gemm
         }
         for (; i < length; i++) sum = MathF.FusedMultiplyAdd(x[i], (float)BitConverter.UInt16BitsToHalf(w[i]), sum);
         return sum;
-    }
-
-    /// <summary><see cref="DotHalf"/> of x with four rows at once (w, w + rowStride, …): four read streams
-    /// per thread instead of one, and each x vector loaded once for four rows. Every row keeps
-    /// DotHalf's own accumulators and order (four partial sums over 64-element chunks, the 16-element
-    /// tail into the first, the same final reduction), so each result is bit-identical to DotHalf's.
-    /// <paramref name="prefetch"/> bytes ahead along each row (0: none).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void DotHalf4(float* x, ushort* w, long rowStride, int length, float* result, int prefetch)
-    {
-        ushort* w0 = w, w1 = w + rowStride, w2 = w + 2 * rowStride, w3 = w + 3 * rowStride;
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
-        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
-        Vector512<float> d0 = default, d1 = default, d2 = default, d3 = default;
-        int i = 0;
-        for (; i <= length - 64; i += 64)
-        {
-            if (prefetch > 0)
-            {
-                Sse.Prefetch0((byte*)(w0 + i) + prefetch); Sse.Prefetch0((byte*)(w0 + i) + prefetch + 64);
-                Sse.Prefetch0((byte*)(w1 + i) + prefetch); Sse.Prefetch0((byte*)(w1 + i) + prefetch + 64);
-                Sse.Prefetch0((byte*)(w2 + i) + prefetch); Sse.Prefetch0((byte*)(w2 + i) + prefetch + 64);
-                Sse.Prefetch0((byte*)(w3 + i) + prefetch); Sse.Prefetch0((byte*)(w3 + i) + prefetch + 64);
-            }
-            var x0 = Vector512.Load(x + i);
-            a0 = Avx512F.FusedMultiplyAdd(x0, WeightConversion.HalfToSingle512(Vector256.Load(w0 + i)), a0);
-            b0 = Avx512F.FusedMultiplyAdd(x0, WeightConversion.HalfToSingle512(Vector256.Load(w1 + i)), b0);
-            c0 = Avx512F.FusedMultiplyAdd(x0, WeightConversion.HalfToSingle512(Vector256.Load(w2 + i)), c0);
-            d0 = Avx512F.FusedMultiplyAdd(x0, WeightConversion.HalfToSingle512(Vector256.Load(w3 + i)), d0);
-            var x1 = Vector512.Load(x + i + 16);
-            a1 = Avx512F.FusedMultiplyAdd(x1, WeightConversion.HalfToSingle512(Vector256.Load(w0 + i + 16)), a1);
-            b1 = Avx512F.FusedMultiplyAdd(x1, WeightConversion.HalfToSingle512(Vector256.Load(w1 + i + 16)), b1);
-            c1 = Avx512F.FusedMultiplyAdd(x1, WeightConversion.HalfToSingle512(Vector256.Load(w2 + i + 16)), c1);
-            d1 = Avx512F.FusedMultiplyAdd(x1, WeightConversion.HalfToSingle512(Vector256.Load(w3 + i + 16)), d1);
-            var x2 = Vector512.Load(x + i + 32);
-            a2 = Avx512F.FusedMultiplyAdd(x2, WeightConversion.HalfToSingle512(Vector256.Load(w0 + i + 32)), a2);
-            b2 = Avx512F.FusedMultiplyAdd(x2, WeightConversion.HalfToSingle512(Vector256.Load(w1 + i + 32)), b2);
-            c2 = Avx512F.FusedMultiplyAdd(x2, WeightConversion.HalfToSingle512(Vector256.Load(w2 + i + 32)), c2);
-            d2 = Avx512F.FusedMultiplyAdd(x2, WeightConversion.HalfToSingle512(Vector256.Load(w3 + i + 32)), d2);
-            var x3 = Vector512.Load(x + i + 48);
-            a3 = Avx512F.FusedMultiplyAdd(x3, WeightConversion.HalfToSingle512(Vector256.Load(w0 + i + 48)), a3);
-            b3 = Avx512F.FusedMultiplyAdd(x3, WeightConversion.HalfToSingle512(Vector256.Load(w1 + i + 48)), b3);
-            c3 = Avx512F.FusedMultiplyAdd(x3, WeightConversion.HalfToSingle512(Vector256.Load(w2 + i + 48)), c3);
-            d3 = Avx512F.FusedMultiplyAdd(x3, WeightConversion.HalfToSingle512(Vector256.Load(w3 + i + 48)), d3);
-        }
-        for (; i <= length - 16; i += 16)
-        {
-            var xv = Vector512.Load(x + i);
-            a0 = Avx512F.FusedMultiplyAdd(xv, WeightConversion.HalfToSingle512(Vector256.Load(w0 + i)), a0);
-            b0 = Avx512F.FusedMultiplyAdd(xv, WeightConversion.HalfToSingle512(Vector256.Load(w1 + i)), b0);
-            c0 = Avx512F.FusedMultiplyAdd(xv, WeightConversion.HalfToSingle512(Vector256.Load(w2 + i)), c0);
-            d0 = Avx512F.FusedMultiplyAdd(xv, WeightConversion.HalfToSingle512(Vector256.Load(w3 + i)), d0);
-        }
-        float r0 = Vector512.Sum((a0 + a1) + (a2 + a3)), r1 = Vector512.Sum((b0 + b1) + (b2 + b3));
-        float r2 = Vector512.Sum((c0 + c1) + (c2 + c3)), r3 = Vector512.Sum((d0 + d1) + (d2 + d3));
-        for (; i < length; i++)
-        {
-            float xi = x[i];
-            r0 = MathF.FusedMultiplyAdd(xi, (float)BitConverter.UInt16BitsToHalf(w0[i]), r0);
-            r1 = MathF.FusedMultiplyAdd(xi, (float)BitConverter.UInt16BitsToHalf(w1[i]), r1);
-            r2 = MathF.FusedMultiplyAdd(xi, (float)BitConverter.UInt16BitsToHalf(w2[i]), r2);
-            r3 = MathF.FusedMultiplyAdd(xi, (float)BitConverter.UInt16BitsToHalf(w3[i]), r3);
-        }
-        result[0] = r0; result[1] = r1; result[2] = r2; result[3] = r3;
     }
 
     /// <summary>Σ x[i]·(float)w[i] for BF16 w, widened in registers.</summary>
