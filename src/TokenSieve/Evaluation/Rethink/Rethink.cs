@@ -48,8 +48,8 @@ public static class Rethink
             }
         var planned = plan.Specs.Concat(plan.AlphaSpecs).ToList();
         // Methods that take one image per prompt (the catalog says which) would stop the run at the first
-        // multi-image item (Visual Haystack files, or images carried in the items as the lab haystack does); leave them out and say so.
-        if (datasets.Any(d => d.Items.Any(i => i.ImagePaths.Count > 1 || i.EmbeddedImages.Count > 1)))
+        // multi-image item (Visual Haystack); leave them out and say so.
+        if (datasets.Any(d => d.Items.Any(i => i.ImagePaths.Count > 1)))
         {
             var single = planned.Where(x => MethodCatalog.ForSpec(x)?.OneImagePerPrompt == true).ToList();
             if (single.Count > 0)
