@@ -55,7 +55,7 @@ public static unsafe class GemvExperiment
         return 0;
     }
 
-    static void Variant(int v, byte* w, int k, int n, float* x, float[] y, int j0, int j1, int dist)
+    internal static void Variant(int v, byte* w, int k, int n, float* x, float[] y, int j0, int j1, int dist)
     {
         fixed (float* py = y)
             for (int j = j0; j < j1; j++)

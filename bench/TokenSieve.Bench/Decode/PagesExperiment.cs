@@ -106,6 +106,38 @@ public static unsafe partial class PagesExperiment
             foreach (var w in ws) Gemm.Linear(ctx, x.AsSpan(0, w.Cols), 1, w, default, y.AsSpan(0, w.Rows));
             return Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         }
+        // The decode GEMV's prefetch choices over the same in-place matrices: (variant, distance) of
+        // GemvExperiment — 1: prefetch to L1 at the distance (4096 is the product's choice), 2: a
+        // ternary-logic conversion with a prefetch to L2 (none at 0).
+        var prefetchVariants = new (string Name, int V, int Dist)[] { ("L1 prefetch 4 KiB", 1, 4096), ("L1 prefetch 8 KiB", 1, 8192), ("L1 prefetch 2 KiB", 1, 2048), ("L2 prefetch 4 KiB", 2, 4096), ("no prefetch", 2, 0) };
+        double Custom(int v, int dist)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            foreach (var w in mats)
+            {
+                byte* wp = (byte*)w.Pointer;
+                int k = w.Cols, n = w.Rows;
+                fixed (float* px = x)
+                {
+                    float* xp = px;
+                    ctx.For((n + 31) / 32, t => GemvExperiment.Variant(v, wp, k, n, xp, y, t * 32, Math.Min(n, t * 32 + 32), dist));
+                }
+            }
+            return Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        if (mats.All(w => w.DType == DType.F16))
+        {
+            var pt = prefetchVariants.ToDictionary(p => p.Name, _ => new List<double>());
+            var product = new List<double>();
+            for (int pass = 0; pass < 5; pass++)
+            {
+                product.Add(Sequence(mats));
+                foreach (var p in prefetchVariants) pt[p.Name].Add(Custom(p.V, p.Dist));
+            }
+            product.Sort();
+            Console.WriteLine($"{"product GEMV",-22}: median {product[2]:F1} ms, {bytes / product[2] / 1e6:F1} GB/s");
+            foreach (var (name, t) in pt) { t.Sort(); Console.WriteLine($"{name,-22}: median {t[2]:F1} ms [{t[1]:F1}-{t[3]:F1}], {bytes / t[2] / 1e6:F1} GB/s"); }
+        }
         var session = new InferenceSession(m, ctx);
         var ids = Enumerable.Range(1, 16).ToArray();
         var seq = session.Splice(ids, []);
