@@ -34,12 +34,13 @@ public static class BenchCommand
         var speed = new Option<bool>("--speed") { Description = "run the end-to-end speed harness (see `bench --speed --help` options below)" };
         var threads = CommonOptions.Threads();
         var weights = CommonOptions.WeightsFile();
+        var mmproj = CommonOptions.Mmproj();
         var attention = CommonOptions.Attention(allowBoth: true);
         var multiTurn = new Option<bool>("--multi-turn") { Description = "also ask every question as the second turn of a conversation about its image, after another question about the same image (METHODS.md §15.5; pairing rule in docs/EVALUATION.md); turns are scored as <task>/turn1 and <task>/turn2" };
         var alphas = new Option<string?>("--alphas") { Description = "comma-separated alpha values substituted for {a} in method specs (the alpha sweep: --methods \"alpha:a={a},k=2,keep={budget}\" --alphas 0,0.1,0.2,0.3,0.5,0.7,0.8,0.9,1)" };
         var cmd = new Command("bench", "Sweep methods x budgets over a benchmark (resumable JSONL + report), or measure end-to-end speed with --speed.")
         {
-            model, methods, budgets, output, report, limit, shard, seed, maxNew, template, aspect, parsing, speed, threads, attention, alphas, multiTurn, weights,
+            model, methods, budgets, output, report, limit, shard, seed, maxNew, template, aspect, parsing, speed, threads, attention, alphas, multiTurn, weights, mmproj,
         };
         var data = new DatasetArguments();
         data.AddTo(cmd);
@@ -47,6 +48,8 @@ public static class BenchCommand
         speedOptions.AddTo(cmd);
         cmd.SetAction(async (p, cancel) =>
         {
+            if (p.GetValue(speed) && p.GetValue(mmproj) is not null)
+                throw new InvalidInputException("--mmproj is not supported with --speed (the speed harness takes model folders); run sweeps on the pair without --speed");
             if (p.GetValue(speed))
                 return speedOptions.Run(p, p.GetValue(model), ExpandAlphas(SplitMethods(p.GetValue(methods)!), ParseAlphas(p.GetValue(alphas))), ParseBudgets(p.GetValue(budgets)),
                     p.GetValue(threads), p.GetValue(attention)!, cancel, p.GetValue(weights));
@@ -66,7 +69,7 @@ public static class BenchCommand
             var budgetList = ParseBudgets(p.GetValue(budgets));
             var specs = MethodSpec.Expand(SplitMethods(p.GetValue(methods)!), budgetList, ParseAlphas(p.GetValue(alphas)));
             var summary = await Sweep(modelDir, datasets, specs, p.GetValue(output)!, p.GetValue(limit), p.GetValue(shard), p.GetValue(seed),
-                p.GetValue(maxNew), templateName, p.GetValue(aspect)!, p.GetValue(threads), CommonOptions.ParseAttention(p.GetValue(attention)!), cancel, p.GetValue(weights));
+                p.GetValue(maxNew), templateName, p.GetValue(aspect)!, p.GetValue(threads), CommonOptions.ParseAttention(p.GetValue(attention)!), cancel, p.GetValue(weights), p.GetValue(mmproj));
             Console.WriteLine($"{summary.Answered} answered, {summary.Resumed} already in {p.GetValue(output)}, {summary.Total} in the plan");
             var parse = ParseParsing(p.GetValue(parsing)!);
             var issues = new List<ReadIssue>();
@@ -140,11 +143,11 @@ public static class BenchCommand
     /// <summary>Runs the sweep with a progress display; every prediction is on disk before the next starts.</summary>
     public static async Task<RunSummary> Sweep(string modelDir, IReadOnlyList<EvalDataset> datasets, IReadOnlyList<MethodSpec> specs, string output,
         int? limit, string? shard, int seed, int maxNewTokens, string template, string aspect, int threads, AttentionMode attention, CancellationToken cancel,
-        string? weights = null)
+        string? weights = null, string? mmproj = null)
     {
         IDisposable m;
         Answerer answer;
-        if (Qwen2VlCommands.Is(modelDir))
+        if (mmproj is null && !CommonOptions.IsGgufFile(modelDir) && Qwen2VlCommands.Is(modelDir))
         {
             var q = Qwen2VlCommands.Load(modelDir, false, weights);
             m = q;
@@ -155,7 +158,7 @@ public static class BenchCommand
         else
         {
             var compute = CommonOptions.Compute(threads, attention);
-            var l = CommonOptions.LoadModel(modelDir, false, weights, compute);
+            var l = CommonOptions.LoadModel(modelDir, false, weights, compute, mmproj);
             m = l;
             var tokenizer = l.CreateTokenizer();
             var pipeline = new LlavaPipeline(l, compute);

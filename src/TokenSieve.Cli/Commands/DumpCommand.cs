@@ -27,13 +27,14 @@ public static class DumpCommand
         var threads = CommonOptions.Threads();
         var allowUnknown = CommonOptions.AllowUnknownConfigKeys();
         var weights = CommonOptions.WeightsFile();
+        var mmproj = CommonOptions.Mmproj();
         var cmd = new Command("dump", "Write named intermediate tensors (vision hidden states, selected features, projector, LLM hidden states, logits, greedy steps) for parity checks.")
         {
-            model, image, video, inputIds, maxNew, output, prune, aspect, threads, allowUnknown, weights,
+            model, image, video, inputIds, maxNew, output, prune, aspect, threads, allowUnknown, weights, mmproj,
         };
         cmd.SetAction((p, cancel) =>
         {
-            if (Qwen2VlCommands.Is(p.GetValue(model)!))
+            if (p.GetValue(mmproj) is null && !CommonOptions.IsGgufFile(p.GetValue(model)!) && Qwen2VlCommands.Is(p.GetValue(model)!))
             {
                 // Qwen2-VL: --input-ids is the exact model input, each image's <|image_pad|> run expanded.
                 var dumped = Qwen2VlCommands.Dump(p.GetValue(model)!, p.GetValue(image) ?? [], ParseIds(p.GetValue(inputIds)!), p.GetValue(maxNew), PruneCommandOptions.Parse(p.GetValue(prune)),
@@ -47,7 +48,7 @@ public static class DumpCommand
             int maxNewTokens = p.GetValue(maxNew);
             if (maxNewTokens < 0) throw new InvalidInputException($"--max-new-tokens must be >= 0, got {maxNewTokens}");
             var aspectMode = RunCommand.ParseAspect(p.GetValue(aspect)!);
-            using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights));
+            using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights), mmproj: p.GetValue(mmproj));
             var pipeline = new Pipeline.LlavaPipeline(m, compute);
             var (visuals, slots) = RunCommand.Visuals(pipeline, ids, p.GetValue(image) ?? [], p.GetValue(video) ?? [], aspectMode);
             var tensors = Pipeline.ParityDump.Run(pipeline, visuals, ids, slots, maxNewTokens, pruner, cancel);

@@ -15,16 +15,17 @@ public static class InspectCommand
         var model = CommonOptions.Model();
         var allowUnknown = CommonOptions.AllowUnknownConfigKeys();
         var weights = CommonOptions.WeightsFile();
+        var mmproj = CommonOptions.Mmproj();
         var context = new Option<int?>("--context") { Description = "tokens to budget the KV cache for (default: one image's visual tokens for this model + 64 text; 576 + 64 for LLaVA-1.5)" };
-        var cmd = new Command("inspect", "Describe a model folder: config with defaults, parameters, dtypes, memory it will need.") { model, allowUnknown, weights, context };
+        var cmd = new Command("inspect", "Describe a model folder: config with defaults, parameters, dtypes, memory it will need.") { model, allowUnknown, weights, context, mmproj };
         cmd.SetAction(p =>
         {
-            if (Qwen2VlCommands.Is(p.GetValue(model)!))
+            if (p.GetValue(mmproj) is null && !CommonOptions.IsGgufFile(p.GetValue(model)!) && Qwen2VlCommands.Is(p.GetValue(model)!))
             {
                 Qwen2VlCommands.Inspect(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights), p.GetValue(context));
                 return 0;
             }
-            using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights));
+            using var m = CommonOptions.LoadModel(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights), mmproj: p.GetValue(mmproj));
             if (p.GetValue(context) is int n && (n < 1 || n > m.Config.Text.MaxPositionEmbeddings))
                 throw new InvalidInputException($"--context must be 1..{m.Config.Text.MaxPositionEmbeddings} (the model's context), got {n}");
             Print(m, p.GetValue(context));

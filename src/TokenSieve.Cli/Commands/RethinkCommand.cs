@@ -22,9 +22,10 @@ public static class RethinkCommand
         var template = RunCommand.TemplateOption();
         var aspect = RunCommand.AspectOption("pad");
         var threads = CommonOptions.Threads();
+        var mmproj = CommonOptions.Mmproj();
         var cmd = new Command("rethink", "Run the rethinking paper's protocol (none, random, pool, FastV, window FastV, FastV_VIS, SparseVLM, FasterVLM, DART, DivPrune, PruMerge(+), the alpha sweep, multi-turn, position statistics, fused vs eager timing) and judge its findings f1-f8 with effects and confidence intervals.")
         {
-            model, budgets, alphas, output, speedRuns, noMultiTurn, maxNew, template, aspect, threads,
+            model, budgets, alphas, output, speedRuns, noMultiTurn, maxNew, template, aspect, threads, mmproj,
         };
         var data = new DatasetArguments();
         data.AddTo(cmd);
@@ -39,7 +40,7 @@ public static class RethinkCommand
             if (BenchCommand.ParseAlphas(p.GetValue(alphas)) is { Count: > 0 } a) options = options with { Alphas = a };
             if (options.SpeedRuns < 1) throw new InvalidInputException("--speed-runs must be >= 1");
             string folder = p.GetValue(output)!;
-            using var m = CommonOptions.LoadModel(modelDir, false, null);
+            using var m = CommonOptions.LoadModel(modelDir, false, null, mmproj: p.GetValue(mmproj));
             var tokenizer = m.CreateTokenizer();
             var compute = CommonOptions.Compute(p.GetValue(threads));
             var lastPrint = DateTime.MinValue;

@@ -30,6 +30,29 @@ public sealed class GgufPairCommandTests
         Assert.DoesNotContain("   at ", err);
     }
 
+    [Fact]
+    public void Inspect_dump_and_bench_take_the_pair_too()
+    {
+        using var dir = TestData.TempDir();
+        var (lm, mmproj) = ModelExport.ExportLlamaCpp(TestData.LlavaTiny, dir.File("gguf"), DType.F16, "model.f16.safetensors");
+        var (rc, output, err) = CliCapture.Run("inspect", "--model", lm, "--mmproj", mmproj);
+        Assert.True(rc == 0, err);
+        Assert.Contains("F16", output);
+
+        string image = Path.Combine(TestData.LlavaTiny, "image.png");
+        string pairDump = dir.File("pair.bin"), folderDump = dir.File("folder.bin");
+        string[] common = ["--image", image, "--input-ids", "1,17,42,250,13,99,7", "--max-new-tokens", "2", "--threads", "1"];
+        (rc, _, err) = CliCapture.Run(["dump", "--model", lm, "--mmproj", mmproj, "--out", pairDump, .. common]);
+        Assert.True(rc == 0, err);
+        (rc, _, err) = CliCapture.Run(["dump", "--model", TestData.LlavaTiny, "--weights", "model.f16.safetensors", "--out", folderDump, .. common]);
+        Assert.True(rc == 0, err);
+        Assert.Equal(File.ReadAllBytes(folderDump), File.ReadAllBytes(pairDump));
+
+        (rc, _, err) = CliCapture.Run("bench", "--speed", "--model", lm, "--mmproj", mmproj);
+        Assert.Equal(2, rc);
+        Assert.Contains("--mmproj is not supported with --speed", err);
+    }
+
     /// <summary>The answer: the first line the run prints (the report follows after an empty line).</summary>
     static string Answer(string output) => output.Split('\n')[0];
 }
