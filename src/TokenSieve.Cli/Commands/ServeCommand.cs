@@ -25,17 +25,18 @@ public static class ServeCommand
         var maxRequest = new Option<int>("--max-request-mb") { Description = "largest request body in MiB", DefaultValueFactory = _ => 32 }.Range(1, 2047);
         var maxImage = new Option<int>("--max-image-mb") { Description = "largest image in MiB (after base64 decoding)", DefaultValueFactory = _ => 20 }.Range(1, 2047);
         var remote = new Option<bool>("--allow-remote-images") { Description = "fetch http(s) image_url values (refused by default: only data: URIs)" };
+        var mmproj = CommonOptions.Mmproj();
         var cmd = new Command("serve", "Serve a model as a local OpenAI-compatible endpoint: POST /v1/chat/completions (images as data: URIs, stream: true, reduce/prune fields), GET /v1/models.")
         {
-            model, host, port, threads, reduce, prune, template, maxTokens, queue, maxRequest, maxImage, remote,
+            model, host, port, threads, reduce, prune, template, maxTokens, queue, maxRequest, maxImage, remote, mmproj,
         };
         cmd.SetAction(async (p, cancel) =>
         {
-            string dir = BuiltInModel.Resolve(p.GetValue(model));
+            string dir = p.GetValue(mmproj) is null ? BuiltInModel.Resolve(p.GetValue(model)) : p.GetValue(model) ?? throw new InvalidInputException("--mmproj needs --model LM.gguf");
             var options = new TokenSieveChatClientOptions
             {
                 Threads = p.GetValue(threads), Reduce = p.GetValue(reduce), Prune = p.GetValue(prune), Template = p.GetValue(template)!,
-                DefaultMaxOutputTokens = p.GetValue(maxTokens), MaxImageBytes = p.GetValue(maxImage) << 20,
+                DefaultMaxOutputTokens = p.GetValue(maxTokens), MaxImageBytes = p.GetValue(maxImage) << 20, Mmproj = p.GetValue(mmproj),
             };
             using var client = new TokenSieveChatClient(dir, options);
             var serve = new ServeOptions

@@ -31,9 +31,11 @@ internal abstract class ChatEngine : IDisposable
 
     public static ChatEngine Load(string folder, TokenSieveChatClientOptions options)
     {
-        var kind = ModelFamily.Detect(folder);
         var load = new ModelLoadOptions { AllowUnknownConfigKeys = options.AllowUnknownConfigKeys };
         var compute = new ComputeContext(options.Threads);
+        if (options.Mmproj is { } mmproj)
+            return new LlavaChatEngine(LlavaModel.LoadGgufPair(folder, mmproj, load with { Compute = compute }), compute, ChatTemplate.Get(options.Template), options.Aspect);
+        var kind = ModelFamily.Detect(folder);
         return kind == ModelKind.Qwen2Vl
             ? new Qwen2VlChatEngine(Qwen2VlModel.Load(folder, load), compute)
             : new LlavaChatEngine(LlavaModel.Load(folder, load), compute, ChatTemplate.Get(options.Template), options.Aspect);

@@ -33,6 +33,11 @@ public sealed record TokenSieveChatClientOptions
     /// <summary>Ignore config.json keys TokenSieve does not know instead of failing.</summary>
     public bool AllowUnknownConfigKeys { get; init; }
 
+    /// <summary>llama.cpp's LLaVA-1.5 pair: the mmproj GGUF (CLIP tower + projector). The client's model path
+    /// is then the language-model GGUF, and the tokenizer is the pair's stored vocabulary
+    /// (<c>LlavaModel.LoadGgufPair</c>). Null: the path is a model folder.</summary>
+    public string? Mmproj { get; init; }
+
     /// <summary>Largest accepted image, in bytes, per image content (the decoder's own pixel limits apply too).</summary>
     public int MaxImageBytes { get; init; } = 20 << 20;
 }

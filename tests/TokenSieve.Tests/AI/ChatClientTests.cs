@@ -173,6 +173,29 @@ public sealed class ChatClientTests
     }
 
     [Fact]
+    public async Task A_llama_cpp_gguf_pair_chats_as_its_folder_does()
+    {
+        using var dir = TestData.TempDir();
+        var (lm, mmproj) = global::TokenSieve.Models.ModelExport.ExportLlamaCpp(TestData.LlavaTiny, dir.File("gguf"), global::TokenSieve.Numerics.DType.F16, "model.f16.safetensors");
+        var options = new ChatOptions { MaxOutputTokens = 6 };
+        ChatMessage[] ask = [Ask("what is this?", TinyImage)];
+        // The folder with its F16 weights file as the model: the pair holds the same F16 numbers.
+        string f16 = dir.File("f16");
+        Directory.CreateDirectory(f16);
+        foreach (var f in Directory.GetFiles(TestData.LlavaTiny).Where(f => !f.EndsWith(".safetensors", StringComparison.Ordinal)))
+            File.Copy(f, Path.Combine(f16, Path.GetFileName(f)));
+        File.Copy(Path.Combine(TestData.LlavaTiny, "model.f16.safetensors"), Path.Combine(f16, "model.safetensors"));
+        using var pair = new TokenSieveChatClient(lm, new TokenSieveChatClientOptions { Threads = 1, Mmproj = mmproj });
+        using var folder = new TokenSieveChatClient(f16, new TokenSieveChatClientOptions { Threads = 1 });
+        var fromPair = await pair.GetResponseAsync(ask, options);
+        var fromFolder = await folder.GetResponseAsync(ask, options);
+        Assert.Equal(fromFolder.Text, fromPair.Text);
+        Assert.Equal(Report(fromFolder).PromptTokens, Report(fromPair).PromptTokens);
+        Assert.False(string.IsNullOrEmpty(fromPair.Text));
+        Assert.Equal(fromPair.Text, (await pair.GetStreamingResponseAsync(ask, options).ToChatResponseAsync()).Text);
+    }
+
+    [Fact]
     public async Task Bad_requests_are_typed_errors()
     {
         Assert.Throws<CheckpointException>(() => new TokenSieveChatClient(Path.Combine(Path.GetTempPath(), "no-such-model-folder")));
