@@ -61,7 +61,7 @@ public static unsafe class GemvExperiment
             for (int j = j0; j < j1; j++)
             {
                 ushort* row = (ushort*)(w + (long)j * k * 2);
-                py[j] = v switch { 0 => Gemm.DotHalf(x, row, k), 1 => DotHalfPrefetch(x, row, k, dist), _ => DotHalfTernary(x, row, k, dist) };
+                py[j] = v switch { 0 => Gemm.DotHalf(x, row, k), 1 => DotHalfPrefetch(x, row, k, dist), 3 => DotHalfFinite(x, row, k, dist), _ => DotHalfTernary(x, row, k, dist) };
             }
     }
 
@@ -120,6 +120,40 @@ public static unsafe class GemvExperiment
         }
         for (; i <= length - 16; i += 16)
             s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.HalfToSingle512(Vector256.Load(w + i)), s0);
+        float sum = Vector512.Sum((s0 + s1) + (s2 + s3));
+        for (; i < length; i++) sum = MathF.FusedMultiplyAdd(x[i], (float)BitConverter.UInt16BitsToHalf(w[i]), sum);
+        return sum;
+    }
+
+    /// <summary>Half → float for finite halves only (no Inf/NaN patch): widen, two shifts, one ternary-logic
+    /// select, one multiply — five operations per 16 weights instead of ten.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> H2FFinite(Vector256<ushort> h)
+    {
+        var bits = Avx512F.ConvertToVector512UInt32(h);
+        var merged = Avx512F.TernaryLogic(bits << 13, bits << 16, Vector512.Create(0x0FFFE000u), 0xE4).AsSingle();
+        return merged * Vector512.Create(5.192296858534828e33f);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static float DotHalfFinite(float* x, ushort* w, int length, int dist)
+    {
+        int i = 0;
+        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+        for (; i <= length - 64; i += 64)
+        {
+            if (dist > 0)
+            {
+                Sse.Prefetch0((byte*)(w + i) + dist);
+                Sse.Prefetch0((byte*)(w + i) + dist + 64);
+            }
+            s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), H2FFinite(Vector256.Load(w + i)), s0);
+            s1 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 16), H2FFinite(Vector256.Load(w + i + 16)), s1);
+            s2 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 32), H2FFinite(Vector256.Load(w + i + 32)), s2);
+            s3 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 48), H2FFinite(Vector256.Load(w + i + 48)), s3);
+        }
+        for (; i <= length - 16; i += 16)
+            s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), H2FFinite(Vector256.Load(w + i)), s0);
         float sum = Vector512.Sum((s0 + s1) + (s2 + s3));
         for (; i < length; i++) sum = MathF.FusedMultiplyAdd(x[i], (float)BitConverter.UInt16BitsToHalf(w[i]), sum);
         return sum;

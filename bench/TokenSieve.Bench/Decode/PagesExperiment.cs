@@ -109,7 +109,7 @@ public static unsafe partial class PagesExperiment
         // The decode GEMV's prefetch choices over the same in-place matrices: (variant, distance) of
         // GemvExperiment — 1: prefetch to L1 at the distance (4096 is the product's choice), 2: a
         // ternary-logic conversion with a prefetch to L2 (none at 0).
-        var prefetchVariants = new (string Name, int V, int Dist)[] { ("L1 prefetch 4 KiB", 1, 4096), ("L1 prefetch 8 KiB", 1, 8192), ("L1 prefetch 2 KiB", 1, 2048), ("L2 prefetch 4 KiB", 2, 4096), ("no prefetch", 2, 0) };
+        var prefetchVariants = new (string Name, int V, int Dist)[] { ("L1 prefetch 4 KiB", 1, 4096), ("L1 prefetch 8 KiB", 1, 8192), ("L1 prefetch 2 KiB", 1, 2048), ("L2 prefetch 4 KiB", 2, 4096), ("finite-only conversion, L1 4 KiB", 3, 4096), ("finite-only, L1 2 KiB", 3, 2048) };
         double Custom(int v, int dist)
         {
             long t0 = Stopwatch.GetTimestamp();
