@@ -71,10 +71,6 @@ public static class CommonOptions
         Description = "llama.cpp's LLaVA-1.5 pair: the mmproj GGUF (CLIP tower + projector); --model is then the language model GGUF (docs/quantization.md)",
     };
 
-    /// <summary>True for a path to a single .gguf file (llama.cpp's language model of a pair), which no family
-    /// detection reads.</summary>
-    public static bool IsGgufFile(string path) => path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) && File.Exists(path);
-
     public static LlavaModel LoadModel(string folder, bool allowUnknownKeys, string? weights, ComputeContext? compute = null, string? mmproj = null)
     {
         DType? type = weights is not null && QuantizedWeights.IsTypeName(weights) ? QuantizedWeights.Parse(weights) : null;

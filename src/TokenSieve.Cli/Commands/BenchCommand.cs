@@ -147,7 +147,7 @@ public static class BenchCommand
     {
         IDisposable m;
         Answerer answer;
-        if (mmproj is null && !CommonOptions.IsGgufFile(modelDir) && Qwen2VlCommands.Is(modelDir))
+        if (mmproj is null && Qwen2VlCommands.Is(modelDir))
         {
             var q = Qwen2VlCommands.Load(modelDir, false, weights);
             m = q;

@@ -34,7 +34,7 @@ public static class DumpCommand
         };
         cmd.SetAction((p, cancel) =>
         {
-            if (p.GetValue(mmproj) is null && !CommonOptions.IsGgufFile(p.GetValue(model)!) && Qwen2VlCommands.Is(p.GetValue(model)!))
+            if (p.GetValue(mmproj) is null && Qwen2VlCommands.Is(p.GetValue(model)!))
             {
                 // Qwen2-VL: --input-ids is the exact model input, each image's <|image_pad|> run expanded.
                 var dumped = Qwen2VlCommands.Dump(p.GetValue(model)!, p.GetValue(image) ?? [], ParseIds(p.GetValue(inputIds)!), p.GetValue(maxNew), PruneCommandOptions.Parse(p.GetValue(prune)),

@@ -20,7 +20,7 @@ public static class InspectCommand
         var cmd = new Command("inspect", "Describe a model folder: config with defaults, parameters, dtypes, memory it will need.") { model, allowUnknown, weights, context, mmproj };
         cmd.SetAction(p =>
         {
-            if (p.GetValue(mmproj) is null && !CommonOptions.IsGgufFile(p.GetValue(model)!) && Qwen2VlCommands.Is(p.GetValue(model)!))
+            if (p.GetValue(mmproj) is null && Qwen2VlCommands.Is(p.GetValue(model)!))
             {
                 Qwen2VlCommands.Inspect(p.GetValue(model)!, p.GetValue(allowUnknown), p.GetValue(weights), p.GetValue(context));
                 return 0;

@@ -14,7 +14,10 @@ namespace TokenSieve.Cli.Commands;
 /// holds and hands a <c>qwen2_vl</c> folder here.</summary>
 public static class Qwen2VlCommands
 {
-    public static bool Is(string folder) => ModelFamily.Detect(folder) == ModelKind.Qwen2Vl;
+    /// <summary>True for a Qwen2-VL folder; a .gguf path (llama.cpp's language model of a LLaVA pair) is
+    /// never one and is not read.</summary>
+    public static bool Is(string folder) =>
+        !folder.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) && ModelFamily.Detect(folder) == ModelKind.Qwen2Vl;
 
     public static Qwen2VlModel Load(string folder, bool allowUnknownKeys, string? weights) =>
         weights is not null && QuantizedWeights.IsTypeName(weights)

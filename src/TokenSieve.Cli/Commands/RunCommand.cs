@@ -93,7 +93,7 @@ public static class RunCommand
             var aspectMode = ParseAspect(p.GetValue(aspect)!);
             var tpl = ChatTemplate.Get(p.GetValue(template)!);
             string? mmprojFile = p.GetValue(mmproj);
-            if (mmprojFile is null && !p.GetValue(model)!.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase) && Qwen2VlCommands.Is(p.GetValue(model)!))
+            if (mmprojFile is null && Qwen2VlCommands.Is(p.GetValue(model)!))
                 return Task.FromResult(Qwen2VlCommands.Run(p.GetValue(model)!, p.GetValue(image) ?? [], p.GetValue(prompt)!, new RunOptions
                 {
                     Reducer = reducer, Pruner = pruner, Seed = (ulong)p.GetValue(seed),
