@@ -46,7 +46,7 @@ public static unsafe class ProbeExperiment
         return 0;
     }
     static volatile float s_sink;
-    static float Call(string name, byte* p, long n) => name switch { "sum1" => Sum1(p, n), "streams4" => Streams4(p, n), "streams8" => Streams8(p, n), "prefetch" => Prefetched(p, n), _ => TouchLines(p, n) };
+    static float Call(string name, byte* p, long n) => name switch { "sum1" => Sum1(p, n), "streams4" => TokenSieve.Numerics.MachineProbe.SumSlice((float*)p, n / 4), "streams8" => Streams8(p, n), "prefetch" => Prefetched(p, n), _ => TouchLines(p, n) };
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     static float Sum1(byte* p, long n)
@@ -54,22 +54,6 @@ public static unsafe class ProbeExperiment
         float* f = (float*)p; long c = n / 4;
         Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
         for (long i = 0; i < c; i += 64) { s0 += Vector512.LoadAligned(f + i); s1 += Vector512.LoadAligned(f + i + 16); s2 += Vector512.LoadAligned(f + i + 32); s3 += Vector512.LoadAligned(f + i + 48); }
-        return Vector512.Sum(s0 + s1 + s2 + s3);
-    }
-
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    static float Streams4(byte* p, long n)
-    {
-        long q = n / 4 / 4;
-        float* a = (float*)p, b = (float*)(p + n / 4), c = (float*)(p + n / 2), d = (float*)(p + 3 * n / 4);
-        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-        for (long i = 0; i < q; i += 32)
-        {
-            s0 += Vector512.LoadAligned(a + i) + Vector512.LoadAligned(a + i + 16);
-            s1 += Vector512.LoadAligned(b + i) + Vector512.LoadAligned(b + i + 16);
-            s2 += Vector512.LoadAligned(c + i) + Vector512.LoadAligned(c + i + 16);
-            s3 += Vector512.LoadAligned(d + i) + Vector512.LoadAligned(d + i + 16);
-        }
         return Vector512.Sum(s0 + s1 + s2 + s3);
     }
 

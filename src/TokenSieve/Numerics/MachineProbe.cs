@@ -151,8 +151,10 @@ internal static unsafe class MachineProbe
         return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7 + s8 + s9 + s10 + s11;
     }
 
+    /// <summary>Sum of a slice read as four streams (its quarters side by side); count a multiple of 256.
+    /// The probe's read loop, also timed by the bench's probe experiment.</summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    static float SumSlice(float* p, long count)
+    internal static float SumSlice(float* p, long count)
     {
         if (Vector512.IsHardwareAccelerated)
         {
