@@ -55,105 +55,70 @@ public static unsafe class GemvExperiment
         return 0;
     }
 
+    /// <summary>Rows j0..j1 of y = W·x with kernel variant <paramref name="v"/>: 0 the product's
+    /// <see cref="Gemm.DotHalf"/>; 1 the exact conversion with an L1 prefetch <paramref name="dist"/> bytes
+    /// ahead; 2 the exact conversion with an L2 prefetch (none at distance 0); 3 the finite-only
+    /// conversion with an L1 prefetch (none at distance 0).</summary>
     internal static void Variant(int v, byte* w, int k, int n, float* x, float[] y, int j0, int j1, int dist)
     {
         fixed (float* py = y)
             for (int j = j0; j < j1; j++)
             {
                 ushort* row = (ushort*)(w + (long)j * k * 2);
-                py[j] = v switch { 0 => Gemm.DotHalf(x, row, k), 1 => DotHalfPrefetch(x, row, k, dist), 3 => DotHalfFinite(x, row, k, dist), _ => DotHalfTernary(x, row, k, dist) };
+                py[j] = v switch
+                {
+                    0 => Gemm.DotHalf(x, row, k),
+                    1 => Dot<ExactHalf, L1Prefetch>(x, row, k, dist),
+                    2 => dist > 0 ? Dot<ExactHalf, L2Prefetch>(x, row, k, dist) : Dot<ExactHalf, NoPrefetch>(x, row, k, 0),
+                    _ => dist > 0 ? Dot<FiniteHalf, L1Prefetch>(x, row, k, dist) : Dot<FiniteHalf, NoPrefetch>(x, row, k, 0),
+                };
             }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static float DotHalfPrefetch(float* x, ushort* w, int length, int dist)
-    {
-        int i = 0;
-        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-        for (; i <= length - 64; i += 64)
-        {
-            Sse.Prefetch0((byte*)(w + i) + dist);
-            Sse.Prefetch0((byte*)(w + i) + dist + 64);
-            s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.HalfToSingle512(Vector256.Load(w + i)), s0);
-            s1 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 16), WeightConversion.HalfToSingle512(Vector256.Load(w + i + 16)), s1);
-            s2 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 32), WeightConversion.HalfToSingle512(Vector256.Load(w + i + 32)), s2);
-            s3 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 48), WeightConversion.HalfToSingle512(Vector256.Load(w + i + 48)), s3);
-        }
-        for (; i <= length - 16; i += 16)
-            s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.HalfToSingle512(Vector256.Load(w + i)), s0);
-        float sum = Vector512.Sum((s0 + s1) + (s2 + s3));
-        for (; i < length; i++) sum = MathF.FusedMultiplyAdd(x[i], (float)BitConverter.UInt16BitsToHalf(w[i]), sum);
-        return sum;
-    }
+    interface IHalfToSingle { static abstract Vector512<float> Convert(Vector256<ushort> h); }
+    interface IPrefetch { static abstract void At(byte* p); }
 
-    /// <summary>Half → float: the 16 bits zero-extended, exponent+mantissa shifted to float position (<<13) with the
-    /// sign moved to bit 31 by one ternary-logic select, times 2^112; exponent 31 (Inf/NaN) patched with a masked or.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> H2F(Vector256<ushort> h)
+    /// <summary>The product's conversion (<see cref="WeightConversion.HalfToSingle512"/>, Inf/NaN included).</summary>
+    struct ExactHalf : IHalfToSingle
     {
-        var bits = Avx512F.ConvertToVector512UInt32(h);
-        var shifted = bits << 13;          // em at bits 13..27, sign at bit 28
-        var sign = bits << 16;             // sign at bit 31
-        // select: bit 31 from sign, bits 13..27 from shifted, the rest zero: (shifted & 0x0FFFE000) | (sign & 0x80000000)
-        var merged = Avx512F.TernaryLogic(shifted, sign, Vector512.Create(0x0FFFE000u), 0xE4 /* c ? a : b */ ).AsSingle();
-        var f = merged * Vector512.Create(5.192296858534828e33f);
-        var infNan = Avx512F.CompareGreaterThanOrEqual(bits & Vector512.Create(0x7FFFu), Vector512.Create(0x7C00u));
-        return Vector512.ConditionalSelect(infNan.AsSingle(), (f.AsUInt32() | Vector512.Create(0x7F800000u)).AsSingle(), f);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static float DotHalfTernary(float* x, ushort* w, int length, int dist)
-    {
-        int i = 0;
-        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-        for (; i <= length - 64; i += 64)
-        {
-            if (dist > 0)
-            {
-                Sse.Prefetch1((byte*)(w + i) + dist);
-                Sse.Prefetch1((byte*)(w + i) + dist + 64);
-            }
-            s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.HalfToSingle512(Vector256.Load(w + i)), s0);
-            s1 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 16), WeightConversion.HalfToSingle512(Vector256.Load(w + i + 16)), s1);
-            s2 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 32), WeightConversion.HalfToSingle512(Vector256.Load(w + i + 32)), s2);
-            s3 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 48), WeightConversion.HalfToSingle512(Vector256.Load(w + i + 48)), s3);
-        }
-        for (; i <= length - 16; i += 16)
-            s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.HalfToSingle512(Vector256.Load(w + i)), s0);
-        float sum = Vector512.Sum((s0 + s1) + (s2 + s3));
-        for (; i < length; i++) sum = MathF.FusedMultiplyAdd(x[i], (float)BitConverter.UInt16BitsToHalf(w[i]), sum);
-        return sum;
+        public static Vector512<float> Convert(Vector256<ushort> h) => WeightConversion.HalfToSingle512(h);
     }
 
     /// <summary>Half → float for finite halves only (no Inf/NaN patch): widen, two shifts, one ternary-logic
     /// select, one multiply — five operations per 16 weights instead of ten.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> H2FFinite(Vector256<ushort> h)
+    struct FiniteHalf : IHalfToSingle
     {
-        var bits = Avx512F.ConvertToVector512UInt32(h);
-        var merged = Avx512F.TernaryLogic(bits << 13, bits << 16, Vector512.Create(0x0FFFE000u), 0xE4).AsSingle();
-        return merged * Vector512.Create(5.192296858534828e33f);
+        public static Vector512<float> Convert(Vector256<ushort> h)
+        {
+            var bits = Avx512F.ConvertToVector512UInt32(h);
+            var merged = Avx512F.TernaryLogic(bits << 13, bits << 16, Vector512.Create(0x0FFFE000u), 0xE4).AsSingle();
+            return merged * Vector512.Create(5.192296858534828e33f);
+        }
     }
 
+    struct L1Prefetch : IPrefetch { public static void At(byte* p) => Sse.Prefetch0(p); }
+    struct L2Prefetch : IPrefetch { public static void At(byte* p) => Sse.Prefetch1(p); }
+    struct NoPrefetch : IPrefetch { public static void At(byte* p) { } }
+
+    /// <summary><see cref="Gemm.DotHalf"/>'s loop (four accumulators over 64-element chunks) with the
+    /// conversion and the prefetch (two lines, <paramref name="dist"/> bytes ahead) as type parameters.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static float DotHalfFinite(float* x, ushort* w, int length, int dist)
+    static float Dot<THalf, TPrefetch>(float* x, ushort* w, int length, int dist)
+        where THalf : struct, IHalfToSingle where TPrefetch : struct, IPrefetch
     {
         int i = 0;
         Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
         for (; i <= length - 64; i += 64)
         {
-            if (dist > 0)
-            {
-                Sse.Prefetch0((byte*)(w + i) + dist);
-                Sse.Prefetch0((byte*)(w + i) + dist + 64);
-            }
-            s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), H2FFinite(Vector256.Load(w + i)), s0);
-            s1 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 16), H2FFinite(Vector256.Load(w + i + 16)), s1);
-            s2 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 32), H2FFinite(Vector256.Load(w + i + 32)), s2);
-            s3 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 48), H2FFinite(Vector256.Load(w + i + 48)), s3);
+            TPrefetch.At((byte*)(w + i) + dist);
+            TPrefetch.At((byte*)(w + i) + dist + 64);
+            s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), THalf.Convert(Vector256.Load(w + i)), s0);
+            s1 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 16), THalf.Convert(Vector256.Load(w + i + 16)), s1);
+            s2 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 32), THalf.Convert(Vector256.Load(w + i + 32)), s2);
+            s3 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 48), THalf.Convert(Vector256.Load(w + i + 48)), s3);
         }
         for (; i <= length - 16; i += 16)
-            s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), H2FFinite(Vector256.Load(w + i)), s0);
+            s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), THalf.Convert(Vector256.Load(w + i)), s0);
         float sum = Vector512.Sum((s0 + s1) + (s2 + s3));
         for (; i < length; i++) sum = MathF.FusedMultiplyAdd(x[i], (float)BitConverter.UInt16BitsToHalf(w[i]), sum);
         return sum;

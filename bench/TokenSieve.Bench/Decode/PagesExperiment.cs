@@ -106,9 +106,9 @@ public static unsafe partial class PagesExperiment
             foreach (var w in ws) Gemm.Linear(ctx, x.AsSpan(0, w.Cols), 1, w, default, y.AsSpan(0, w.Rows));
             return Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         }
-        // The decode GEMV's prefetch choices over the same in-place matrices: (variant, distance) of
-        // GemvExperiment — 1: prefetch to L1 at the distance (4096 is the product's choice), 2: a
-        // ternary-logic conversion with a prefetch to L2 (none at 0).
+        // The decode GEMV's prefetch and conversion choices over the same in-place matrices: (variant,
+        // distance) of GemvExperiment.Variant — 1: L1 prefetch (4096 is the product's choice), 2: L2
+        // prefetch (none at 0), 3: the finite-only conversion.
         var prefetchVariants = new (string Name, int V, int Dist)[] { ("L1 prefetch 4 KiB", 1, 4096), ("L1 prefetch 8 KiB", 1, 8192), ("L1 prefetch 2 KiB", 1, 2048), ("L2 prefetch 4 KiB", 2, 4096), ("finite-only conversion, L1 4 KiB", 3, 4096), ("finite-only, L1 2 KiB", 3, 2048) };
         double Custom(int v, int dist)
         {
