@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 using Microsoft.Extensions.AI;
 using TokenSieve.Checkpoints;
 using TokenSieve.Imaging;
@@ -69,29 +68,19 @@ public sealed class TokenSieveChatClient : IChatClient
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var request = Prepare(messages, options);
-        var pieces = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var work = RunQueued(request, piece => pieces.Writer.TryWrite(piece), stop.Token);
-        _ = work.ContinueWith(t => pieces.Writer.TryComplete(t.Exception?.InnerException), TaskScheduler.Default);
-        try
+        await foreach (var e in RunStreaming.Stream<string, (RunResult Run, AnswerStream Answer)>((emit, stop) => RunQueued(request, emit, stop), cancellationToken)
+            .ConfigureAwait(false))
         {
-            await foreach (var piece in pieces.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            if (!e.IsFinal)
             {
-                // Pieces already decoded are not handed out after cancellation.
-                cancellationToken.ThrowIfCancellationRequested();
-                yield return Update(request, new TextContent(piece));
+                yield return Update(request, new TextContent(e.Item));
+                continue;
             }
-            var (run, answer) = await work.ConfigureAwait(false);
+            var (run, answer) = e.Result;
             var last = Update(request, new UsageContent(Usage(run.Report)));
             last.FinishReason = Finish(run, answer, request);
             last.AdditionalProperties = Properties(run.Report);
             yield return last;
-        }
-        finally
-        {
-            // A consumer that stops reading (or is cancelled) stops the run too.
-            stop.Cancel();
-            try { await work.ConfigureAwait(false); } catch (Exception) when (!work.IsCompletedSuccessfully) { }
         }
     }
 
