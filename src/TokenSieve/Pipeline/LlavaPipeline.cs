@@ -25,6 +25,11 @@ public sealed record RunOptions
     /// (LLaVA-NeXT's base view and tiles, a video's frames): to each view (the default, the PruMerge
     /// paper's per-frame choice) or to the whole input, split evenly over its views.</summary>
     public VisionBudgetScope VisionBudget { get; init; } = VisionBudgetScope.PerView;
+
+    /// <summary>The report's note for a prompt without images when these options name a method (null when
+    /// they name none): there are no visual tokens to reduce or prune.</summary>
+    internal string? TextOnlyNote => Reducer is not (null or NoReduction) || Pruner is not null
+        ? "text-only prompt: no visual tokens, so no reduction or pruning was applied" : null;
 }
 
 /// <summary>See <see cref="RunOptions.VisionBudget"/>.</summary>
@@ -444,12 +449,10 @@ public sealed class LlavaPipeline
         var visual = visuals.Select((v, i) => Encode(v, options.Reducer, options.Seed + (ulong)i, options.VisionBudget, cancel)).ToList();
         var seq = Session.Splice(inputIds, visual.Select((v, i) => new SplicedImage(slots[i], v.Tokens, v.Count, v.Layout)).ToList());
         cfg.Text.CheckSequenceLength(seq.Length + options.Generation.MaxNewTokens);
-        // A text-only prompt has no visual tokens to prune: the pruner is skipped and the report says so.
-        var pruning = options.Pruner is null || visual.Count == 0 ? null : PrefillPruning.Begin(options.Pruner, seq, Model.Decoder.Info);
+        var pruning = PrefillPruning.For(options.Pruner, seq, Model.Decoder.Info);
         var gen = Session.Generate(seq, options.Generation, pruning, cancel);
         var notes = new List<string>();
-        if (visual.Count == 0 && (options.Reducer is not (null or NoReduction) || options.Pruner is not null))
-            notes.Add("text-only prompt: no visual tokens, so no reduction or pruning was applied");
+        if (visual.Count == 0 && options.TextOnlyNote is { } textOnly) notes.Add(textOnly);
         foreach (var v in visual) if (v.Reduction?.Note is { } note) notes.Add(note);
         notes.AddRange(gen.PrefillNotes);
         double visionMs = visual.Sum(v => v.VisionMs), reductionMs = visual.Sum(v => v.ReductionMs), projectorMs = visual.Sum(v => v.ProjectorMs);

@@ -173,12 +173,10 @@ public sealed class Qwen2VlPipeline
         var encoded = images.Count == 0 ? [] : Encode(images, options.Reducer, options.Seed, cost, cancel);
         var fitted = FitImagePads(ids, encoded.Select(e => e.TokensBefore).ToList(), encoded.Select(e => e.Count).ToList());
         var seq = Model.Splice(fitted, encoded.Select(e => e.Tokens).ToList());
-        // A text-only prompt has no visual tokens to prune: the pruner is skipped and the report says so.
-        var pruning = options.Pruner is null || encoded.Count == 0 ? null : PrefillPruning.Begin(options.Pruner, seq, Model.Decoder.Info);
+        var pruning = PrefillPruning.For(options.Pruner, seq, Model.Decoder.Info);
         var gen = Session.Generate(seq, options.Generation, pruning, cancel);
         var notes = encoded.Where(e => e.Note is not null).Select(e => e.Note!).Distinct().ToList();
-        if (encoded.Count == 0 && (options.Reducer is not (null or NoReduction) || options.Pruner is not null))
-            notes.Add("text-only prompt: no visual tokens, so no reduction or pruning was applied");
+        if (encoded.Count == 0 && options.TextOnlyNote is { } textOnly) notes.Add(textOnly);
         notes.AddRange(gen.PrefillNotes);
         var first = encoded.Count > 0 ? encoded[0].Tokens.Grid : default;
         int merge = Model.Config.Vision.SpatialMergeSize;

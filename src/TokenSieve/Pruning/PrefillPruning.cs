@@ -27,6 +27,11 @@ public sealed class PrefillPruning : IDecoderHook
     public IReadOnlyList<StageRanking> Rankings => _rankings;
 
     /// <summary>Checks the pruner's boundaries against the decoder and starts its run on this sequence.</summary>
+    /// <summary>The pruning of one prefill, or null when there is nothing to prune: no pruner, or a
+    /// sequence without visual tokens (a text-only prompt).</summary>
+    public static PrefillPruning? For(IDecoderPruner? pruner, SplicedSequence sequence, DecoderInfo decoder) =>
+        pruner is null || sequence.Images.Count == 0 ? null : Begin(pruner, sequence, decoder);
+
     public static PrefillPruning Begin(IDecoderPruner pruner, SplicedSequence sequence, DecoderInfo decoder)
     {
         var run = pruner.Begin(sequence, decoder);
@@ -118,5 +123,5 @@ public static class PruningSessions
         session.Generate(seq, options, Hook(session, seq, pruner), cancel);
 
     static PrefillPruning? Hook(InferenceSession session, SplicedSequence seq, IDecoderPruner? pruner) =>
-        pruner is null ? null : PrefillPruning.Begin(pruner, seq, session.Decoder.Info);
+        PrefillPruning.For(pruner, seq, session.Decoder.Info);
 }
