@@ -69,6 +69,17 @@ public class ReportTests
         Assert.Equal(1 + 10, csv.TrimEnd().Split('\n').Length);
         Assert.StartsWith("task,spec,method,budget,metric,score,relative_pct", csv);
         Assert.Contains("random/f1", ReportWriter.ToMetricsCsv(report));
+
+        // POPE's subset metrics: one row per method and subset (means last) instead of ~20 columns
+        string pope = md[md.IndexOf("## pope", StringComparison.Ordinal)..];
+        pope = pope[..pope.IndexOf("\n\n", pope.IndexOf("| Method", StringComparison.Ordinal), StringComparison.Ordinal)];
+        string[] lines = pope.Split('\n').Where(l => l.StartsWith('|')).ToArray();
+        Assert.StartsWith("| Method | scored | missing | subset | accuracy |", lines[0]);
+        Assert.DoesNotContain("/", lines[0]);
+        string[] noneRows = lines.Where(l => l.StartsWith("| none |", StringComparison.Ordinal)).ToArray();
+        Assert.Equal(["adversarial", "popular", "random", "mean"], noneRows.Select(l => l.Split('|')[4].Trim()));
+        var popeNone = report.Scores.Single(s => s.Task == "pope" && s.Spec == "none").Score.Metrics;
+        Assert.Contains(BenchmarkReport.F(popeNone["popular/precision"], 2), noneRows[1]);
     }
 
     [Fact]

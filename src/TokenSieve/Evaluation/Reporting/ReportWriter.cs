@@ -89,7 +89,7 @@ public static class ReportWriter
                       "th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}tr:nth-child(even) td{background:#fafafa}" +
                       ".charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:1em}" +
                       "figure{margin:0;border:1px solid #ddd;padding:.5em}figure img,figure svg{width:100%;height:auto}" +
-                      "figcaption{font-size:13px;color:#555}.table{overflow-x:auto}code{background:#f3f3f3;padding:0 .2em}" +
+                      ".table{overflow-x:auto}code{background:#f3f3f3;padding:0 .2em}" +
                       ".findings{background:#f6f9ff;border-left:4px solid #4a7bd0;padding:.5em 1em}</style></head><body>");
         sb.Append("<h1>").Append(H(report.Title)).AppendLine("</h1>");
         foreach (var line in Preamble(report)) sb.Append("<p>").Append(Code(line)).AppendLine("</p>");
@@ -108,7 +108,7 @@ public static class ReportWriter
                 else if (c.Png is not null)
                     sb.Append("<img alt=\"").Append(H(c.Spec.Title)).Append("\" src=\"data:image/png;base64,")
                       .Append(Convert.ToBase64String(c.Png)).AppendLine("\">");
-                sb.Append("<figcaption>").Append(H(c.Spec.Title)).AppendLine("</figcaption></figure>");
+                sb.AppendLine("</figure>"); // the chart draws its own title; a caption only repeated it
             }
             sb.AppendLine("</div>");
         }
@@ -222,10 +222,37 @@ public static class ReportWriter
         var keys = scores.SelectMany(s => s.Score.Metrics.Keys)
             .Where(k => !k.StartsWith("category/", StringComparison.Ordinal) && !k.StartsWith("l2/", StringComparison.Ordinal))
             .Distinct().ToList();
+        if (keys.Count > 8 && keys.Any(k => k.Contains('/'))) return GroupedDetailTable(scores, keys);
         var rows = new List<string[]> { new[] { "Method", "scored", "missing" }.Concat(keys).ToArray() };
         foreach (var s in scores)
             rows.Add(new[] { s.Spec, s.Score.Scored.ToString(Inv), s.Score.Missing.ToString(Inv) }
                 .Concat(keys.Select(k => s.Score.Metrics.TryGetValue(k, out double v) ? BenchmarkReport.F(v, 2) : "–")).ToArray());
+        return rows;
+    }
+
+    /// <summary>Metrics named "subset/metric" (POPE's and lab-existence's three negative sets × six
+    /// metrics, plus their means) as one row per method and subset: as one row per method the table was
+    /// 21 columns wide and ran off a 1400-px page.</summary>
+    static List<string[]> GroupedDetailTable(List<ConfigurationScore> scores, List<string> keys)
+    {
+        static (string Group, string Metric) Split(string key)
+        {
+            int slash = key.IndexOf('/');
+            if (slash > 0) return (key[..slash], key[(slash + 1)..]);
+            return key.StartsWith("mean_", StringComparison.Ordinal) ? ("mean", key[5..]) : ("", key);
+        }
+        var split = keys.Select(k => (Key: k, Part: Split(k))).ToList();
+        var groups = split.Select(x => x.Part.Group).Distinct().OrderBy(g => g is "mean" or "" ? 1 : 0).ToList(); // means last
+        var metrics = split.Select(x => x.Part.Metric).Distinct().ToList();
+        var rows = new List<string[]> { new[] { "Method", "scored", "missing", "subset" }.Concat(metrics).ToArray() };
+        foreach (var s in scores)
+            foreach (string g in groups)
+                rows.Add(new[] { s.Spec, s.Score.Scored.ToString(Inv), s.Score.Missing.ToString(Inv), g == "" ? "–" : g }
+                    .Concat(metrics.Select(m =>
+                    {
+                        string? key = split.FirstOrDefault(x => x.Part == (g, m)).Key;
+                        return key is not null && s.Score.Metrics.TryGetValue(key, out double v) ? BenchmarkReport.F(v, 2) : "–";
+                    })).ToArray());
         return rows;
     }
 
@@ -239,7 +266,9 @@ public static class ReportWriter
             return;
         }
         sb.Append("<div class=\"table\"><table><thead><tr>");
-        foreach (var h in rows[0]) sb.Append("<th>").Append(H(h)).Append("</th>");
+        // Metric headers such as "adversarial/precision" may break after '/' or '_': a table of ten
+        // of them ran past a 1400-px window in Chromium.
+        foreach (var h in rows[0]) sb.Append("<th>").Append(H(h).Replace("/", "/<wbr>").Replace("_", "_<wbr>")).Append("</th>");
         sb.AppendLine("</tr></thead><tbody>");
         foreach (var r in rows.Skip(1))
         {
