@@ -107,4 +107,57 @@ public unsafe class GemmTests
                 }
             }
     }
+
+    /// <summary>The decode GEMV's F16 path (x pre-scaled by 2^112, weights as h·2^-112 from three bit
+    /// operations) against the general conversion: every finite half pattern (subnormals, ±0) is read as
+    /// exactly h·2^-112, and with |x| &lt; 2^12 the dot product is bit-identical to DotHalf's (same products,
+    /// same sums, all scaled by an exact power of two) for lengths with and without vector tails.</summary>
+    [Fact]
+    public void ScaledHalfDotIsBitIdenticalToTheGeneralConversion()
+    {
+        // every finite half pattern, one at a time against x = 2^112 (so the dot is the weight itself)
+        var one = new float[1];
+        for (int h = 0; h < 65536; h++)
+        {
+            ushort bits = (ushort)h;
+            if (((h >> 10) & 0x1F) == 0x1F) continue; // Inf/NaN: documented as read finite
+            one[0] = 5.192296858534828e33f;
+            float want = (float)BitConverter.UInt16BitsToHalf(bits) + 0f; // the dot's 0 + w (so −0 reads +0)
+            fixed (float* px = one)
+                Assert.Equal(BitConverter.SingleToInt32Bits(want), BitConverter.SingleToInt32Bits(Gemm.DotHalfScaled(px, &bits, 1)));
+        }
+        var rng = new Random(7);
+        foreach (int k in new[] { 1, 15, 16, 17, 63, 64, 65, 200, 2048, 5632 + 7 })
+        {
+            var w = new ushort[k];
+            var x = new float[k];
+            var xs = new float[k];
+            for (int i = 0; i < k; i++)
+            {
+                // a spread of magnitudes incl. subnormal halves and signed zeros; x up to ±3000
+                w[i] = (ushort)(rng.Next(8) == 0 ? rng.Next(0, 0x400) | (rng.Next(2) << 15) : BitConverter.HalfToUInt16Bits((Half)((rng.NextDouble() - 0.5) * Math.Pow(2, rng.Next(-12, 6)))));
+                x[i] = (float)((rng.NextDouble() - 0.5) * Math.Pow(2, rng.Next(-20, 13)));
+            }
+            fixed (ushort* pw = w)
+            fixed (float* px = x, pxs = xs)
+            {
+                Assert.True(Gemm.ScaleForHalf(px, pxs, k, out float unscale));
+                Assert.Equal(1f, unscale);
+                float want = Gemm.DotHalf(px, pw, k), got = Gemm.DotHalfScaled(pxs, pw, k) * unscale;
+                Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(got), $"k={k}: {want} vs {got}");
+
+                // large activations: scaled down by 2^t first, still within float rounding of the general path
+                for (int i = 0; i < k; i++) px[i] *= 1e6f;
+                px[0] = 3e7f;
+                Assert.True(Gemm.ScaleForHalf(px, pxs, k, out unscale));
+                Assert.True(unscale > 1f);
+                want = Gemm.DotHalf(px, pw, k); got = Gemm.DotHalfScaled(pxs, pw, k) * unscale;
+                Assert.Equal(want, got, Math.Abs(want) * 1e-6 + 1e-3);
+
+                // Inf/NaN in x: no scaled path (the caller falls back to DotHalf, which propagates them)
+                px[0] = float.NaN;
+                Assert.False(Gemm.ScaleForHalf(px, pxs, k, out _));
+            }
+        }
+    }
 }
