@@ -145,6 +145,17 @@ public unsafe class GemmTests
                 Assert.Equal(1f, unscale);
                 float want = Gemm.DotHalf(px, pw, k), got = Gemm.DotHalfScaled(pxs, pw, k) * unscale;
                 Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(got), $"k={k}: {want} vs {got}");
+                if (System.Runtime.Intrinsics.X86.Avx512F.IsSupported)
+                {
+                    // two rows in one pass: each bit-identical to the one-row kernel (second row: w reversed)
+                    var w2 = w.Reverse().ToArray();
+                    fixed (ushort* pw2 = w2)
+                    {
+                        Gemm.DotHalfScaled2(pxs, pw, pw2, k, out float d0, out float d1);
+                        Assert.Equal(BitConverter.SingleToInt32Bits(Gemm.DotHalfScaled(pxs, pw, k)), BitConverter.SingleToInt32Bits(d0));
+                        Assert.Equal(BitConverter.SingleToInt32Bits(Gemm.DotHalfScaled(pxs, pw2, k)), BitConverter.SingleToInt32Bits(d1));
+                    }
+                }
 
                 // large activations: scaled down by 2^t first, still within float rounding of the general path
                 for (int i = 0; i < k; i++) px[i] *= 1e6f;
@@ -159,5 +170,30 @@ public unsafe class GemmTests
                 Assert.False(Gemm.ScaleForHalf(px, pxs, k, out _));
             }
         }
+    }
+
+    /// <summary>The decode GEMV on F16 weights (pairs of rows half a task apart, odd tasks, bias, M up to 4)
+    /// gives every output exactly as the one-row general-conversion dot product plus bias.</summary>
+    [Theory]
+    [InlineData(1, 64, 37)]
+    [InlineData(1, 200, 64)]
+    [InlineData(3, 2048, 33)]
+    [InlineData(4, 130, 95)]
+    public void HalfGemvIsBitIdenticalToTheOneRowDot(int m, int k, int n)
+    {
+        var rng = new Random(m * 1000 + n);
+        var wf = Enumerable.Range(0, n * k).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+        var x = Enumerable.Range(0, m * k).Select(_ => (float)((rng.NextDouble() - 0.5) * 8)).ToArray();
+        var bias = Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble()).ToArray();
+        var w = WeightMatrix.FromFloats("w", wf, n, k, DType.F16);
+        var y = new float[m * n];
+        Gemm.Linear(new ComputeContext(2), x, m, w, bias, y);
+        fixed (float* px = x)
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                {
+                    float want = Gemm.DotHalf(px + i * k, (ushort*)w.Pointer + (long)j * k, k) + bias[j];
+                    Assert.True(BitConverter.SingleToInt32Bits(want) == BitConverter.SingleToInt32Bits(y[i * n + j]), $"row {i}, column {j}: {want} vs {y[i * n + j]}");
+                }
     }
 }
