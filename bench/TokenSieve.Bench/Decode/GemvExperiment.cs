@@ -26,11 +26,12 @@ public static unsafe class GemvExperiment
         }
         var y = new float[n];
         var yref = new float[n];
-        var xScaled = x.Select(v => v * 5.192296858534828e33f).ToArray(); // x·2^112 for the prescaled variant
+        var xScaled = new float[k];
         fixed (float* px = x)
         fixed (float* pxs = xScaled)
         {
             float* xp = px;
+            Gemm.ScaleForHalf(px, pxs, k, out _); // |x| < 2^12 here: unscale is 1
             ScaledX = pxs;
             Variant(0, ws[0], k, n, xp, yref, 0, n, 0);
             foreach (int threads in new[] { 1, 2 })
@@ -58,10 +59,11 @@ public static unsafe class GemvExperiment
         return 0;
     }
 
-    /// <summary>Rows j0..j1 of y = W·x with kernel variant <paramref name="v"/>: 0 the product's
+    /// <summary>Rows j0..j1 of y = W·x with kernel variant <paramref name="v"/>: 0 the general-conversion
     /// <see cref="Gemm.DotHalf"/>; 1 the exact conversion with an L1 prefetch <paramref name="dist"/> bytes
     /// ahead; 2 the exact conversion with an L2 prefetch (none at distance 0); 3 the finite-only
-    /// conversion with an L1 prefetch (none at distance 0).</summary>
+    /// conversion with an L1 prefetch (none at distance 0); 4 the product's <see cref="Gemm.DotHalfScaled"/> on
+    /// <see cref="ScaledX"/> (x from <see cref="Gemm.ScaleForHalf"/>).</summary>
     internal static void Variant(int v, byte* w, int k, int n, float* x, float[] y, int j0, int j1, int dist)
     {
         fixed (float* py = y)
@@ -74,7 +76,7 @@ public static unsafe class GemvExperiment
                     1 => Dot<ExactHalf, L1Prefetch>(x, row, k, dist),
                     2 => dist > 0 ? Dot<ExactHalf, L2Prefetch>(x, row, k, dist) : Dot<ExactHalf, NoPrefetch>(x, row, k, 0),
                     3 => dist > 0 ? Dot<FiniteHalf, L1Prefetch>(x, row, k, dist) : Dot<FiniteHalf, NoPrefetch>(x, row, k, 0),
-                    _ => dist > 0 ? Dot<ScaledHalf, L1Prefetch>(ScaledX, row, k, dist) : Dot<ScaledHalf, NoPrefetch>(ScaledX, row, k, 0),
+                    _ => Gemm.DotHalfScaled(ScaledX, row, k), // the product's kernel (its own prefetch distance)
                 };
             }
     }
@@ -101,15 +103,6 @@ public static unsafe class GemvExperiment
     }
 
     internal static float* ScaledX;
-
-    /// <summary>Half bits placed in a float's bit pattern as w·2^-112 (sign-extend, shift by 13, clear the
-    /// three copies of the sign above the exponent): three operations per 16 weights; exact for every finite
-    /// half, subnormals included, with x pre-multiplied by 2^112 so each product is x·w exactly.</summary>
-    struct ScaledHalf : IHalfToSingle
-    {
-        public static Vector512<float> Convert(Vector256<ushort> h) =>
-            Avx512F.And(Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(h.AsInt16()), 13), Vector512.Create(unchecked((int)0x8FFFFFFF))).AsSingle();
-    }
 
     struct L1Prefetch : IPrefetch { public static void At(byte* p) => Sse.Prefetch0(p); }
     struct L2Prefetch : IPrefetch { public static void At(byte* p) => Sse.Prefetch1(p); }

@@ -108,11 +108,11 @@ public static unsafe partial class PagesExperiment
         }
         // The decode GEMV's prefetch and conversion choices over the same in-place matrices: (variant,
         // distance) of GemvExperiment.Variant — 1: L1 prefetch (4096 is the product's choice), 2: L2
-        // prefetch (none at 0), 3: the finite-only conversion.
-        var prefetchVariants = new (string Name, int V, int Dist)[] { ("L1 prefetch 4 KiB", 1, 4096), ("L1 prefetch 8 KiB", 1, 8192), ("L1 prefetch 2 KiB", 1, 2048), ("L2 prefetch 4 KiB", 2, 4096), ("finite-only conversion, L1 4 KiB", 3, 4096), ("finite-only, L1 2 KiB", 3, 2048), ("scaled x, L1 4 KiB", 4, 4096) };
-        var xScaled = x.Select(v => v * 5.192296858534828e33f).ToArray();
-        var xScaledHandle = GCHandle.Alloc(xScaled, GCHandleType.Pinned);
+        // prefetch (none at 0), 3: the finite-only conversion, 4: the product's scaled-x kernel.
+        var prefetchVariants = new (string Name, int V, int Dist)[] { ("L1 prefetch 4 KiB", 1, 4096), ("L1 prefetch 8 KiB", 1, 8192), ("L1 prefetch 2 KiB", 1, 2048), ("L2 prefetch 4 KiB", 2, 4096), ("finite-only conversion, L1 4 KiB", 3, 4096), ("finite-only, L1 2 KiB", 3, 2048), ("product scaled x", 4, 4096) };
+        var xScaledHandle = GCHandle.Alloc(new float[maxK], GCHandleType.Pinned);
         GemvExperiment.ScaledX = (float*)xScaledHandle.AddrOfPinnedObject();
+        fixed (float* px = x) Gemm.ScaleForHalf(px, GemvExperiment.ScaledX, maxK, out _);
         double Custom(int v, int dist)
         {
             long t0 = Stopwatch.GetTimestamp();
