@@ -172,52 +172,42 @@ internal static unsafe partial class Gemm
         return sum;
     }
 
-    /// <summary>Bytes ahead of the read position that the decode GEMV prefetches. The rows of a task are contiguous,
-    /// so this is one stream per thread; on its own the hardware prefetcher keeps too few lines in flight once each
+    /// <summary>Bytes ahead of the read position that the decode GEMV prefetches, in each weight stream (one per
+    /// row being read; the F16 path reads two rows half a task apart); on its own the hardware prefetcher keeps too few lines in flight once each
     /// byte costs a few instructions (F16, 2 threads on a Xeon VM: 10.7 → 16.9 GB/s at 4 KiB; 1–16 KiB measured).</summary>
     internal const int GemvPrefetchBytes = 4096;
 
     /// <summary>Σ x[i]·(float)w[i] for F16 w, widened in registers (decode streams W once; no staging buffer).</summary>
-    internal static float DotHalf(float* x, ushort* w, int length)
-    {
-        int i = 0;
-        float sum = 0f;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (; i <= length - 64; i += 64)
-            {
-                if (Sse.IsSupported)
-                {
-                    Sse.Prefetch0((byte*)(w + i) + GemvPrefetchBytes);
-                    Sse.Prefetch0((byte*)(w + i) + GemvPrefetchBytes + 64);
-                }
-                s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.HalfToSingle512(Vector256.Load(w + i)), s0);
-                s1 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 16), WeightConversion.HalfToSingle512(Vector256.Load(w + i + 16)), s1);
-                s2 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 32), WeightConversion.HalfToSingle512(Vector256.Load(w + i + 32)), s2);
-                s3 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 48), WeightConversion.HalfToSingle512(Vector256.Load(w + i + 48)), s3);
-            }
-            for (; i <= length - 16; i += 16)
-                s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.HalfToSingle512(Vector256.Load(w + i)), s0);
-            sum = Vector512.Sum((s0 + s1) + (s2 + s3));
-        }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            Vector256<float> s0 = default, s1 = default;
-            for (; i <= length - 16; i += 16)
-            {
-                if ((i & 31) == 0) Sse.Prefetch0((byte*)(w + i) + GemvPrefetchBytes);
-                s0 = Fma.MultiplyAdd(Vector256.Load(x + i), WeightConversion.HalfToSingle256(Vector128.Load(w + i)), s0);
-                s1 = Fma.MultiplyAdd(Vector256.Load(x + i + 8), WeightConversion.HalfToSingle256(Vector128.Load(w + i + 8)), s1);
-            }
-            sum = Vector256.Sum(s0 + s1);
-        }
-        for (; i < length; i++) sum = MathF.FusedMultiplyAdd(x[i], (float)BitConverter.UInt16BitsToHalf(w[i]), sum);
-        return sum;
-    }
+    internal static float DotHalf(float* x, ushort* w, int length) => DotWidened<HalfWidening>(x, w, length);
 
     /// <summary>Σ x[i]·(float)w[i] for BF16 w, widened in registers.</summary>
-    internal static float DotBFloat16(float* x, ushort* w, int length)
+    internal static float DotBFloat16(float* x, ushort* w, int length) => DotWidened<BFloat16Widening>(x, w, length);
+
+    /// <summary>A 16-bit weight format's exact widening to float32, at each vector width.</summary>
+    interface IWidening
+    {
+        static abstract Vector512<float> Widen(Vector256<ushort> w);
+        static abstract Vector256<float> Widen(Vector128<ushort> w);
+        static abstract float Widen(ushort w);
+    }
+
+    struct HalfWidening : IWidening
+    {
+        public static Vector512<float> Widen(Vector256<ushort> w) => WeightConversion.HalfToSingle512(w);
+        public static Vector256<float> Widen(Vector128<ushort> w) => WeightConversion.HalfToSingle256(w);
+        public static float Widen(ushort w) => (float)BitConverter.UInt16BitsToHalf(w);
+    }
+
+    struct BFloat16Widening : IWidening
+    {
+        public static Vector512<float> Widen(Vector256<ushort> w) => WeightConversion.BFloat16ToSingle512(w);
+        public static Vector256<float> Widen(Vector128<ushort> w) => WeightConversion.BFloat16ToSingle256(w);
+        public static float Widen(ushort w) => BFloat16.ToSingle(w);
+    }
+
+    /// <summary>The F16/BF16 dot product: four accumulators over 64-element chunks, a 16-wide tail into the
+    /// first, the scalar rest (AVX2: two accumulators over 16); the order is fixed for a given length.</summary>
+    static float DotWidened<T>(float* x, ushort* w, int length) where T : struct, IWidening
     {
         int i = 0;
         float sum = 0f;
@@ -231,13 +221,13 @@ internal static unsafe partial class Gemm
                     Sse.Prefetch0((byte*)(w + i) + GemvPrefetchBytes);
                     Sse.Prefetch0((byte*)(w + i) + GemvPrefetchBytes + 64);
                 }
-                s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i)), s0);
-                s1 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 16), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i + 16)), s1);
-                s2 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 32), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i + 32)), s2);
-                s3 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 48), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i + 48)), s3);
+                s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), T.Widen(Vector256.Load(w + i)), s0);
+                s1 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 16), T.Widen(Vector256.Load(w + i + 16)), s1);
+                s2 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 32), T.Widen(Vector256.Load(w + i + 32)), s2);
+                s3 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i + 48), T.Widen(Vector256.Load(w + i + 48)), s3);
             }
             for (; i <= length - 16; i += 16)
-                s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), WeightConversion.BFloat16ToSingle512(Vector256.Load(w + i)), s0);
+                s0 = Avx512F.FusedMultiplyAdd(Vector512.Load(x + i), T.Widen(Vector256.Load(w + i)), s0);
             sum = Vector512.Sum((s0 + s1) + (s2 + s3));
         }
         else if (Vector256.IsHardwareAccelerated)
@@ -246,12 +236,12 @@ internal static unsafe partial class Gemm
             for (; i <= length - 16; i += 16)
             {
                 if ((i & 31) == 0) Sse.Prefetch0((byte*)(w + i) + GemvPrefetchBytes);
-                s0 = Fma.MultiplyAdd(Vector256.Load(x + i), WeightConversion.BFloat16ToSingle256(Vector128.Load(w + i)), s0);
-                s1 = Fma.MultiplyAdd(Vector256.Load(x + i + 8), WeightConversion.BFloat16ToSingle256(Vector128.Load(w + i + 8)), s1);
+                s0 = Fma.MultiplyAdd(Vector256.Load(x + i), T.Widen(Vector128.Load(w + i)), s0);
+                s1 = Fma.MultiplyAdd(Vector256.Load(x + i + 8), T.Widen(Vector128.Load(w + i + 8)), s1);
             }
             sum = Vector256.Sum(s0 + s1);
         }
-        for (; i < length; i++) sum = MathF.FusedMultiplyAdd(x[i], BFloat16.ToSingle(w[i]), sum);
+        for (; i < length; i++) sum = MathF.FusedMultiplyAdd(x[i], T.Widen(w[i]), sum);
         return sum;
     }
 
